@@ -1,0 +1,536 @@
+"""E-mail backends: the one owner of SendGrid and SMTP sockets and of the outbox folder.
+
+Every backend takes a composed :class:`~email.message.EmailMessage` and either returns a
+:class:`SendResult` or raises :class:`DeliveryError`, which says whether a retry is safe:
+
+- ``transient``: nothing was delivered and a later retry may work (rate limit, 5xx, no route);
+- permanent (``transient=False, unknown=False``): retrying gives the same answer (bad request,
+  bad key, recipient refused), so the digest is marked failed;
+- ``unknown``: the provider may have accepted the message (we lost the reply), so resending
+  could duplicate it. The caller records the digest as ``unknown`` instead of retrying.
+"""
+
+from __future__ import annotations
+
+import http.client
+import math
+import os
+import smtplib
+import ssl
+import tempfile
+import urllib.error
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import python_http_client.exceptions
+import sendgrid
+
+from recsys.delivery.compose import html_part, text_part
+
+SMTP_DEFAULT_TIMEOUT_S = 10.0
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What a backend reports after handing a message over.
+
+    Parameters
+    ----------
+    provider_id : str or None
+        SendGrid's ``X-Message-Id``, the ``.eml`` path for the file backend, or the
+        ``Message-ID`` for SMTP. ``None`` when the provider gave no id.
+    """
+
+    provider_id: str | None
+
+
+class DeliveryError(Exception):
+    """A send that did not (verifiably) succeed, with what to do next.
+
+    Parameters
+    ----------
+    message : str
+        What happened, for logs and the digest row.
+    transient : bool
+        True when nothing was delivered and retrying later is safe.
+    unknown : bool
+        True when the provider may have accepted the message (e.g. a timeout after the
+        request went out). Never resend such a message blindly. Implies not transient.
+    retry_after_s : float or None
+        The provider's requested wait before retrying, if it gave one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        transient: bool,
+        unknown: bool = False,
+        retry_after_s: float | None = None,
+    ) -> None:
+        if transient and unknown:
+            raise ValueError("a DeliveryError cannot be both transient and unknown")
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+        self.unknown = unknown
+        self.retry_after_s = retry_after_s
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Celery pickles task exceptions; the default reduce would call cls(message) and fail
+        # on the keyword-only arguments, losing the classification on the way.
+        return (
+            _rebuild_delivery_error,
+            (self.message, self.transient, self.unknown, self.retry_after_s),
+        )
+
+
+def _rebuild_delivery_error(
+    message: str, transient: bool, unknown: bool, retry_after_s: float | None
+) -> DeliveryError:
+    return DeliveryError(message, transient=transient, unknown=unknown, retry_after_s=retry_after_s)
+
+
+def classify_http_failure(
+    status: int | None,
+    *,
+    request_sent: bool,
+    retry_after: str | None = None,
+    detail: str | None = None,
+) -> DeliveryError:
+    """Classify a failed HTTP send as transient, permanent or unknown.
+
+    Parameters
+    ----------
+    status : int or None
+        The HTTP status received, or None when no response arrived.
+    request_sent : bool
+        Whether the whole request had gone out before the failure. Only matters when
+        ``status`` is None: a refused connection is safe to retry, a lost reply is not.
+    retry_after : str or None
+        The ``Retry-After`` header, honoured when it is a number of seconds.
+    detail : str or None
+        Extra text for the message, e.g. the provider's error body.
+
+    Returns
+    -------
+    DeliveryError
+        429 and 5xx: transient; other statuses: permanent; no status: transient if the
+        request was not sent, else unknown.
+    """
+    suffix = f": {detail}" if detail else ""
+    if status is None and not request_sent:
+        return DeliveryError(f"could not reach the server{suffix}", transient=True)
+    if status is None:
+        return DeliveryError(
+            f"no reply after the request was sent; it may have been accepted{suffix}",
+            transient=False,
+            unknown=True,
+        )
+    if status == 429 or 500 <= status <= 599:
+        wait = _retry_after_seconds(retry_after)
+        return DeliveryError(
+            f"HTTP {status}, retry later{suffix}", transient=True, retry_after_s=wait
+        )
+    return DeliveryError(f"HTTP {status}, will not retry{suffix}", transient=False)
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    # Only the delta-seconds form: the HTTP-date form needs a clock, and SendGrid sends seconds.
+    # A negative, NaN or infinite value would break whoever schedules the retry, so drop it.
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return None
+    return seconds
+
+
+class EmailBackend(Protocol):
+    """What the delivery task needs from a backend."""
+
+    name: str
+
+    def send(self, message: EmailMessage, *, digest_id: int) -> SendResult:
+        """Hand ``message`` to the provider, or raise :class:`DeliveryError`."""
+        ...
+
+
+# File --------------------------------------------------------------------------------------
+
+
+class FileBackend:
+    """Write each digest to ``<outbox>/digest-<id>.eml`` and ``.html`` instead of sending it.
+
+    Used in development and tests. Re-sending a digest overwrites the same two files, and
+    each is written to a temporary file and renamed, so a reader never sees half a file.
+
+    Parameters
+    ----------
+    outbox_dir : Path
+        Folder for the files; created on first send.
+    """
+
+    name = "file"
+
+    def __init__(self, outbox_dir: Path) -> None:
+        self.outbox_dir = Path(outbox_dir)
+
+    def send(self, message: EmailMessage, *, digest_id: int) -> SendResult:
+        """Write the message; the provider id is the ``.eml`` path."""
+        self.outbox_dir.mkdir(parents=True, exist_ok=True)
+        stem = self.outbox_dir / f"digest-{digest_id}"
+        # The .eml goes last: whoever sees it can rely on the .html being complete too.
+        _write_atomically(stem.with_suffix(".html"), html_part(message).encode("utf-8"))
+        eml = stem.with_suffix(".eml")
+        _write_atomically(eml, message.as_bytes())
+        return SendResult(provider_id=str(eml))
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    # The temporary file sits in the same folder so os.replace is a same-filesystem rename.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# SendGrid ----------------------------------------------------------------------------------
+
+
+def sendgrid_payload(
+    message: EmailMessage, digest_id: int, categories: tuple[str, ...]
+) -> dict[str, Any]:
+    """The SendGrid v3 Mail Send body for a composed digest message.
+
+    Parameters
+    ----------
+    message : EmailMessage
+        A message made by :func:`recsys.delivery.compose.compose`.
+    digest_id : int
+        Sent as ``custom_args.digest_id`` so event webhooks can be matched to the digest.
+    categories : tuple of str
+        SendGrid categories for statistics.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable request body.
+    """
+    # custom_args live in the personalization: SendGrid's OpenAPI spec types the
+    # message-level field as a string, so its spec mock rejects an object there.
+    personalization = {
+        "to": [_sendgrid_address(_single_address(message, "To"))],
+        "custom_args": {"digest_id": str(digest_id)},
+    }
+    return {
+        "personalizations": [personalization],
+        "from": _sendgrid_address(_single_address(message, "From")),
+        "subject": str(message["Subject"]),
+        "content": [
+            {"type": "text/plain", "value": text_part(message)},
+            {"type": "text/html", "value": html_part(message)},
+        ],
+        "headers": {
+            "List-Unsubscribe": str(message["List-Unsubscribe"]),
+            "List-Unsubscribe-Post": str(message["List-Unsubscribe-Post"]),
+        },
+        "categories": list(categories),
+    }
+
+
+def _single_address(message: EmailMessage, header: str) -> Address:
+    value = message[header]
+    # Under email.policy.default, address headers parse into objects with .addresses.
+    addresses: tuple[Address, ...] = getattr(value, "addresses", ())
+    if len(addresses) != 1:
+        raise ValueError(f"message {header} must hold exactly one address, got {value!r}")
+    return addresses[0]
+
+
+def _sendgrid_address(address: Address) -> dict[str, str]:
+    entry = {"email": address.addr_spec}
+    if address.display_name:
+        entry["name"] = address.display_name
+    return entry
+
+
+class SendGridBackend:
+    """Send through SendGrid's v3 Mail Send API.
+
+    Parameters
+    ----------
+    api_key : str
+        SendGrid API key.
+    host : str
+        API base URL, ``https://api.sendgrid.com`` or a stand-in's URL in tests.
+    timeout_s : float
+        Socket timeout for every request. The library's default is to wait forever,
+        which would hang a worker on a stalled connection.
+    categories : tuple of str
+        SendGrid categories added to every message.
+    """
+
+    name = "sendgrid"
+
+    def __init__(
+        self,
+        api_key: str,
+        host: str,
+        timeout_s: float,
+        categories: tuple[str, ...] = ("digest",),
+    ) -> None:
+        if not api_key:
+            raise ValueError("SendGridBackend needs an API key (PAPERBOY_SENDGRID_API_KEY)")
+        if timeout_s <= 0:
+            raise ValueError(f"SendGridBackend timeout_s must be positive, got {timeout_s}")
+        self.timeout_s = timeout_s
+        self.categories = categories
+        self._client = sendgrid.SendGridAPIClient(api_key=api_key, host=host)
+
+    def send(self, message: EmailMessage, *, digest_id: int) -> SendResult:
+        """POST the message; the provider id is the ``X-Message-Id`` response header."""
+        payload = sendgrid_payload(message, digest_id, self.categories)
+        try:
+            # SendGridAPIClient.send() takes no timeout, so call its HTTP client directly.
+            response = self._client.client.mail.send.post(
+                request_body=payload, timeout=self.timeout_s
+            )
+        except python_http_client.exceptions.HTTPError as exc:
+            raise _sendgrid_error(digest_id, _http_error_failure(exc)) from exc
+        except urllib.error.URLError as exc:
+            # urllib wraps OSErrors from connecting and from writing the request in URLError
+            # (urllib.request.AbstractHTTPHandler.do_open). SendGrid acts only on a complete
+            # request, so nothing can have been accepted and a retry is safe.
+            failure = classify_http_failure(None, request_sent=False, detail=str(exc.reason))
+            raise _sendgrid_error(digest_id, failure) from exc
+        except (OSError, http.client.HTTPException) as exc:
+            # Anything else comes from waiting for or reading the reply (a timeout, a reset):
+            # the request went out and SendGrid may have queued the message.
+            failure = classify_http_failure(None, request_sent=True, detail=repr(exc))
+            raise _sendgrid_error(digest_id, failure) from exc
+        return SendResult(provider_id=response.headers.get("X-Message-Id"))
+
+
+def _http_error_failure(exc: python_http_client.exceptions.HTTPError) -> DeliveryError:
+    retry_after = exc.headers.get("Retry-After") if exc.headers is not None else None
+    body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else str(exc.body)
+    # SendGrid's error JSON names the offending field; keep it, bounded, for the digest row.
+    return classify_http_failure(
+        exc.status_code, request_sent=True, retry_after=retry_after, detail=body[:500]
+    )
+
+
+def _sendgrid_error(digest_id: int, failure: DeliveryError) -> DeliveryError:
+    # Name the provider and digest so a log line on its own says which send failed.
+    return DeliveryError(
+        f"sendgrid, digest {digest_id}: {failure.message}",
+        transient=failure.transient,
+        unknown=failure.unknown,
+        retry_after_s=failure.retry_after_s,
+    )
+
+
+# SMTP --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _SmtpTarget:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    starttls: bool
+    implicit_tls: bool
+    timeout_s: float
+
+
+def _parse_smtp_url(url: str) -> _SmtpTarget:
+    # Error messages never echo the URL: it may carry a password.
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("smtp_url must look like smtp://user:pass@host:587?starttls=1")
+    options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    unknown = set(options) - {"starttls", "timeout"}
+    if unknown:
+        raise ValueError(f"smtp_url has unknown options {sorted(unknown)}; use starttls, timeout")
+    timeout_s = float(options.get("timeout", SMTP_DEFAULT_TIMEOUT_S))
+    if timeout_s <= 0:  # 0 would make smtplib's sockets non-blocking, not "no timeout"
+        raise ValueError(f"smtp_url timeout must be positive seconds, got {timeout_s}")
+    implicit_tls = parts.scheme == "smtps"
+    return _SmtpTarget(
+        host=parts.hostname,
+        port=parts.port or (465 if implicit_tls else 25),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        starttls=options.get("starttls", "0").lower() in _TRUE,
+        implicit_tls=implicit_tls,
+        timeout_s=timeout_s,
+    )
+
+
+class SmtpBackend:
+    """Send through an SMTP relay with :mod:`smtplib`.
+
+    Parameters
+    ----------
+    url : str
+        ``smtp://[user:pass@]host[:port][?starttls=1&timeout=10]``, or ``smtps://`` for
+        TLS from the first byte (port 465). User and password are percent-decoded.
+    """
+
+    name = "smtp"
+
+    def __init__(self, url: str) -> None:
+        self._target = _parse_smtp_url(url)
+
+    def send(self, message: EmailMessage, *, digest_id: int) -> SendResult:
+        """Relay the message; the provider id is its ``Message-ID``."""
+        sender = _single_address(message, "From").addr_spec
+        recipient = _single_address(message, "To").addr_spec
+        payload = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+        smtp: smtplib.SMTP | None = None
+        data_sent = False
+        try:
+            smtp = self._open()
+            _envelope(smtp, sender, recipient)
+            # From here a lost reply leaves us not knowing whether the relay took the message.
+            data_sent = True
+            code, reply = smtp.data(payload)
+            if code != 250:
+                raise smtplib.SMTPDataError(code, reply)
+        except OSError as exc:  # smtplib.SMTPException is an OSError too
+            failure = _classify_smtp_failure(exc, data_sent=data_sent)
+            raise DeliveryError(
+                f"smtp {self._target.host}, digest {digest_id}: {failure.message}",
+                transient=failure.transient,
+                unknown=failure.unknown,
+            ) from exc
+        finally:
+            if smtp is not None:
+                _quit_quietly(smtp)
+        return SendResult(provider_id=str(message["Message-ID"]))
+
+    def _open(self) -> smtplib.SMTP:
+        target = self._target
+        smtp: smtplib.SMTP
+        if target.implicit_tls:
+            context = ssl.create_default_context()
+            smtp = smtplib.SMTP_SSL(
+                target.host, target.port, timeout=target.timeout_s, context=context
+            )
+        else:
+            smtp = smtplib.SMTP(target.host, target.port, timeout=target.timeout_s)
+        try:
+            smtp.ehlo()
+            if target.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo()
+            if target.username:
+                smtp.login(target.username, target.password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+
+def _envelope(smtp: smtplib.SMTP, sender: str, recipient: str) -> None:
+    # The steps of smtplib.sendmail, split out so the DATA phase is known to the caller.
+    code, reply = smtp.mail(sender)
+    if code != 250:
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    code, reply = smtp.rcpt(recipient)
+    if code not in (250, 251):
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+
+
+def _quit_quietly(smtp: smtplib.SMTP) -> None:
+    # QUIT comes after the outcome is settled; a failing QUIT must not turn a delivered
+    # message into an error (SMTP.__exit__ would raise on a non-221 reply).
+    try:
+        smtp.quit()
+    except OSError:
+        smtp.close()
+
+
+def _classify_smtp_failure(exc: OSError, *, data_sent: bool) -> DeliveryError:
+    """4xx reply: transient; 5xx reply: permanent; lost connection: transient, or unknown
+    once DATA was under way; anything else (unsupported STARTTLS or AUTH): permanent."""
+    code = _smtp_code(exc)
+    if code is not None and 400 <= code < 500:
+        return DeliveryError(f"SMTP {code}, retry later: {exc}", transient=True)
+    if code is not None and 500 <= code < 600:
+        return DeliveryError(f"SMTP {code}, will not retry: {exc}", transient=False)
+    lost = isinstance(exc, smtplib.SMTPServerDisconnected) or not isinstance(
+        exc, smtplib.SMTPException
+    )
+    if lost and data_sent:
+        return DeliveryError(
+            f"connection lost during DATA; the relay may have accepted it: {exc!r}",
+            transient=False,
+            unknown=True,
+        )
+    if lost:
+        return DeliveryError(f"could not talk to the relay: {exc!r}", transient=True)
+    return DeliveryError(f"SMTP failure, will not retry: {exc!r}", transient=False)
+
+
+def _smtp_code(exc: OSError) -> int | None:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code
+    if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
+        return min(code for code, _ in exc.recipients.values())
+    return None
+
+
+# Factory -----------------------------------------------------------------------------------
+
+
+def make_backend(
+    kind: str,
+    *,
+    outbox_dir: Path,
+    sendgrid_api_key: str | None,
+    sendgrid_api_host: str,
+    sendgrid_timeout_s: float,
+    smtp_url: str,
+) -> EmailBackend:
+    """Build the backend named by ``PAPERBOY_EMAIL_BACKEND``.
+
+    Parameters
+    ----------
+    kind : {"file", "sendgrid", "smtp"}
+        Which backend.
+    outbox_dir : Path
+        Folder for the file backend.
+    sendgrid_api_key, sendgrid_api_host, sendgrid_timeout_s
+        SendGrid settings; the key is required for ``"sendgrid"``.
+    smtp_url : str
+        Relay URL for ``"smtp"``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown kind or missing SendGrid key.
+    """
+    if kind == "file":
+        return FileBackend(outbox_dir)
+    if kind == "sendgrid":
+        if not sendgrid_api_key:
+            raise ValueError("email backend 'sendgrid' needs PAPERBOY_SENDGRID_API_KEY")
+        return SendGridBackend(sendgrid_api_key, sendgrid_api_host, sendgrid_timeout_s)
+    if kind == "smtp":
+        return SmtpBackend(smtp_url)
+    raise ValueError(f"unknown email backend {kind!r}; choose 'file', 'sendgrid' or 'smtp'")

@@ -1,0 +1,298 @@
+"""Turn a ranked digest into one MIME e-mail: a text part, an HTML part and the list headers.
+
+Rendering is pure apart from the ``Date`` and ``Message-ID`` headers; pass ``now`` to pin the
+date. Nothing here opens a socket or a file beyond reading the packaged templates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from email.utils import format_datetime, make_msgid, parseaddr
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+# Gmail clips messages over ~102 KB behind a "view entire message" link, which hides the
+# footer and its unsubscribe link; staying under 100 kB keeps every digest whole.
+MAX_MESSAGE_BYTES = 100_000
+MAX_TITLE_CHARS = 300
+MAX_REASON_CHARS = 300
+MAX_AUTHOR_CHARS = 100
+MAX_LISTED_AUTHORS = 3
+ELLIPSIS = "\u2026"
+# 7bit makes non-ASCII parts quoted-printable or base64, so the same bytes are valid over
+# SMTP relays without 8BITMIME and in .eml files alike.
+MESSAGE_POLICY = default_policy.clone(cte_type="7bit")
+
+
+@dataclass(frozen=True)
+class DigestLine:
+    """One recommended paper as it appears in a digest.
+
+    Parameters
+    ----------
+    paper_id : int
+        The paper's database id.
+    title : str
+        The paper title; whitespace is collapsed and very long titles are shortened.
+    authors : tuple of str
+        Author names in order; more than three are shown as ``"A, B, C et al."``.
+    reason : str
+        A one-line "why this paper" explanation.
+    click_url : str
+        Tracked link; our API records the click and redirects to the paper.
+    more_url, less_url : str
+        Feedback links: "more like this" and "less like this".
+    """
+
+    paper_id: int
+    title: str
+    authors: tuple[str, ...]
+    reason: str
+    click_url: str
+    more_url: str
+    less_url: str
+
+
+@dataclass(frozen=True)
+class DigestEmail:
+    """Everything needed to render one digest e-mail for one subscriber.
+
+    Parameters
+    ----------
+    digest_id : int
+        The digest row id; sent as ``X-Paperboy-Digest-Id`` and used in error messages.
+    to_email : str
+        Recipient address.
+    to_name : str or None
+        Recipient display name, if known.
+    subject : str
+        The Subject header.
+    period_label : str
+        Human label for the digest period, e.g. ``"Saturday 21 November 2026"``.
+    items : tuple of DigestLine
+        The ranked papers, best first; must not be empty.
+    unsubscribe_url : str
+        Signed one-click URL: GET shows a confirmation page, POST unsubscribes (RFC 8058).
+    preferences_url : str or None
+        Link to the subscriber's preferences page, shown in the footer when given.
+    """
+
+    digest_id: int
+    to_email: str
+    to_name: str | None
+    subject: str
+    period_label: str
+    items: tuple[DigestLine, ...]
+    unsubscribe_url: str
+    preferences_url: str | None = None
+
+
+def compose(digest: DigestEmail, from_email: str, *, now: datetime | None = None) -> EmailMessage:
+    """Render a digest as a ``multipart/alternative`` message (text part first, then HTML).
+
+    Parameters
+    ----------
+    digest : DigestEmail
+        The digest to render.
+    from_email : str
+        Sender, ``"Name <addr@domain>"`` or ``"addr@domain"``; its domain names the Message-ID.
+    now : datetime, optional
+        Value of the ``Date`` header (timezone-aware); the current UTC time when omitted.
+
+    Returns
+    -------
+    EmailMessage
+        The message with From, To, Subject, Date, Message-ID, List-Unsubscribe,
+        List-Unsubscribe-Post and X-Paperboy-Digest-Id headers.
+
+    Raises
+    ------
+    ValueError
+        If the digest has no items, a link is not http(s), an address is malformed, or the
+        rendered message is not under ``MAX_MESSAGE_BYTES`` even after shortening long
+        titles and reasons. The message names the digest id.
+    """
+    _validate(digest)
+    context = _template_context(digest)
+    msg = EmailMessage(policy=MESSAGE_POLICY)
+    _set_headers(msg, digest, from_email, now or datetime.now(UTC))
+    msg.set_content(_render("digest.txt.j2", context))
+    msg.add_alternative(_render("digest.html.j2", context), subtype="html")
+    _check_size(msg, digest.digest_id)
+    return msg
+
+
+def html_part(message: EmailMessage) -> str:
+    """The decoded ``text/html`` body of a composed message.
+
+    Raises
+    ------
+    ValueError
+        If the message has no HTML part.
+    """
+    return _body(message, "html")
+
+
+def text_part(message: EmailMessage) -> str:
+    """The decoded ``text/plain`` body of a composed message.
+
+    Raises
+    ------
+    ValueError
+        If the message has no plain-text part.
+    """
+    return _body(message, "plain")
+
+
+def _body(message: EmailMessage, subtype: str) -> str:
+    part = message.get_body(preferencelist=(subtype,))
+    if part is None or part.get_content_subtype() != subtype:
+        raise ValueError(f"message {message['Message-ID']} has no text/{subtype} part")
+    content = part.get_content()
+    assert isinstance(content, str)  # text/* parts always decode to str
+    return content
+
+
+# Validation ------------------------------------------------------------------------------
+
+
+def _validate(digest: DigestEmail) -> None:
+    where = f"digest {digest.digest_id}"
+    if not digest.items:
+        raise ValueError(f"{where}: has no items; mark it skipped instead of sending it")
+    if "@" not in digest.to_email:
+        raise ValueError(f"{where}: to_email {digest.to_email!r} is not an e-mail address")
+    for field, url in _urls(digest):
+        # Links come from our own API; anything else (javascript:, relative) is a bug upstream
+        # and would either break in mail clients or be an injection vector.
+        if not url.startswith(("https://", "http://")):
+            raise ValueError(f"{where}: {field} must be an http(s) URL, got {url!r}")
+
+
+def _urls(digest: DigestEmail) -> list[tuple[str, str]]:
+    urls = [("unsubscribe_url", digest.unsubscribe_url)]
+    if digest.preferences_url is not None:
+        urls.append(("preferences_url", digest.preferences_url))
+    for i, item in enumerate(digest.items):
+        urls += [
+            (f"items[{i}].click_url", item.click_url),
+            (f"items[{i}].more_url", item.more_url),
+            (f"items[{i}].less_url", item.less_url),
+        ]
+    return urls
+
+
+def _check_size(msg: EmailMessage, digest_id: int) -> None:
+    size = len(msg.as_bytes())
+    if size >= MAX_MESSAGE_BYTES:
+        raise ValueError(
+            f"digest {digest_id}: message is {size} bytes, over the {MAX_MESSAGE_BYTES}-byte "
+            "limit; send fewer items"
+        )
+
+
+# Headers ---------------------------------------------------------------------------------
+
+
+def _set_headers(msg: EmailMessage, digest: DigestEmail, from_email: str, now: datetime) -> None:
+    msg["From"] = from_email
+    msg["To"] = Address(display_name=digest.to_name or "", addr_spec=digest.to_email)
+    msg["Subject"] = digest.subject
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = make_msgid(
+        idstring=f"digest-{digest.digest_id}", domain=_sender_domain(from_email)
+    )
+    # RFC 2369 + RFC 8058: mailbox providers show an "Unsubscribe" button and POST to the URL.
+    msg["List-Unsubscribe"] = f"<{digest.unsubscribe_url}>"
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg["X-Paperboy-Digest-Id"] = str(digest.digest_id)
+
+
+def _sender_domain(from_email: str) -> str:
+    _, addr = parseaddr(from_email)
+    local, _, domain = addr.rpartition("@")
+    if not local or not domain:
+        raise ValueError(f"from_email {from_email!r} is not an address like 'Name <a@b.org>'")
+    return domain
+
+
+# Rendering -------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    # Escape only the HTML template: escaping the text part would show "&amp;" to readers.
+    # StrictUndefined makes a misspelt variable fail the render instead of printing nothing.
+    return Environment(
+        loader=PackageLoader("recsys.delivery", "templates"),
+        autoescape=lambda name: name is not None and name.endswith(".html.j2"),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _render(template: str, context: dict[str, Any]) -> str:
+    return _environment().get_template(template).render(context)
+
+
+def _template_context(digest: DigestEmail) -> dict[str, Any]:
+    return {
+        "subject": digest.subject,
+        "period_label": digest.period_label,
+        "to_name": digest.to_name,
+        "intro": _intro(len(digest.items)),
+        "items": [_line_view(item) for item in digest.items],
+        "unsubscribe_url": digest.unsubscribe_url,
+        "preferences_url": digest.preferences_url,
+    }
+
+
+def _intro(count: int) -> str:
+    # Completes "Here ..." / "Hi Ada, here ..." in both templates.
+    papers = "is the paper" if count == 1 else f"are the {count} papers"
+    return f"{papers} we picked for you."
+
+
+def _line_view(item: DigestLine) -> dict[str, str]:
+    return {
+        "title": _shorten(item.title, MAX_TITLE_CHARS),
+        "authors": short_authors(item.authors),
+        "reason": _shorten(item.reason, MAX_REASON_CHARS),
+        "click_url": item.click_url,
+        "more_url": item.more_url,
+        "less_url": item.less_url,
+    }
+
+
+def short_authors(authors: tuple[str, ...]) -> str:
+    """Authors as shown in a digest: all of up to three, else the first three and "et al.".
+
+    Examples
+    --------
+    >>> short_authors(("Ada", "Bob", "Cy", "Di"))
+    'Ada, Bob, Cy et al.'
+    """
+    names = [_shorten(name, MAX_AUTHOR_CHARS) for name in authors[:MAX_LISTED_AUTHORS]]
+    label = ", ".join(names)
+    return f"{label} et al." if len(authors) > MAX_LISTED_AUTHORS else label
+
+
+def _shorten(text: str, limit: int) -> str:
+    # Titles from arXiv carry line breaks and runs of spaces; one line reads better in mail.
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1]
+    # Break at a word boundary when one is reasonably close, so no half-word dangles.
+    space = cut.rfind(" ")
+    if space > limit * 0.8:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-") + ELLIPSIS

@@ -1,0 +1,51 @@
+"""The file backend: the outbox a developer reads instead of an inbox."""
+
+from __future__ import annotations
+
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
+from pathlib import Path
+
+from recsys.delivery.backends import FileBackend
+from recsys.delivery.compose import html_part, text_part
+
+
+def test_it_writes_a_parseable_eml_and_the_html_part(tmp_path: Path, message: EmailMessage) -> None:
+    outbox = tmp_path / "var" / "outbox"  # does not exist yet
+    result = FileBackend(outbox).send(message, digest_id=42)
+
+    eml = outbox / "digest-42.eml"
+    assert result.provider_id == str(eml)
+    parsed = message_from_bytes(eml.read_bytes(), policy=default)
+    assert isinstance(parsed, EmailMessage)
+    assert parsed["Subject"] == message["Subject"]
+    assert parsed["List-Unsubscribe"] == message["List-Unsubscribe"]
+    assert text_part(parsed) == text_part(message)
+    assert (outbox / "digest-42.html").read_text(encoding="utf-8") == html_part(message)
+
+
+def test_sending_the_same_digest_again_overwrites_the_same_files(
+    tmp_path: Path, message: EmailMessage
+) -> None:
+    backend = FileBackend(tmp_path)
+    first = backend.send(message, digest_id=42)
+    message.replace_header("Subject", "Second attempt")
+    second = backend.send(message, digest_id=42)
+
+    assert first == second
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digest-42.eml", "digest-42.html"]
+    parsed = message_from_bytes((tmp_path / "digest-42.eml").read_bytes(), policy=default)
+    assert parsed["Subject"] == "Second attempt"
+
+
+def test_different_digests_get_different_files(tmp_path: Path, message: EmailMessage) -> None:
+    backend = FileBackend(tmp_path)
+    backend.send(message, digest_id=1)
+    backend.send(message, digest_id=2)
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "digest-1.eml",
+        "digest-1.html",
+        "digest-2.eml",
+        "digest-2.html",
+    }
