@@ -1,0 +1,212 @@
+"""The paper catalogue: de-duplicating upserts of parsed papers, and paper look-ups.
+
+A paper is the same paper when it shares its arXiv id (without version), its DOI or its
+normalised-title fingerprint with a stored one, checked in that order. A revised record
+(new abstract, new authors) updates the stored paper instead of adding one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from recsys.db.models import PaperRow
+from recsys.domain import IngestError, IngestReport, Paper
+from recsys.ingest import dedupe, read_papers, title_fingerprint
+
+_KEY_COLUMNS = {"arxiv": PaperRow.arxiv_id, "doi": PaperRow.doi, "title": PaperRow.title_key}
+_IN_CHUNK = 500  # keep IN (...) lists well under every backend's parameter limit
+
+
+def parse_files(paths: Sequence[Path]) -> tuple[list[Paper], list[str]]:
+    """Parse every file first, so a malformed one stops the run before anything is written."""
+    papers: list[Paper] = []
+    errors: list[str] = []
+    for path in paths:
+        try:
+            papers.extend(read_papers(path))
+        except IngestError as exc:
+            errors.append(str(exc))
+    return papers, errors
+
+
+def ingest_files(session: Session, paths: Sequence[Path], now: datetime) -> IngestReport:
+    """Parse ``paths`` and upsert their papers; on any parse error write nothing."""
+    papers, errors = parse_files(paths)
+    if errors:
+        return IngestReport(read=len(papers), errors=errors)
+    return upsert_papers(session, papers, now)
+
+
+def upsert_papers(session: Session, papers: Sequence[Paper], now: datetime) -> IngestReport:
+    """Insert new papers and update revised ones; report what happened."""
+    unique, duplicates = dedupe(list(papers))
+    report = IngestReport(read=len(papers), skipped=duplicates)
+    existing = _find_existing(session, unique)
+    new_rows: list[PaperRow] = []
+    for paper in unique:
+        row = _match(existing, paper)
+        if row is None:
+            new_rows.append(_new_row(paper, now))
+        elif _apply_revision(row, paper, now):
+            report.updated += 1
+        else:
+            report.skipped += 1
+    session.add_all(new_rows)
+    session.flush()
+    report.new = len(new_rows)
+    report.new_ids = [row.id for row in new_rows]
+    return report
+
+
+def storage_keys(paper: Paper) -> dict[str, str]:
+    """The de-duplication keys of ``paper`` as stored in the ``papers`` columns."""
+    keys = {"title": _title_key(paper.title)}
+    if paper.arxiv_id:
+        keys["arxiv"] = paper.arxiv_id
+    if paper.doi:
+        keys["doi"] = paper.doi
+    return keys
+
+
+def _title_key(title: str) -> str:
+    # Fingerprints of very long titles are hashed to fit the indexed column.
+    fp = title_fingerprint(title)
+    return fp if len(fp) <= 200 else "sha256:" + hashlib.sha256(fp.encode()).hexdigest()
+
+
+ExistingIndex = dict[tuple[str, str], PaperRow]
+
+
+def _find_existing(session: Session, papers: Iterable[Paper]) -> ExistingIndex:
+    wanted: dict[str, set[str]] = {name: set() for name in _KEY_COLUMNS}
+    for paper in papers:
+        for name, value in storage_keys(paper).items():
+            wanted[name].add(value)
+    index: ExistingIndex = {}
+    for name, column in _KEY_COLUMNS.items():
+        values = sorted(wanted[name])
+        for start in range(0, len(values), _IN_CHUNK):
+            chunk = values[start : start + _IN_CHUNK]
+            for row in session.scalars(select(PaperRow).where(column.in_(chunk))):
+                for key_name, key_value in _row_keys(row).items():
+                    index[(key_name, key_value)] = row
+    return index
+
+
+def _row_keys(row: PaperRow) -> dict[str, str]:
+    keys = {"title": row.title_key}
+    if row.arxiv_id:
+        keys["arxiv"] = row.arxiv_id
+    if row.doi:
+        keys["doi"] = row.doi
+    return keys
+
+
+def _match(existing: ExistingIndex, paper: Paper) -> PaperRow | None:
+    keys = storage_keys(paper)
+    for name in ("arxiv", "doi", "title"):
+        row = existing.get((name, keys.get(name, "")))
+        if row is not None and not _ids_conflict(row, paper):
+            return row
+    return None
+
+
+def _ids_conflict(row: PaperRow, paper: Paper) -> bool:
+    """Same title but different arXiv ids or DOIs: two papers, as ``dedupe`` decides too."""
+    arxiv_differs = bool(row.arxiv_id and paper.arxiv_id and row.arxiv_id != paper.arxiv_id)
+    doi_differs = bool(row.doi and paper.doi and row.doi != paper.doi)
+    return arxiv_differs or doi_differs
+
+
+def default_url(paper: Paper) -> str:
+    """Where a reader lands: the paper's own URL, its arXiv page, or a title search."""
+    if paper.url:
+        return paper.url
+    if paper.arxiv_id:
+        return f"https://arxiv.org/abs/{paper.arxiv_id}"
+    if paper.doi:
+        return f"https://doi.org/{paper.doi}"
+    return f"https://arxiv.org/search/?searchtype=title&query={quote_plus(paper.title)}"
+
+
+def _new_row(paper: Paper, now: datetime) -> PaperRow:
+    keys = storage_keys(paper)
+    return PaperRow(
+        arxiv_id=keys.get("arxiv"),
+        doi=keys.get("doi"),
+        title_key=keys["title"],
+        external_id=paper.external_id,
+        title=paper.title,
+        abstract=paper.abstract,
+        authors=list(paper.authors),
+        categories=list(paper.categories),
+        published=paper.published,
+        url=default_url(paper),
+        source=paper.source,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _apply_revision(row: PaperRow, paper: Paper, now: datetime) -> bool:
+    """Copy changed content onto ``row``; True when anything changed."""
+    changes = {
+        "title": paper.title,
+        "abstract": paper.abstract or row.abstract,
+        "authors": list(paper.authors) or row.authors,
+        "categories": list(paper.categories) or row.categories,
+        "published": paper.published or row.published,
+        "url": paper.url or row.url,
+        "doi": paper.doi or row.doi,
+        "arxiv_id": paper.arxiv_id or row.arxiv_id,
+    }
+    changed = {k: v for k, v in changes.items() if getattr(row, k) != v}
+    for name, value in changed.items():
+        setattr(row, name, value)
+    if "title" in changed:
+        row.title_key = _title_key(paper.title)
+    if changed:
+        row.updated_at = now
+    return bool(changed)
+
+
+def all_paper_ids(session: Session) -> NDArray[np.int64]:
+    """Every stored paper id, ascending."""
+    return np.array(
+        session.scalars(select(PaperRow.id).order_by(PaperRow.id)).all(), dtype=np.int64
+    )
+
+
+def ids_by_external_id(session: Session, external_ids: Sequence[str]) -> list[int]:
+    """Stored ids of papers by their source ids, in the given order (KeyError if absent)."""
+    found: dict[str, int] = {}
+    for start in range(0, len(external_ids), _IN_CHUNK):
+        chunk = list(external_ids[start : start + _IN_CHUNK])
+        rows = session.execute(
+            select(PaperRow.external_id, PaperRow.id).where(PaperRow.external_id.in_(chunk))
+        )
+        found.update({ext: pid for ext, pid in rows.all() if ext is not None})
+    return [found[e] for e in external_ids]
+
+
+def ids_by_title(session: Session, titles: Sequence[str]) -> dict[str, int]:
+    """Stored ids of papers by title (matched on the title fingerprint)."""
+    keys = {title: _title_key(title) for title in titles}
+    found: dict[str, int] = {}
+    values = sorted(set(keys.values()))
+    for start in range(0, len(values), _IN_CHUNK):
+        chunk = values[start : start + _IN_CHUNK]
+        rows = session.execute(
+            select(PaperRow.title_key, PaperRow.id).where(PaperRow.title_key.in_(chunk))
+        )
+        found.update(dict(rows.all()))
+    return {title: found[key] for title, key in keys.items()}

@@ -1,0 +1,78 @@
+"""The trained model as the pipeline uses it: embedder, recommender component, embedding store.
+
+Training writes an artifact (component arrays + the embedder's files) and an embedding
+store for that version; ``load_active_model`` opens whatever version is active.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from recsys import artifacts
+from recsys.db.models import PaperRow
+from recsys.embeddings import EmbeddingStore, TfidfSvdEmbedder
+from recsys.recommender import Component, load_component
+
+
+@dataclass
+class Model:
+    """A loaded, active model version."""
+
+    version: str
+    embedder: TfidfSvdEmbedder
+    component: Component
+    store: EmbeddingStore
+
+    def paper_vectors(self, session: Session, paper_ids: NDArray[np.int64]) -> NDArray[np.float32]:
+        """Embeddings for ``paper_ids``: from the store, or computed for papers not yet in it.
+
+        Papers ingested after training are embedded here in memory; the ``embed`` task is the
+        one writer that appends them to the store, so worker processes never race on it.
+        """
+        out = np.zeros((len(paper_ids), self.embedder.dim), dtype=np.float32)
+        if len(paper_ids) == 0:
+            return out
+        missing = set(self.store.missing(paper_ids).tolist())
+        known = np.array([pid not in missing for pid in paper_ids.tolist()], dtype=bool)
+        if known.any():
+            out[known] = self.store.get(paper_ids[known])
+        if missing:
+            out[~known] = self.embedder.transform(paper_texts(session, paper_ids[~known]))
+        return out
+
+
+def paper_texts(session: Session, paper_ids: NDArray[np.int64]) -> list[str]:
+    """Title and abstract of each paper, in the order of ``paper_ids``."""
+    ids = [int(i) for i in paper_ids]
+    rows = session.execute(
+        select(PaperRow.id, PaperRow.title, PaperRow.abstract).where(PaperRow.id.in_(ids))
+    ).all()
+    by_id = {pid: f"{title}. {abstract}" for pid, title, abstract in rows}
+    return [by_id[i] for i in ids]
+
+
+def embeddings_dir(data_dir: Path, version: str) -> Path:
+    return data_dir / "embeddings" / version
+
+
+def load_model(models_dir: Path, data_dir: Path, version: str) -> Model:
+    """Open ``version``: its component state, its embedder and its embedding store."""
+    art = artifacts.load_artifact(models_dir, version)
+    embedder = TfidfSvdEmbedder.load(art.path / "embedder")
+    component = load_component(
+        art.manifest["component"], art.arrays, art.manifest["component_config"]
+    )
+    store = EmbeddingStore(embeddings_dir(data_dir, version), embedder.dim)
+    return Model(version=version, embedder=embedder, component=component, store=store)
+
+
+def load_active_model(models_dir: Path, data_dir: Path) -> Model | None:
+    """The active model, or None before the first training."""
+    version = artifacts.active_version(models_dir)
+    return None if version is None else load_model(models_dir, data_dir, version)
