@@ -1,0 +1,220 @@
+"""The ``paperboy`` command line. Thin: parse options, call a plain function, print."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from recsys.settings import Settings
+
+app = typer.Typer(
+    help="Paperboy: personalised research-paper digests by e-mail.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+digest_app = typer.Typer(help="Plan, score and send digests.", no_args_is_help=True)
+app.add_typer(digest_app, name="digest")
+err = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")]
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _emit(data: dict[str, Any], as_json: bool, title: str) -> None:
+    if as_json:
+        print(json.dumps(data, default=str))
+        return
+    err.print(f"[bold]{title}[/bold]")
+    for key, value in data.items():
+        err.print(f"  {key}: {value}")
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Any]:
+    """A rich progress bar on stderr, or a no-op callback when --json asks for quiet."""
+    if not enabled:
+        yield lambda stage, done, total: None
+        return
+    bars = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err,
+    )  # fmt: skip
+    tasks: dict[str, Any] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bars.add_task(stage, total=total)
+        bars.update(tasks[stage], completed=done, total=total)
+
+    with bars:
+        yield update
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    from recsys.db.session import Database
+
+    Database(_settings().sqlalchemy_url).migrate()
+    err.print("database is at the newest schema")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files: .jsonl, .csv, .xml/.atom, .txt")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Ingest paper files; a malformed file is reported with its line and nothing is written."""
+    from recsys import catalog
+    from recsys.db.session import Database
+
+    db = Database(_settings().sqlalchemy_url)
+    db.migrate()
+    with db.session() as session:
+        report = catalog.ingest_files(session, paths, _now())
+    _emit(report.as_dict(), as_json, "ingest")
+    if report.errors:
+        for line in report.errors:
+            err.print(f"[red]error:[/red] {line}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Option(help="Folder to write papers.jsonl, users.csv, events.csv")],
+    users: Annotated[int, typer.Option(min=1)] = 100,
+    papers: Annotated[int, typer.Option(min=10)] = 1000,
+    seed: int = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write a synthetic world (topic-coherent papers, users, clicks from a known model)."""
+    from recsys.synth import generate_world, write_world
+
+    world = generate_world(users, papers, seed=seed, now=_now())
+    files = write_world(world, out)
+    _emit({k: str(v) for k, v in files.items()}, as_json, "synthetic world")
+
+
+@app.command()
+def demo(
+    users: Annotated[int, typer.Option(min=1, help="How many demo subscribers")] = 20,
+    papers: Annotated[
+        list[Path] | None, typer.Option(help="Paper files to use instead of a synthetic corpus")
+    ] = None,
+    reset: Annotated[bool, typer.Option(help="Delete DATA_DIR first")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Build a corpus and demo users, then train, plan, score and send one digest each."""
+    from api.demo import DemoError, run_demo
+    from api.digest_run import RunTimeout
+
+    settings = _settings()
+    if reset and settings.data_dir.exists():
+        shutil.rmtree(settings.data_dir)
+    try:
+        with _progress(not as_json) as progress:
+            summary = run_demo(
+                settings, _now(), n_users=users, paper_files=papers or [], progress=progress
+            )
+    except (DemoError, RunTimeout) as exc:
+        err.print(f"[red]demo failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    _emit(summary.as_dict(), as_json, "demo finished")
+
+
+@app.command()
+def train(as_json: JsonFlag = False) -> None:
+    """Fit a new model version on the database and activate it (runs in this process)."""
+    from recsys.db.session import Database
+    from recsys.training import TrainingError
+    from recsys.training import train as fit
+
+    settings = _settings()
+    db = Database(settings.sqlalchemy_url)
+    db.migrate()
+    try:
+        with db.session() as session:
+            report = fit(session, settings, _now())
+    except TrainingError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    _emit(report.as_dict(), as_json, "trained")
+
+
+@digest_app.command("run")
+def digest_run(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the sends")] = 600.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Plan every due digest and score and send them through a worker; wait for the result."""
+    from api.digest_run import RunTimeout, run_digests
+
+    try:
+        with _progress(not as_json) as progress:
+            counts = run_digests(_settings(), timeout_s=timeout, progress=progress)
+    except RunTimeout as exc:
+        err.print(f"[red]digest run failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    _emit(counts, as_json, "digests")
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1)] = 2,
+    beat: Annotated[bool, typer.Option(help="Also run the beat scheduler")] = False,
+) -> None:
+    """Run a Celery worker (and beat); in embedded mode also a private Redis."""
+    import time
+
+    from workers.embedded import Embedded
+
+    with Embedded(_settings(), concurrency=concurrency, beat=beat) as runtime:
+        err.print(f"worker running on {runtime.settings.broker_url}; Ctrl-C stops it")
+        try:
+            while runtime.alive():
+                time.sleep(1)
+        except KeyboardInterrupt:
+            err.print("stopping")
+    sys.exit(0)
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate")] = True,
+) -> None:
+    """Serve the HTTP API (tracked links, feedback, unsubscribe, JSON API)."""
+    import uvicorn
+
+    from recsys.db.session import Database
+
+    if migrate_first:
+        Database(_settings().sqlalchemy_url).migrate()
+    uvicorn.run("api.app:asgi", factory=True, host=host, port=port)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,12 @@
+"""All routers, gathered into the one the app includes."""
+
+from fastapi import APIRouter
+
+from api.routes import events, health, links, papers, users
+
+api_router = APIRouter()
+api_router.include_router(health.router)
+api_router.include_router(papers.router)
+api_router.include_router(users.router)
+api_router.include_router(events.router)
+api_router.include_router(links.router)
