@@ -81,7 +81,8 @@ def run_demo(
     progress("corpus", 1, 1)
     with Embedded(settings) as runtime:
         assert runtime.celery is not None
-        runtime.celery.send_task("paperboy.train", link=runtime.celery.signature("paperboy.plan"))
+        plan = runtime.celery.signature("paperboy.plan", immutable=True)
+        runtime.celery.send_task("paperboy.train", link=plan)
         counts = wait_until_final(db, now, len(user_ids), runtime.alive, timeout_s, progress)
     db.dispose()
     return DemoSummary(

@@ -16,6 +16,8 @@ from recsys.settings import Settings
 from workers.embedded import Embedded
 
 Progress = Callable[[str, int, int], None]
+STALL_S = 180.0  # training a large corpus is the slowest step before the first digest moves
+LOG_HINT = "DATA_DIR/logs/worker.log"
 
 
 class RunTimeout(RuntimeError):
@@ -48,20 +50,40 @@ def wait_until_final(
     timeout_s: float,
     progress: Progress,
 ) -> Counter[str]:
-    """Poll the database (never the broker) until no user is due and every digest is final."""
+    """Poll the database (never the broker) until no user is due and every digest is final.
+
+    Gives up when the worker dies, when nothing has moved for ``STALL_S`` seconds (a task
+    failed; the worker log says why) or after ``timeout_s``.
+    """
     deadline = time.monotonic() + timeout_s
+    last_change, last_seen = time.monotonic(), (-1, -1)
     while True:
         counts = counts_since(db, since)
         final = sum(n for status, n in counts.items() if status in FINAL_STATUSES)
         progress("digests", final, max(total, final))
-        pending = sum(counts.values()) - final
-        if pending == 0 and due_users(db, since) == 0:
+        seen = (sum(counts.values()), final)
+        if seen != last_seen:
+            last_change, last_seen = time.monotonic(), seen
+        if seen[0] == final and due_users(db, since) == 0:
             return counts
-        if not alive():
-            raise RunTimeout("the worker stopped; see DATA_DIR/logs/worker.log")
-        if time.monotonic() > deadline:
-            raise RunTimeout(f"timed out after {timeout_s:.0f}s with digests {dict(counts)}")
+        _check_stuck(alive, counts, last_change, deadline, timeout_s)
         time.sleep(0.25)
+
+
+def _check_stuck(
+    alive: Callable[[], bool],
+    counts: Counter[str],
+    last_change: float,
+    deadline: float,
+    timeout_s: float,
+) -> None:
+    now = time.monotonic()
+    if not alive():
+        raise RunTimeout(f"the worker stopped; see {LOG_HINT}")
+    if now - last_change > STALL_S:
+        raise RunTimeout(f"no progress for {STALL_S:.0f}s ({dict(counts)}); see {LOG_HINT}")
+    if now > deadline:
+        raise RunTimeout(f"timed out after {timeout_s:.0f}s with digests {dict(counts)}")
 
 
 def run_digests(settings: Settings, *, timeout_s: float, progress: Progress) -> dict[str, int]:

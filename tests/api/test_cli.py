@@ -1,0 +1,79 @@
+"""The command line: ingest reports, bad input, help."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from api.cli import app
+from recsys.db.models import PaperRow
+from recsys.db.session import Database
+from tests.conftest import shared_data
+
+runner = CliRunner()
+SEED_UNIQUE_PAPERS = 494  # 500 records in the four dumps; 6 repeat (see tests/recsys/ingest)
+
+
+def _env(db: Database, tmp_path: Path) -> dict[str, str]:
+    return {"PAPERBOY_DATABASE_URL": db.url, "PAPERBOY_DATA_DIR": str(tmp_path / "var")}
+
+
+def _paper_count(db: Database) -> int:
+    with db.session() as s:
+        return int(s.scalar(select(func.count()).select_from(PaperRow)) or 0)
+
+
+def test_ingesting_the_seed_dumps_twice_adds_each_paper_once(db: Database, tmp_path: Path) -> None:
+    dumps = sorted(str(p) for p in shared_data("seed-papers").glob("*.txt"))
+    assert len(dumps) == 4
+
+    first = runner.invoke(app, ["ingest", *dumps, "--json"], env=_env(db, tmp_path))
+    second = runner.invoke(app, ["ingest", *dumps, "--json"], env=_env(db, tmp_path))
+
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout) == {
+        "read": 500, "new": SEED_UNIQUE_PAPERS, "updated": 0, "skipped": 6, "errors": [],
+    }  # fmt: skip
+    assert json.loads(second.stdout)["new"] == 0
+    assert json.loads(second.stdout)["skipped"] == 500
+    assert _paper_count(db) == SEED_UNIQUE_PAPERS
+
+
+def test_a_revised_abstract_updates_the_paper(db: Database, tmp_path: Path) -> None:
+    v1, v2 = tmp_path / "v1.jsonl", tmp_path / "v2.jsonl"
+    v1.write_text(json.dumps({"id": "2401.00001v1", "title": "A Paper", "abstract": "Old."}) + "\n")
+    v2.write_text(json.dumps({"id": "2401.00001v2", "title": "A Paper", "abstract": "New."}) + "\n")
+
+    runner.invoke(app, ["ingest", str(v1)], env=_env(db, tmp_path))
+    result = runner.invoke(app, ["ingest", str(v2), "--json"], env=_env(db, tmp_path))
+
+    assert json.loads(result.stdout)["updated"] == 1
+    with db.session() as s:
+        (paper,) = s.scalars(select(PaperRow)).all()
+        assert (paper.arxiv_id, paper.abstract) == ("2401.00001", "New.")
+
+
+def test_a_malformed_file_names_file_and_line_and_writes_nothing(
+    db: Database, tmp_path: Path
+) -> None:
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps({"id": "a", "title": "Fine"}) + "\n")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"id": "b", "title": "Fine too"}) + "\n{not json\n")
+
+    result = runner.invoke(app, ["ingest", str(good), str(bad), "--json"], env=_env(db, tmp_path))
+
+    assert result.exit_code == 1
+    errors = json.loads(result.stdout)["errors"]
+    assert len(errors) == 1 and errors[0].startswith(f"{bad}:2:")
+    assert _paper_count(db) == 0
+
+
+def test_help_lists_the_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("ingest", "demo", "serve", "worker", "train", "digest", "synth"):
+        assert command in result.stdout
