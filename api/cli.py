@@ -117,11 +117,13 @@ def synth(
     _emit({k: str(v) for k, v in files.items()}, as_json, "synthetic world")
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True})
 def demo(
+    ctx: typer.Context,
     users: Annotated[int, typer.Option(min=1, help="How many demo subscribers")] = 20,
     papers: Annotated[
-        list[Path] | None, typer.Option(help="Paper files to use instead of a synthetic corpus")
+        list[Path] | None,
+        typer.Option(help="Paper files to use instead of a synthetic corpus (several may follow)"),
     ] = None,
     reset: Annotated[bool, typer.Option(help="Delete DATA_DIR first")] = False,
     as_json: JsonFlag = False,
@@ -130,13 +132,15 @@ def demo(
     from api.demo import DemoError, run_demo
     from api.digest_run import RunTimeout
 
+    # `--papers a.txt b.txt` (a shell glob) leaves b.txt as an extra argument: take it too.
+    paper_files = [*(papers or []), *(Path(arg) for arg in ctx.args)]
     settings = _settings()
     if reset and settings.data_dir.exists():
         shutil.rmtree(settings.data_dir)
     try:
         with _progress(not as_json) as progress:
             summary = run_demo(
-                settings, _now(), n_users=users, paper_files=papers or [], progress=progress
+                settings, _now(), n_users=users, paper_files=paper_files, progress=progress
             )
     except (DemoError, RunTimeout) as exc:
         err.print(f"[red]demo failed:[/red] {exc}")

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -103,10 +102,9 @@ def _prepare(
         papers, errors = catalog.parse_files(paper_files)
         if errors:
             raise DemoError("; ".join(errors))
-        report = catalog.upsert_papers(session, papers, now)
-        ids = catalog.all_paper_ids(session)
-        users = _users_from_papers(session, papers, ids, n_users, now, seed)
-        return report.read, users
+        catalog.upsert_papers(session, papers, now)
+        users = _users_from_papers(session, papers, n_users, now, seed)
+        return len(catalog.all_paper_ids(session)), users
     world = generate_world(n_users, max(300, 3 * n_users), seed=seed, now=now)
     return len(world.papers), load_world(session, world, now)
 
@@ -136,7 +134,6 @@ def load_world(session: Session, world: World, now: datetime) -> list[int]:
 def _users_from_papers(
     session: Session,
     papers: Sequence[Paper],
-    paper_ids: np.ndarray,
     n_users: int,
     now: datetime,
     seed: int,

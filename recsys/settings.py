@@ -45,10 +45,10 @@ class Settings(BaseSettings):
     def _refuse_default_secret(self) -> Settings:
         # A default secret outside development would let anyone forge click and
         # unsubscribe links, so refuse to start rather than run insecurely.
-        if self.environment == "production" and self.secret_key == DEV_SECRET_KEY:
+        if self.environment != "development" and self.secret_key == DEV_SECRET_KEY:
             raise ValueError(
                 "PAPERBOY_SECRET_KEY is left at its development default; "
-                "set a long random value before running in production"
+                f"set a long random value before running with environment={self.environment}"
             )
         if self.email_backend == "sendgrid" and not self.sendgrid_api_key:
             raise ValueError("PAPERBOY_EMAIL_BACKEND=sendgrid needs PAPERBOY_SENDGRID_API_KEY")
