@@ -65,6 +65,7 @@ def create_user(
         status="active",
         next_digest_at=now,
         created_at=now,
+        confirmed_at=now,  # operator-created subscribers need no opt-in e-mail
     )
     user.interests = [_interest_row(i) for i in interests]
     session.add(user)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -86,6 +88,8 @@ class UserRow(Base):
     next_digest_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Double opt-in: NULL until the address is confirmed; unconfirmed users get no digest.
+    confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     interests: Mapped[list[InterestRow]] = relationship(
         back_populates="user", cascade="all, delete-orphan", order_by="InterestRow.id"
@@ -115,6 +119,10 @@ class EventRow(Base):
     kind: Mapped[str] = mapped_column(String(16))
     digest_id: Mapped[int | None] = mapped_column(ForeignKey("digests.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    user_agent: Mapped[str | None] = mapped_column(Text)
+    # True for clicks that look automated (link scanners, HEAD, seconds after delivery):
+    # kept for the record, never counted as interest.
+    suspect: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class DigestRow(Base):
@@ -137,6 +145,42 @@ class DigestRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Start of the window of papers this digest covers (a catch-up covers several days).
+    covers_from: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class DeliveryAttemptRow(Base):
+    """One attempt to hand a digest to the e-mail backend, recorded before the attempt."""
+
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (UniqueConstraint("digest_id", "attempt", name="uq_delivery_attempt"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    digest_id: Mapped[int] = mapped_column(ForeignKey("digests.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    backend: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    outcome: Mapped[str | None] = mapped_column(String(16))  # sent|transient|permanent|unknown
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class ProviderEventRow(Base):
+    """A delivery event reported by the provider (SendGrid Event Webhook), de-duplicated."""
+
+    __tablename__ = "provider_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    digest_id: Mapped[int | None] = mapped_column(
+        ForeignKey("digests.id", ondelete="SET NULL"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(320))
+    kind: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class DigestItemRow(Base):
