@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recsys.domain import Paper
+from recsys.ingest.jsonl import paper_record
 
 # The click model: P(click | shown) = sigmoid(CLICK_SLOPE * <user_prefs, paper_mix> + CLICK_BIAS).
 # A single-topic user shown a typical on-topic paper (affinity ~0.8) clicks with p ~0.97; an
@@ -536,7 +537,10 @@ def write_world(world: World, out_dir: Path) -> dict[str, Path]:
         "users": out_dir / "users.csv",
         "events": out_dir / "events.csv",
     }
-    _write_atomic(paths["papers"], (_paper_json(p) + "\n" for p in world.papers))
+    _write_atomic(
+        paths["papers"],
+        (json.dumps(paper_record(p), ensure_ascii=False) + "\n" for p in world.papers),
+    )
     _write_csv_atomic(paths["users"], ("email", "name", "interests"), _user_rows(world))
     _write_csv_atomic(
         paths["events"], ("user_email", "paper_id", "kind", "timestamp"), _event_rows(world)
@@ -940,21 +944,6 @@ def _first_distinct_clicks(
 
 
 # --- Writing ------------------------------------------------------------------------------
-def _paper_json(paper: Paper) -> str:
-    return json.dumps(
-        {
-            "id": paper.external_id,
-            "title": paper.title,
-            "abstract": paper.abstract,
-            "authors": list(paper.authors),
-            "categories": list(paper.categories),
-            "published": paper.published.isoformat() if paper.published else None,
-            "url": paper.url,
-        },
-        ensure_ascii=False,
-    )
-
-
 def _user_rows(world: World) -> Iterable[tuple[str, str, str]]:
     return zip(
         world.user_emails,
