@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from experiments.cli import experiment_app
 from recsys.settings import Settings
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 digest_app = typer.Typer(help="Plan, score and send digests.", no_args_is_help=True)
 app.add_typer(digest_app, name="digest")
+app.add_typer(experiment_app, name="experiment", help="Offline evaluation of the recommender.")
 err = Console(stderr=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")]

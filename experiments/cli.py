@@ -1,0 +1,147 @@
+"""``paperboy experiment``: offline evaluations, thin over ``experiments.citeulike`` / ``.generic``.
+
+Mounted by ``api/cli.py`` as ``app.add_typer(experiment_app, name="experiment")``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from threadpoolctl import threadpool_limits
+
+from experiments.evaluation import CUTOFFS
+
+experiment_app = typer.Typer(
+    help="Offline evaluation: published citeulike-a protocols, or your own logged data.",
+    no_args_is_help=True,
+)
+out, err = Console(), Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (one object per split).")]
+Seed = Annotated[int, typer.Option(help="Seed of the validation split and the models.")]
+COLUMNS = (*(f"recall@{k}" for k in CUTOFFS), "ndcg@10")
+
+
+class Split(StrEnum):
+    cold = "cold"
+    p1 = "p1"
+    p10 = "p10"
+    all = "all"
+
+
+class Candidates(StrEnum):
+    all = "all"
+    unseen = "unseen"
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Any]:
+    """Rich progress bars on stderr (or a silent callback under --json), one BLAS thread.
+
+    implicit, LightFM and scikit-learn parallelise themselves; OpenBLAS threads inside their
+    loops oversubscribe the cores (implicit warns about it) and made a full citeulike run
+    ~45% slower on two cores, so BLAS runs single-threaded for the whole command.
+    """
+    with threadpool_limits(1, "blas"):
+        if not enabled:
+            yield lambda stage, done, total: None
+        else:
+            with _bars() as update:
+                yield update
+
+
+@contextmanager
+def _bars() -> Iterator[Any]:
+    bars = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err,
+    )  # fmt: skip
+    tasks: dict[str, Any] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bars.add_task(stage, total=total)
+        bars.update(tasks[stage], completed=done, total=total)
+
+    with bars:
+        yield update
+
+
+def _print(report: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report))
+        return
+    table = Table(title=f"{report['split']}: {report['n_users']} users with test papers")
+    table.add_column("model")
+    for column in COLUMNS:
+        table.add_column(column, justify="right")
+    for model, values in report["results"].items():
+        table.add_row(model, *(f"{values[column]:.3f}" for column in COLUMNS))
+    out.print(table)
+    weights = ", ".join(f"{k} {v:.3g}" for k, v in report["blend"]["weights"].items())
+    out.print(f"blend weights ({report['blend']['source']}): {weights}")
+    out.print(f"seconds: {report['seconds']}")
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(2)
+
+
+@experiment_app.command()
+def citeulike(
+    data: Annotated[
+        Path, typer.Option("--data", help="The citeulike-a folder.", file_okay=False, exists=True)
+    ],
+    split: Annotated[Split, typer.Option(help="Protocol; 'all' runs the three in turn.")],
+    as_json: JsonFlag = False,
+    seed: Seed = 0,
+) -> None:
+    """Run a published citeulike-a protocol: recall@50/100/300 and NDCG@10 per model."""
+    from experiments.citeulike import SPLITS, run_citeulike
+
+    splits = SPLITS if split is Split.all else (split.value,)
+    started = time.perf_counter()
+    try:
+        with _progress(not as_json) as progress:
+            reports = run_citeulike(data, splits, seed=seed, progress=progress)
+    except (ValueError, OSError) as exc:
+        raise _fail(exc) from exc
+    for report in reports:
+        _print(report, as_json)
+    if not as_json:
+        out.print(f"total: {time.perf_counter() - started:.1f} s")
+
+
+@experiment_app.command()
+def evaluate(
+    papers: Annotated[Path, typer.Option(help="Papers JSONL.", dir_okay=False, exists=True)],
+    train: Annotated[Path, typer.Option(help="Training CSV.", dir_okay=False, exists=True)],
+    test: Annotated[Path, typer.Option(help="Test CSV.", dir_okay=False, exists=True)],
+    candidates: Annotated[
+        Candidates, typer.Option(help="'unseen': rank only papers absent from training.")
+    ] = Candidates.all,
+    as_json: JsonFlag = False,
+    seed: Seed = 0,
+) -> None:
+    """Evaluate the hybrid and each component on your own papers and interaction logs."""
+    from experiments.generic import run_generic
+
+    try:
+        with _progress(not as_json) as progress:
+            report = run_generic(
+                papers, train, test, candidates.value, seed=seed, progress=progress
+            )
+    except (ValueError, OSError) as exc:
+        raise _fail(exc) from exc
+    _print(report, as_json)
