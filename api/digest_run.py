@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from recsys.db.models import DigestRow, UserRow
+from recsys.db.models import DigestRow
 from recsys.db.session import Database
-from recsys.digests import FINAL_STATUSES
+from recsys.digests import FINAL_STATUSES, count_due
 from recsys.settings import Settings
 from workers.embedded import Embedded
 
@@ -25,11 +25,9 @@ class RunTimeout(RuntimeError):
 
 
 def due_users(db: Database, now: datetime) -> int:
+    """How many users are due: the planner's own definition, so the wait ends when it does."""
     with db.session() as session:
-        query = select(func.count()).where(
-            UserRow.status == "active", UserRow.next_digest_at <= now
-        )
-        return int(session.scalar(query.select_from(UserRow)) or 0)
+        return count_due(session, now)
 
 
 def counts_since(db: Database, since: datetime) -> Counter[str]:

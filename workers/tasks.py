@@ -1,26 +1,36 @@
 """Thin Celery tasks: parse ids, call a plain ``recsys`` function, enqueue the next step.
 
 Each task enqueues follow-up work only after its transaction has committed, so a follow-up
-never runs against rows that are not there yet.
+never runs against rows that are not there yet. Every task is idempotent (the outbox row's
+status decides what is left to do), which is what makes ``acks_late`` redelivery and the
+sweep's re-enqueueing safe.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 from datetime import timedelta
+from functools import lru_cache
 from pathlib import Path
 
 from celery import Task
 
-from recsys import catalog, digests, scoring, sending, training
+from recsys import catalog, digests, reconcile, scoring, sending, training
+from recsys.delivery import BatchEmailBackend, EmailBackend, backend_from_settings
 from recsys.embeddings import EmbeddingStore
 from recsys.model import embeddings_dir
-from recsys.settings import get_settings
+from recsys.schedule import SchedulePolicy
+from recsys.settings import Settings, get_settings
 from workers import runtime
 from workers.app import app
 
 log = logging.getLogger(__name__)
+
+MAX_PLAN_BATCHES = 1000  # of digests.PLAN_BATCH users each: ten million users per run
+MAX_BACKOFF_S = 300.0
+MAX_RETRY_WAIT_S = 600.0
 
 
 @app.task(name="paperboy.ingest")
@@ -59,18 +69,24 @@ def train() -> dict[str, object]:
 
 @app.task(name="paperboy.plan")
 def plan() -> int:
-    """Plan digests for every due user and fan the scoring out in chunks."""
-    with runtime.database().session() as session:
-        ids = digests.plan_due(session, runtime.now())
-    size = get_settings().score_chunk_size
-    for start in range(0, len(ids), size):
-        score.delay(ids[start : start + size])
-    return len(ids)
+    """Plan digests for every due user, in batches, and fan the scoring out in chunks."""
+    now = runtime.now()  # one instant for the whole run, so the loop ends
+    policy = schedule_policy(get_settings())
+    total = 0
+    for _ in range(MAX_PLAN_BATCHES):
+        with runtime.database().session() as session:
+            ids = digests.plan_due(session, now, policy)
+            more = digests.count_due(session, now) > 0
+        _enqueue_chunks(score, ids, get_settings().score_chunk_size)  # after the commit
+        total += len(ids)
+        if not more:
+            break
+    return total
 
 
 @app.task(name="paperboy.score")
 def score(digest_ids: list[int]) -> int:
-    """Rank a chunk of planned digests and enqueue the sends."""
+    """Rank a chunk of planned digests and enqueue their sends."""
     model = runtime.active_model()
     if model is None:
         log.warning("no active model: %d digests stay planned until training runs", len(digest_ids))
@@ -78,18 +94,82 @@ def score(digest_ids: list[int]) -> int:
     lookback = timedelta(days=get_settings().candidate_lookback_days)
     with runtime.database().session() as session:
         ranked = scoring.rank_digests(session, digest_ids, model, runtime.now(), lookback=lookback)
-    for digest_id in ranked:
-        send.delay(digest_id)
+    _enqueue_chunks(send, ranked, _send_chunk_size())
     return len(ranked)
 
 
 @app.task(name="paperboy.send", bind=True, max_retries=8)
-def send(self: Task, digest_id: int) -> str:
-    """Send one digest; transient failures retry with exponential backoff and jitter."""
-    result = sending.send_digest(
-        runtime.database(), runtime.backend(), get_settings(), digest_id, runtime.now()
+def send(self: Task, digest_ids: list[int] | int) -> dict[str, int]:
+    """Send ranked digests; those that failed transiently retry with backoff and jitter."""
+    ids = [digest_ids] if isinstance(digest_ids, int) else list(digest_ids)
+    report = sending.send_digests(
+        runtime.database(), delivery_backend(), get_settings(), ids, runtime.now
     )
-    if result.outcome is sending.Outcome.RETRY:
-        backoff = min(2**self.request.retries, 300) * random.uniform(0.5, 1.5)
-        raise self.retry(countdown=max(backoff, result.retry_after_s or 0))
-    return result.outcome.value
+    retry = report.ids(sending.Outcome.RETRY)
+    if retry:
+        countdown = backoff_s(self.request.retries, report.retry_after_s())
+        raise self.retry(args=(retry,), countdown=countdown)
+    return Counter(o.outcome.value for o in report.outcomes.values())
+
+
+@app.task(name="paperboy.sweep")
+def sweep() -> dict[str, int]:
+    """Resolve stuck digests from provider events and re-enqueue work whose task was lost."""
+    with runtime.database().session() as session:
+        report = reconcile.sweep(session, runtime.now(), sweep_policy(get_settings()))
+    _enqueue_chunks(score, report.score, get_settings().score_chunk_size)
+    _enqueue_chunks(send, report.send, _send_chunk_size())
+    if any(report.as_dict().values()):
+        # Anything the sweep had to do means a task or a reply was lost: worth a log line.
+        log.warning("sweep: %s", report.as_dict())
+    return report.as_dict()
+
+
+# Helpers ------------------------------------------------------------------------------------
+
+
+def backoff_s(retries: int, retry_after_s: float | None) -> float:
+    """Exponential backoff with jitter, at least the provider's ``Retry-After``, capped.
+
+    The jitter spreads a burst of 429s over time instead of retrying them in lockstep; the
+    cap keeps retries short broker ETAs (a long one would sit unacknowledged in a worker).
+    """
+    backoff = min(2.0**retries, MAX_BACKOFF_S) * random.uniform(0.5, 1.5)
+    return min(max(backoff, retry_after_s or 0.0), MAX_RETRY_WAIT_S)
+
+
+def schedule_policy(settings: Settings) -> SchedulePolicy:
+    return SchedulePolicy(
+        jitter_s=settings.schedule_jitter_s,
+        first_lookback=timedelta(days=settings.candidate_lookback_days),
+        catch_up_cap=timedelta(days=settings.catch_up_cap_days),
+    )
+
+
+def sweep_policy(settings: Settings) -> reconcile.SweepPolicy:
+    return reconcile.SweepPolicy(
+        stale_after=timedelta(seconds=settings.sweep_stale_after_s),
+        grace=timedelta(seconds=settings.reconcile_grace_s),
+        max_attempts=settings.max_send_attempts,
+    )
+
+
+@lru_cache(maxsize=1)
+def delivery_backend() -> EmailBackend | BatchEmailBackend:
+    """The process's backend, template mode included (``runtime.backend()`` is rendered-only)."""
+    return backend_from_settings(get_settings())
+
+
+def _send_chunk_size() -> int:
+    # A template-mode task sends one request per batch; a rendered one sends its chunk one
+    # message at a time over one kept-alive connection, so a chunk the size of a score chunk
+    # keeps tasks short and lets both worker processes share the work.
+    backend = delivery_backend()
+    if isinstance(backend, BatchEmailBackend):
+        return backend.batch_size
+    return get_settings().score_chunk_size
+
+
+def _enqueue_chunks(task: Task, ids: list[int], size: int) -> None:
+    for start in range(0, len(ids), size):
+        task.delay(ids[start : start + size])

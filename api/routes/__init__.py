@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from api.routes import events, health, links, papers, users
+from api.routes import events, health, links, me, papers, preferences, signup, users, webhooks
 
 api_router = APIRouter()
 api_router.include_router(health.router)
@@ -10,3 +10,7 @@ api_router.include_router(papers.router)
 api_router.include_router(users.router)
 api_router.include_router(events.router)
 api_router.include_router(links.router)
+api_router.include_router(webhooks.router)
+api_router.include_router(signup.router)
+api_router.include_router(preferences.router)
+api_router.include_router(me.router)

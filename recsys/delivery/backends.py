@@ -18,20 +18,31 @@ import os
 import smtplib
 import ssl
 import tempfile
+import threading
+import time
 import urllib.error
+import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import python_http_client.exceptions
 import sendgrid
 
-from recsys.delivery.compose import html_part, text_part
+from recsys.delivery.batch import MAX_PERSONALIZATIONS, template_payload
+from recsys.delivery.compose import DigestEmail, html_part, text_part
+
+if TYPE_CHECKING:
+    from recsys.settings import Settings
 
 SMTP_DEFAULT_TIMEOUT_S = 10.0
+# Reopen a SendGrid connection idle longer than this rather than risk the server closing it
+# under the next request (well below common keep-alive timeouts of 60 s and more).
+KEEPALIVE_IDLE_S = 20.0
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -152,13 +163,26 @@ def _retry_after_seconds(value: str | None) -> float | None:
     return seconds
 
 
+@runtime_checkable
 class EmailBackend(Protocol):
-    """What the delivery task needs from a backend."""
+    """What the delivery task needs from a backend that sends one composed message at a time."""
 
     name: str
 
     def send(self, message: EmailMessage, *, digest_id: int) -> SendResult:
         """Hand ``message`` to the provider, or raise :class:`DeliveryError`."""
+        ...
+
+
+@runtime_checkable
+class BatchEmailBackend(Protocol):
+    """A backend that sends many digests in one request and renders them itself."""
+
+    name: str
+    batch_size: int
+
+    def send_batch(self, emails: Sequence[DigestEmail]) -> SendResult:
+        """Hand all of ``emails`` over in one go, or raise :class:`DeliveryError` for all."""
         ...
 
 
@@ -267,8 +291,125 @@ def _sendgrid_address(address: Address) -> dict[str, str]:
     return entry
 
 
+class MailSendClient:
+    """The one owner of SendGrid sockets: v3 Mail Send through the ``sendgrid`` client.
+
+    The client builds the URL, the auth header, the JSON body, the response and its typed
+    HTTP errors. Only its socket layer is replaced (``_make_request``, the seam the library
+    keeps for exactly this) by :class:`KeepAliveTransport`, because python-http-client opens
+    a new TCP (and TLS) connection per request, which at thousands of messages a minute costs
+    more than the request itself.
+
+    Parameters
+    ----------
+    api_key, host, timeout_s
+        As for :class:`SendGridBackend`.
+    """
+
+    def __init__(self, api_key: str, host: str, timeout_s: float) -> None:
+        if not api_key:
+            raise ValueError("SendGrid needs an API key (PAPERBOY_SENDGRID_API_KEY)")
+        if timeout_s <= 0:
+            raise ValueError(f"SendGrid timeout_s must be positive, got {timeout_s}")
+        self.timeout_s = timeout_s
+        self._client = sendgrid.SendGridAPIClient(api_key=api_key, host=host)
+        self._mail_send = self._client.client.mail.send
+        self._mail_send._make_request = KeepAliveTransport().make_request
+
+    def post(self, payload: dict[str, Any], what: str) -> SendResult:
+        """POST one Mail Send body; ``what`` names it in errors (e.g. ``"digest 42"``)."""
+        try:
+            # SendGridAPIClient.send() takes no timeout, so call its HTTP client directly.
+            response = self._mail_send.post(request_body=payload, timeout=self.timeout_s)
+        except python_http_client.exceptions.HTTPError as exc:
+            raise _sendgrid_error(what, _http_error_failure(exc)) from exc
+        except urllib.error.URLError as exc:
+            # Raised for failures while connecting or writing the request (urllib's
+            # do_open, and KeepAliveTransport alike). SendGrid acts only on a complete
+            # request, so nothing can have been accepted and a retry is safe.
+            failure = classify_http_failure(None, request_sent=False, detail=str(exc.reason))
+            raise _sendgrid_error(what, failure) from exc
+        except (OSError, http.client.HTTPException) as exc:
+            # Anything else comes from waiting for or reading the reply (a timeout, a reset):
+            # the request went out and SendGrid may have queued the message.
+            failure = classify_http_failure(None, request_sent=True, detail=repr(exc))
+            raise _sendgrid_error(what, failure) from exc
+        return SendResult(provider_id=response.headers.get("X-Message-Id"))
+
+
+class KeepAliveTransport:
+    """HTTP/1.1 connections kept open per thread and reused, for python-http-client.
+
+    A drop-in for ``python_http_client.Client._make_request``: it takes the prepared urllib
+    request and returns the response, or raises the library's typed ``HTTPError`` for a
+    non-2xx status, as urllib's opener would. Failures before the request is fully written
+    are raised as ``URLError`` (not sent); failures after it as themselves (maybe accepted).
+    """
+
+    def __init__(self, idle_s: float = KEEPALIVE_IDLE_S) -> None:
+        self.idle_s = idle_s
+        self._local = threading.local()
+
+    def make_request(
+        self, _opener: object, request: urllib.request.Request, timeout: float | None = None
+    ) -> http.client.HTTPResponse:
+        conn = self._connection(request, timeout)
+        try:
+            try:
+                conn.request(
+                    request.get_method(),
+                    request.selector,
+                    body=request.data,
+                    headers=dict(request.header_items()),
+                )
+            except (OSError, http.client.HTTPException) as exc:
+                raise urllib.error.URLError(exc) from exc
+            response = conn.getresponse()
+        except BaseException:
+            self._discard()  # a half-used connection must never carry the next request
+            raise
+        self._local.last_used = time.monotonic()
+        if not 200 <= response.status < 300:
+            error = urllib.error.HTTPError(
+                request.full_url, response.status, response.reason, response.headers, response
+            )
+            raise python_http_client.exceptions.handle_error(error)
+        return response
+
+    def _connection(
+        self, request: urllib.request.Request, timeout: float | None
+    ) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        key = (request.type, request.host)
+        idle = time.monotonic() - getattr(self._local, "last_used", 0.0)
+        # A server closes idle connections on its own schedule; writing into one it has just
+        # closed loses the reply, which we would have to report as "unknown". Reopening an
+        # idle connection first keeps that race away from the common path.
+        if conn is not None and (getattr(self._local, "key", None) != key or idle > self.idle_s):
+            self._discard()
+            conn = None
+        if conn is None:
+            factory = (
+                http.client.HTTPSConnection
+                if request.type == "https"
+                else http.client.HTTPConnection
+            )
+            conn = factory(request.host, timeout=timeout)
+            self._local.conn, self._local.key = conn, key
+        conn.timeout = timeout
+        if conn.sock is not None:
+            conn.sock.settimeout(timeout)
+        return conn
+
+    def _discard(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.close()
+
+
 class SendGridBackend:
-    """Send through SendGrid's v3 Mail Send API.
+    """Send through SendGrid's v3 Mail Send API: our rendered HTML, one request per message.
 
     Parameters
     ----------
@@ -292,36 +433,74 @@ class SendGridBackend:
         timeout_s: float,
         categories: tuple[str, ...] = ("digest",),
     ) -> None:
-        if not api_key:
-            raise ValueError("SendGridBackend needs an API key (PAPERBOY_SENDGRID_API_KEY)")
-        if timeout_s <= 0:
-            raise ValueError(f"SendGridBackend timeout_s must be positive, got {timeout_s}")
+        self._api = MailSendClient(api_key, host, timeout_s)
         self.timeout_s = timeout_s
         self.categories = categories
-        self._client = sendgrid.SendGridAPIClient(api_key=api_key, host=host)
 
     def send(self, message: EmailMessage, *, digest_id: int) -> SendResult:
         """POST the message; the provider id is the ``X-Message-Id`` response header."""
         payload = sendgrid_payload(message, digest_id, self.categories)
-        try:
-            # SendGridAPIClient.send() takes no timeout, so call its HTTP client directly.
-            response = self._client.client.mail.send.post(
-                request_body=payload, timeout=self.timeout_s
-            )
-        except python_http_client.exceptions.HTTPError as exc:
-            raise _sendgrid_error(digest_id, _http_error_failure(exc)) from exc
-        except urllib.error.URLError as exc:
-            # urllib wraps OSErrors from connecting and from writing the request in URLError
-            # (urllib.request.AbstractHTTPHandler.do_open). SendGrid acts only on a complete
-            # request, so nothing can have been accepted and a retry is safe.
-            failure = classify_http_failure(None, request_sent=False, detail=str(exc.reason))
-            raise _sendgrid_error(digest_id, failure) from exc
-        except (OSError, http.client.HTTPException) as exc:
-            # Anything else comes from waiting for or reading the reply (a timeout, a reset):
-            # the request went out and SendGrid may have queued the message.
-            failure = classify_http_failure(None, request_sent=True, detail=repr(exc))
-            raise _sendgrid_error(digest_id, failure) from exc
-        return SendResult(provider_id=response.headers.get("X-Message-Id"))
+        return self._api.post(payload, f"digest {digest_id}")
+
+
+class SendGridTemplateBackend:
+    """Send through a SendGrid dynamic template: up to 1,000 digests per Mail Send request.
+
+    SendGrid renders every message from the template in ``sendgrid_templates/`` (see its
+    README for uploading it) and each recipient's ``dynamic_template_data``. A request is
+    accepted or refused as a whole, so one outcome covers the whole batch.
+
+    Parameters
+    ----------
+    api_key, host, timeout_s
+        As for :class:`SendGridBackend`.
+    template_id : str
+        The dynamic template's id (``d-...``).
+    from_email : str
+        Sender, ``"Name <addr@domain>"``.
+    categories : tuple of str
+        SendGrid categories added to every message.
+    batch_size : int
+        Digests per request, at most 1,000 (SendGrid's limit on personalizations).
+    """
+
+    name = "sendgrid"
+
+    def __init__(
+        self,
+        api_key: str,
+        host: str,
+        timeout_s: float,
+        *,
+        template_id: str,
+        from_email: str,
+        categories: tuple[str, ...] = ("digest",),
+        batch_size: int = MAX_PERSONALIZATIONS,
+    ) -> None:
+        if not template_id:
+            raise ValueError("template mode needs a template id (PAPERBOY_SENDGRID_TEMPLATE_ID)")
+        if not 1 <= batch_size <= MAX_PERSONALIZATIONS:
+            raise ValueError(f"batch_size must be 1 to {MAX_PERSONALIZATIONS}, got {batch_size}")
+        self._api = MailSendClient(api_key, host, timeout_s)
+        self.template_id = template_id
+        self.from_email = from_email
+        self.categories = categories
+        self.batch_size = batch_size
+
+    def send_batch(self, emails: Sequence[DigestEmail]) -> SendResult:
+        """POST one request for all of ``emails``; the provider id is its ``X-Message-Id``."""
+        payload = template_payload(
+            emails, template_id=self.template_id, from_email=self.from_email,
+            categories=self.categories,
+        )  # fmt: skip
+        return self._api.post(payload, _describe(emails))
+
+
+def _describe(emails: Sequence[DigestEmail]) -> str:
+    ids = [e.digest_id for e in emails]
+    if len(ids) == 1:
+        return f"digest {ids[0]}"
+    return f"{len(ids)} digests {min(ids)}..{max(ids)}"
 
 
 def _http_error_failure(exc: python_http_client.exceptions.HTTPError) -> DeliveryError:
@@ -333,10 +512,10 @@ def _http_error_failure(exc: python_http_client.exceptions.HTTPError) -> Deliver
     )
 
 
-def _sendgrid_error(digest_id: int, failure: DeliveryError) -> DeliveryError:
-    # Name the provider and digest so a log line on its own says which send failed.
+def _sendgrid_error(what: str, failure: DeliveryError) -> DeliveryError:
+    # Name the provider and digest(s) so a log line on its own says which send failed.
     return DeliveryError(
-        f"sendgrid, digest {digest_id}: {failure.message}",
+        f"sendgrid, {what}: {failure.message}",
         transient=failure.transient,
         unknown=failure.unknown,
         retry_after_s=failure.retry_after_s,
@@ -534,3 +713,30 @@ def make_backend(
     if kind == "smtp":
         return SmtpBackend(smtp_url)
     raise ValueError(f"unknown email backend {kind!r}; choose 'file', 'sendgrid' or 'smtp'")
+
+
+def backend_from_settings(settings: Settings) -> EmailBackend | BatchEmailBackend:
+    """The backend the settings name, including SendGrid's template mode.
+
+    Parameters
+    ----------
+    settings : Settings
+        ``email_backend``, ``sendgrid_mode`` and the SendGrid, SMTP and outbox settings.
+    """
+    if settings.email_backend == "sendgrid" and settings.sendgrid_mode == "template":
+        return SendGridTemplateBackend(
+            settings.sendgrid_api_key or "",
+            settings.sendgrid_api_host,
+            settings.sendgrid_timeout_s,
+            template_id=settings.sendgrid_template_id or "",
+            from_email=settings.from_email,
+            batch_size=settings.sendgrid_batch_size,
+        )
+    return make_backend(
+        settings.email_backend,
+        outbox_dir=settings.outbox_dir,
+        sendgrid_api_key=settings.sendgrid_api_key,
+        sendgrid_api_host=settings.sendgrid_api_host,
+        sendgrid_timeout_s=settings.sendgrid_timeout_s,
+        smtp_url=settings.smtp_url,
+    )

@@ -1,10 +1,20 @@
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from recsys.db.models import DigestRow, UserRow
 from recsys.db.session import Database
-from recsys.digests import claim, next_send_time, period_of, plan_due
+from recsys.digests import (
+    claim,
+    claim_many,
+    count_due,
+    next_send_time,
+    period_of,
+    plan_due,
+    stale,
+)
+from recsys.schedule import SchedulePolicy, jitter_seconds
 from recsys.subscribers import create_user
 from tests.conftest import NOW
 
@@ -71,3 +81,137 @@ def test_a_claim_succeeds_once(db: Database) -> None:
     with db.session() as s:
         digest = s.get(DigestRow, digest_id)
         assert digest is not None and digest.status == "ranked"
+
+
+# Schedules and catch-up (issue 4) ----------------------------------------------------------
+
+
+def _user(s: Session, email: str, **columns: object) -> int:
+    user = create_user(s, email, NOW)
+    for name, value in columns.items():
+        setattr(user, name, value)
+    return user.id
+
+
+def _digests(db: Database) -> list[DigestRow]:
+    with db.session() as s:
+        return list(s.scalars(select(DigestRow).order_by(DigestRow.id)))
+
+
+def test_each_frequency_is_advanced_to_its_own_next_slot(db: Database) -> None:
+    with db.session() as s:
+        daily = _user(s, "daily@example.org")
+        weekdays = _user(s, "weekdays@example.org", frequency="weekdays")
+        weekly = _user(s, "weekly@example.org", frequency="weekly", timezone="Europe/Berlin")
+    with db.session() as s:
+        plan_due(s, NOW)  # a Saturday
+    with db.session() as s:
+        nxt = {u.id: u.next_digest_at for u in s.scalars(select(UserRow))}
+    assert nxt == {
+        daily: datetime(2026, 11, 22, 7, tzinfo=UTC),
+        weekdays: datetime(2026, 11, 23, 7, tzinfo=UTC),
+        weekly: datetime(2026, 11, 23, 6, tzinfo=UTC),  # Monday 07:00 in Berlin
+    }
+    assert sorted(d.period for d in _digests(db)) == ["2026-11-21", "2026-11-21", "2026-W47"]
+
+
+def test_the_planner_adds_the_hashed_jitter(db: Database) -> None:
+    with db.session() as s:
+        uid = _user(s, "alice@example.org")
+    with db.session() as s:
+        plan_due(s, NOW, SchedulePolicy(jitter_s=600))
+    with db.session() as s:
+        user = s.get(UserRow, uid)
+        assert user is not None and user.next_digest_at is not None
+    jitter = jitter_seconds(uid, date(2026, 11, 22), 600)
+    assert user.next_digest_at == datetime(2026, 11, 22, 7, tzinfo=UTC) + timedelta(seconds=jitter)
+
+
+def test_a_first_digest_covers_the_first_lookback(db: Database) -> None:
+    with db.session() as s:
+        _user(s, "alice@example.org")
+    with db.session() as s:
+        plan_due(s, NOW, SchedulePolicy(first_lookback=timedelta(days=3)))
+    assert [d.covers_from for d in _digests(db)] == [NOW - timedelta(days=3)]
+
+
+def test_a_user_back_after_a_pause_gets_one_capped_catch_up(db: Database) -> None:
+    back = NOW + timedelta(days=30)
+    policy = SchedulePolicy(catch_up_cap=timedelta(days=14))
+    with db.session() as s:
+        uid = _user(s, "alice@example.org")
+    with db.session() as s:
+        (first,) = plan_due(s, NOW, policy)
+        assert claim(s, first, "planned", "sent", NOW)
+        user = s.get(UserRow, uid)
+        assert user is not None
+        user.status = "paused"  # away for a month; beat keeps running
+    with db.session() as s:
+        assert plan_due(s, NOW + timedelta(days=10), policy) == []
+        user = s.get(UserRow, uid)
+        assert user is not None
+        user.status = "active"
+    with db.session() as s:
+        catch_up = plan_due(s, back, policy)
+        assert plan_due(s, back + timedelta(minutes=5), policy) == []  # one, not a burst
+    [row] = [d for d in _digests(db) if d.id in catch_up]
+    assert row.covers_from == back - timedelta(days=14)
+    with db.session() as s:
+        user = s.get(UserRow, uid)
+        assert user is not None and user.next_digest_at == datetime(2026, 12, 22, 7, tzinfo=UTC)
+
+
+def test_the_next_digest_covers_since_the_last_delivered_one(db: Database) -> None:
+    with db.session() as s:
+        _user(s, "alice@example.org")
+    with db.session() as s:
+        (first,) = plan_due(s, NOW)
+        claim(s, first, "planned", "sent", NOW)
+    tomorrow = NOW + timedelta(days=1)
+    with db.session() as s:
+        (second,) = plan_due(s, tomorrow)
+    assert {d.id: d.covers_from for d in _digests(db)}[second] == NOW
+
+
+def test_a_skipped_digest_does_not_move_the_window(db: Database) -> None:
+    # Nothing cleared the bar yesterday: today's digest still covers yesterday's papers.
+    with db.session() as s:
+        _user(s, "alice@example.org")
+    with db.session() as s:
+        (first,) = plan_due(s, NOW)
+        claim(s, first, "planned", "skipped", NOW)
+    tomorrow = NOW + timedelta(days=1)
+    with db.session() as s:
+        (second,) = plan_due(s, tomorrow)
+    assert {d.id: d.covers_from for d in _digests(db)}[second] == tomorrow - timedelta(days=7)
+
+
+def test_planning_goes_in_batches_and_count_due_says_what_is_left(db: Database) -> None:
+    with db.session() as s:
+        for i in range(5):
+            _user(s, f"user{i}@example.org")
+    with db.session() as s:
+        assert len(plan_due(s, NOW, limit=3)) == 3
+        assert count_due(s, NOW) == 2
+        assert len(plan_due(s, NOW, limit=3)) == 2
+        assert count_due(s, NOW) == 0
+
+
+def test_claim_many_moves_only_the_rows_still_expected(db: Database) -> None:
+    with db.session() as s:
+        for i in range(3):
+            _user(s, f"user{i}@example.org")
+    with db.session() as s:
+        ids = plan_due(s, NOW)
+        assert claim(s, ids[0], "planned", "ranked", NOW)
+        assert claim_many(s, ids, "planned", "ranked", NOW) == ids[1:]
+        assert claim_many(s, ids, "planned", "ranked", NOW) == []
+
+
+def test_stale_lists_rows_untouched_since_before(db: Database) -> None:
+    with db.session() as s:
+        _user(s, "alice@example.org")
+    with db.session() as s:
+        ids = plan_due(s, NOW)
+        assert stale(s, "planned", NOW, 10) == []
+        assert stale(s, "planned", NOW + timedelta(seconds=1), 10) == ids

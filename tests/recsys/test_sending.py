@@ -1,23 +1,35 @@
+import re
 from collections.abc import Iterator
 from datetime import timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from recsys.db.models import DigestRow
+from recsys.db.models import DeliveryAttemptRow, DigestRow
 from recsys.db.session import Database
-from recsys.delivery import FileBackend, SendGridBackend
+from recsys.delivery import (
+    FileBackend,
+    SendGridBackend,
+    SendGridTemplateBackend,
+    SendResult,
+    template_payload,
+    template_version,
+)
+from recsys.delivery.batch import template_data
 from recsys.digests import plan_due
 from recsys.model import load_active_model
 from recsys.scoring import rank_digests
-from recsys.sending import Outcome, send_digest
+from recsys.sending import Outcome, load_emails, send_digest, send_digests
 from recsys.settings import Settings
 from recsys.subscribers import suppress
 from recsys.training import train
 from tests.conftest import NOW
-from tests.fakes.sendgrid import SendGridStandIn
+from tests.fakes.sendgrid import SendGridStandIn, mail_send_errors
 from tests.recsys import world
+
+FROM = "Paperboy <digest@paperboy.example>"
 
 
 @pytest.fixture()
@@ -123,3 +135,202 @@ def test_a_suppressed_address_is_skipped(db: Database, settings: Settings, ada_d
     assert result.outcome is Outcome.SKIPPED
     assert _digest(db, ada_digest).status == "skipped"
     assert not Path(settings.outbox_dir).exists()
+
+
+# Attempts on record (issue 4) ---------------------------------------------------------------
+
+
+def _attempts(db: Database, digest_id: int) -> list[tuple[int, str, str | None]]:
+    with db.session() as s:
+        rows = s.scalars(
+            select(DeliveryAttemptRow)
+            .where(DeliveryAttemptRow.digest_id == digest_id)
+            .order_by(DeliveryAttemptRow.attempt)
+        )
+        return [(a.attempt, a.backend, a.outcome) for a in rows]
+
+
+class _Snooping:
+    """A backend that reads the database at the moment of sending, then writes the file."""
+
+    name = "file"
+
+    def __init__(self, db: Database, outbox: Path) -> None:
+        self.db, self.inner = db, FileBackend(outbox)
+        self.seen: list[object] = []
+
+    def send(self, message: EmailMessage, *, digest_id: int) -> SendResult:
+        with self.db.session() as s:
+            digest = s.get(DigestRow, digest_id)
+            attempt = s.scalars(select(DeliveryAttemptRow)).one()
+            self.seen.append((digest and digest.status, attempt.attempt, attempt.outcome))
+        return self.inner.send(message, digest_id=digest_id)
+
+
+def test_the_attempt_is_committed_before_the_backend_is_called(
+    db: Database, settings: Settings, ada_digest: int
+) -> None:
+    backend = _Snooping(db, settings.outbox_dir)
+    assert send_digest(db, backend, settings, ada_digest, NOW).outcome is Outcome.SENT
+    assert backend.seen == [("sending", 1, None)]
+    assert _attempts(db, ada_digest) == [(1, "file", "sent")]
+
+
+def test_each_attempt_is_a_row_with_its_outcome(
+    db: Database, settings: Settings, ada_digest: int, sendgrid: SendGridStandIn
+) -> None:
+    sendgrid.fail_next(503)
+    backend = _sendgrid_backend(sendgrid)
+    send_digest(db, backend, settings, ada_digest, NOW)
+    send_digest(db, backend, settings, ada_digest, NOW)
+    assert _attempts(db, ada_digest) == [(1, "sendgrid", "transient"), (2, "sendgrid", "sent")]
+
+
+def test_an_unknown_attempt_is_recorded_as_unknown(
+    db: Database, settings: Settings, ada_digest: int
+) -> None:
+    with SendGridStandIn(hang_s=1.0) as hanging:
+        send_digest(db, _sendgrid_backend(hanging, timeout_s=0.2), settings, ada_digest, NOW)
+    assert _attempts(db, ada_digest) == [(1, "sendgrid", "unknown")]
+
+
+def test_rendered_mode_reuses_one_connection(
+    db: Database, settings: Settings, sendgrid: SendGridStandIn
+) -> None:
+    digest_ids = _ranked_world(db, settings)
+    backend = _sendgrid_backend(sendgrid)
+    report = send_digests(db, backend, settings, digest_ids, lambda: NOW)
+
+    assert report.ids(Outcome.SENT) == digest_ids
+    assert sorted(sendgrid.accepted_digest_ids) == digest_ids
+    assert (len(sendgrid.accepted), sendgrid.connections) == (3, 1)
+
+
+# Template mode -------------------------------------------------------------------------------
+
+TEMPLATE_ID = "d-0123456789abcdef"
+
+
+def _ranked_world(db: Database, settings: Settings) -> list[int]:
+    """Ada's, Ben's and Cy's ranked digests."""
+    with db.session() as s:
+        world.load(s)
+        train(s, settings, NOW)
+    model = load_active_model(settings.models_dir, settings.data_dir)
+    assert model is not None
+    with db.session() as s:
+        return rank_digests(s, plan_due(s, NOW), model, NOW, lookback=timedelta(days=7))
+
+
+def _template_backend(standin: SendGridStandIn, batch_size: int = 1000) -> SendGridTemplateBackend:
+    return SendGridTemplateBackend(
+        standin.api_key, standin.url, 2.0,
+        template_id=TEMPLATE_ID, from_email=FROM, batch_size=batch_size,
+    )  # fmt: skip
+
+
+def test_template_mode_sends_many_digests_in_one_request(
+    db: Database, settings: Settings, sendgrid: SendGridStandIn
+) -> None:
+    digest_ids = _ranked_world(db, settings)
+    report = send_digests(db, _template_backend(sendgrid), settings, digest_ids, lambda: NOW)
+
+    assert report.ids(Outcome.SENT) == digest_ids
+    (accepted,) = sendgrid.accepted
+    assert accepted.body["template_id"] == TEMPLATE_ID
+    assert accepted.body["categories"] == ["digest"]
+    people = accepted.body["personalizations"]
+    assert [p["custom_args"] for p in people] == [{"digest_id": str(i)} for i in digest_ids]
+    assert all(p["dynamic_template_data"]["items"] for p in people)
+    assert all(p["headers"]["List-Unsubscribe"].startswith("<http://testserver/") for p in people)
+    with db.session() as s:
+        rows = s.scalars(select(DigestRow).where(DigestRow.id.in_(digest_ids))).all()
+        assert {(r.status, r.provider_id) for r in rows} == {("sent", accepted.message_id)}
+
+
+def test_template_mode_splits_into_batches_of_batch_size(
+    db: Database, settings: Settings, sendgrid: SendGridStandIn
+) -> None:
+    digest_ids = _ranked_world(db, settings)
+    send_digests(db, _template_backend(sendgrid, batch_size=2), settings, digest_ids, lambda: NOW)
+    assert [len(b["personalizations"]) for b in sendgrid.bodies] == [2, 1]
+
+
+def test_a_transient_failure_puts_the_whole_batch_back(
+    db: Database, settings: Settings, sendgrid: SendGridStandIn
+) -> None:
+    digest_ids = _ranked_world(db, settings)
+    sendgrid.fail_next(429, retry_after=3)
+    backend = _template_backend(sendgrid)
+
+    first = send_digests(db, backend, settings, digest_ids, lambda: NOW)
+    assert (first.ids(Outcome.RETRY), first.retry_after_s()) == (digest_ids, 3.0)
+    second = send_digests(db, backend, settings, digest_ids, lambda: NOW)
+    assert second.ids(Outcome.SENT) == digest_ids
+    assert sendgrid.digest_counts() == {i: 1 for i in digest_ids}
+
+
+def test_a_suppressed_address_is_left_out_of_the_batch(
+    db: Database, settings: Settings, sendgrid: SendGridStandIn
+) -> None:
+    digest_ids = _ranked_world(db, settings)
+    with db.session() as s:
+        suppress(s, "ben@example.org", "bounce", NOW)
+    report = send_digests(db, _template_backend(sendgrid), settings, digest_ids, lambda: NOW)
+
+    assert len(report.ids(Outcome.SKIPPED)) == 1 and len(report.ids(Outcome.SENT)) == 2
+    emails = [p["to"][0]["email"] for p in sendgrid.bodies[0]["personalizations"]]
+    assert "ben@example.org" not in emails
+
+
+def test_the_template_payload_passes_the_stand_in_validation(
+    db: Database, settings: Settings
+) -> None:
+    digest_ids = _ranked_world(db, settings)
+    with db.session() as s:
+        emails, _ = load_emails(s, settings, digest_ids, NOW)
+    payload = template_payload(emails, template_id=TEMPLATE_ID, from_email=FROM)
+    assert mail_send_errors(payload) == []
+    with pytest.raises(ValueError, match="1 to 1000"):
+        template_payload(emails * 334, template_id=TEMPLATE_ID, from_email=FROM)
+
+
+# {{name}}, {{{name}}}, {{#if name}}, {{#each name}}, once {{!-- comments --}} are removed.
+_HANDLEBARS_COMMENT = re.compile(r"\{\{!--.*?--\}\}", re.DOTALL)
+_HANDLEBARS_TAG = re.compile(r"\{\{\{?([#/]?)([\w.]+)(?:\s+([\w.]+))?")
+
+
+def test_every_variable_the_templates_use_is_in_the_template_data(
+    db: Database, settings: Settings
+) -> None:
+    digest_ids = _ranked_world(db, settings)
+    with db.session() as s:
+        emails, _ = load_emails(s, settings, digest_ids, NOW)
+    data = template_data(emails[0])
+    version = template_version()
+    used = set()
+    for source in (version["subject"], version["html_content"], version["plain_content"]):
+        for block, word, arg in _HANDLEBARS_TAG.findall(_HANDLEBARS_COMMENT.sub("", source)):
+            name = arg if block == "#" else word  # {{#if x}} / {{#each x}} name x
+            if block != "/" and name != "else":
+                used.add(name.removeprefix("this."))
+    top = set(data)
+    item = set(data["items"][0])
+    assert used - top - item == set()
+    assert {"subject", "items", "unsubscribe_url", "click_url", "number"} <= used
+
+
+def test_after_a_timeout_the_rest_of_the_chunk_waits_for_the_retry(
+    db: Database, settings: Settings
+) -> None:
+    digest_ids = _ranked_world(db, settings)
+    with SendGridStandIn(hang_s=1.0) as hanging:
+        report = send_digests(
+            db, _sendgrid_backend(hanging, timeout_s=0.2), settings, digest_ids, lambda: NOW
+        )
+        assert hanging.attempts == 1  # not one timeout per digest
+    assert report.ids(Outcome.UNKNOWN) == digest_ids[:1]
+    assert report.ids(Outcome.RETRY) == digest_ids[1:]
+    with db.session() as s:
+        statuses = [s.get(DigestRow, i).status for i in digest_ids]  # type: ignore[union-attr]
+    assert statuses == ["unknown", "ranked", "ranked"]

@@ -1,0 +1,67 @@
+"""Provider webhooks: SendGrid's Event Webhook (deliveries, bounces, spam reports, ...)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+
+from api.deps import NowDep, SessionDep, SettingsDep
+from recsys.reconcile import SignatureError, ingest_events, verify_signature
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+MAX_BODY_BYTES = 16 * 1024 * 1024  # SendGrid posts batches of events, far below this
+
+
+async def _raw_body(request: Request) -> bytes:
+    # The signature covers the bytes as sent, so the body is read raw, never re-parsed first.
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "event batch too large")
+    return body
+
+
+@router.post(
+    "/sendgrid",
+    responses={
+        400: {"description": "The body is not a JSON array of events."},
+        403: {"description": "Missing, wrong or stale signature."},
+        503: {"description": "No verification key configured; SendGrid will retry."},
+    },
+)
+def sendgrid_events(
+    body: Annotated[bytes, Depends(_raw_body)],
+    settings: SettingsDep,
+    session: SessionDep,
+    now: NowDep,
+    signature: Annotated[str | None, Header(alias="X-Twilio-Email-Event-Webhook-Signature")] = None,
+    timestamp: Annotated[str | None, Header(alias="X-Twilio-Email-Event-Webhook-Timestamp")] = None,
+) -> dict[str, Any]:
+    """Record SendGrid events once each (signed, de-duplicated by ``sg_event_id``)."""
+    key = settings.sendgrid_webhook_public_key
+    if not key:
+        # Not 2xx: SendGrid keeps the events and retries, so none are lost while unset.
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "webhook disabled: set PAPERBOY_SENDGRID_WEBHOOK_PUBLIC_KEY",
+        )
+    try:
+        verify_signature(
+            key, signature, timestamp, body, now, settings.sendgrid_webhook_tolerance_s
+        )
+    except SignatureError as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"rejected: {exc}") from exc
+    events = _json_array(body)
+    return ingest_events(session, events, now).as_dict()
+
+
+def _json_array(body: bytes) -> list[Any]:
+    try:
+        events = json.loads(body)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "body is not JSON") from exc
+    if not isinstance(events, list):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "body must be a JSON array of events")
+    return events

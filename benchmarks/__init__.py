@@ -1,0 +1,1 @@
+"""Performance suites with their recorded results (``RESULTS.md``); not part of the tests."""

@@ -1,0 +1,375 @@
+"""Benchmark: one digest run for N synthetic users, end to end, in either SendGrid mode.
+
+Real parts throughout: PostgreSQL, a private ``redis-server``, a Celery worker (prefork, one
+process per core) and the SendGrid stand-in running as its own process, reached over HTTP.
+The timed part starts when ``paperboy.plan`` is enqueued and ends when every digest is final;
+the database is polled to see when planning, ranking and sending finished.
+
+Usage::
+
+    python -m benchmarks.send --users 100000 --mode rendered
+    python -m benchmarks.send --users 100000 --mode template --json
+
+It drops and recreates the schema in ``--database-url`` (default: ``PAPERBOY_BENCH_DATABASE_URL``,
+else ``PAPERBOY_TEST_DATABASE_URL``), so point it at a scratch database. Results go to stdout;
+``benchmarks/RESULTS.md`` records them by hand, with the machine and the date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psutil
+from sqlalchemy import func, insert, select, text, update
+
+from api.demo import load_world
+from recsys.db.models import Base, DigestRow, EventRow, InterestRow, UserRow
+from recsys.db.session import Database
+from recsys.delivery import compose
+from recsys.delivery.backends import MailSendClient, sendgrid_payload
+from recsys.delivery.batch import template_payload
+from recsys.digests import FINAL_STATUSES
+from recsys.settings import Settings
+from recsys.synth import World, generate_world
+from recsys.training import train
+from tests.fakes.sendgrid import DEFAULT_API_KEY, RESET_PATH, STATS_PATH
+from tests.faults.conftest import RedisServer, free_port
+from tests.recsys.delivery.samples import FROM, ada_digest
+from workers.embedded import Embedded
+
+BASE_USERS = 1000  # distinct synthetic profiles; the other users are copies with new addresses
+N_PAPERS = 2000
+EVENTS_PER_USER = 3
+INTERESTS_PER_USER = 2
+INSERT_BATCH = 10_000
+BASELINE_S = 3.0
+
+
+@dataclass
+class Result:
+    mode: str
+    users: int
+    seconds_total: float = 0.0
+    seconds_planned: float = 0.0
+    seconds_ranked: float = 0.0
+    emails_per_s: float = 0.0
+    send_phase_emails_per_s: float = 0.0
+    statuses: dict[str, int] = field(default_factory=dict)
+    standin: dict[str, Any] = field(default_factory=dict)
+    peak_worker_rss_mb: float = 0.0
+    peak_process_rss_mb: float = 0.0
+    baseline_emails_per_s: float = 0.0
+    ratio_to_baseline: float = 0.0
+    setup_s: float = 0.0
+    machine: str = ""
+    date: str = ""
+    timeline: list[tuple[float, int, int]] = field(default_factory=list)
+
+
+# Setup -------------------------------------------------------------------------------------
+
+
+def prepare(db: Database, settings: Settings, n_users: int, now: datetime) -> None:
+    """Fresh schema; the base world (trained on); then copies of its users up to ``n_users``."""
+    Base.metadata.drop_all(db.engine)
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    db.migrate()
+    world = generate_world(BASE_USERS, N_PAPERS, seed=1, now=now)
+    with db.session() as s:
+        load_world(s, world, now)
+        train(s, settings, now)
+    for start in range(BASE_USERS, n_users, INSERT_BATCH):
+        with db.session() as s:
+            _add_copies(s, world, range(start, min(start + INSERT_BATCH, n_users)), now)
+    if n_users < BASE_USERS:
+        with db.session() as s:  # fewer users than the base world: the rest are not due
+            s.execute(
+                update(UserRow)
+                .where(UserRow.id > n_users)
+                .values(next_digest_at=now + timedelta(days=1))
+            )
+
+
+def _add_copies(s: Any, world: World, numbers: range, now: datetime) -> None:
+    rows = [
+        {
+            "email": f"bench{i:07d}@example.org", "status": "active", "timezone": "UTC",
+            "send_hour": 7, "frequency": "daily", "digest_size": 10, "next_digest_at": now,
+            "created_at": now, "confirmed_at": now,
+        }
+        for i in numbers
+    ]  # fmt: skip
+    s.execute(insert(UserRow), rows)
+    ids = s.scalars(
+        select(UserRow.id).where(UserRow.email.in_([r["email"] for r in rows])).order_by(UserRow.id)
+    ).all()
+    base_events = _events_by_user(world)
+    paper_ids = dict(s.execute(text("SELECT external_id, id FROM papers")).all())
+    interests, events = [], []
+    for n, uid in zip(numbers, ids, strict=True):
+        profile = n % BASE_USERS
+        for keyword in world.user_interests[profile][:INTERESTS_PER_USER]:
+            interests.append({"user_id": uid, "kind": "keyword", "value": keyword})
+        for paper, age in base_events[profile][:EVENTS_PER_USER]:
+            events.append(
+                {
+                    "user_id": uid, "paper_id": paper_ids[world.papers[paper].external_id],
+                    "kind": "click", "created_at": now - timedelta(seconds=age),
+                }
+            )  # fmt: skip
+    if interests:
+        s.execute(insert(InterestRow), interests)
+    if events:
+        s.execute(insert(EventRow), events)
+
+
+def _events_by_user(world: World) -> dict[int, list[tuple[int, float]]]:
+    by_user: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for u, p, age in zip(world.events_user, world.events_paper, world.events_age_s, strict=True):
+        by_user[int(u)].append((int(p), float(age)))
+    return by_user
+
+
+# The stand-in and the baseline -------------------------------------------------------------
+
+
+@contextmanager
+def standin_process(port: int) -> Iterator[str]:
+    """The SendGrid stand-in in its own process, as a real provider would be."""
+    argv = [sys.executable, "-m", "tests.fakes.sendgrid", "--port", str(port)]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    json.loads(process.stdout.readline())  # it prints its URL once it listens
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def standin_stats(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url + STATS_PATH, timeout=10) as response:  # noqa: S310
+        stats: dict[str, Any] = json.loads(response.read())
+    return stats
+
+
+def standin_reset(url: str) -> None:
+    request = urllib.request.Request(url + RESET_PATH, method="POST")
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - the local stand-in
+        pass
+
+
+def baseline(url: str, mode: str, batch: int) -> float:
+    """Emails per second one client gets through the stand-in, with nothing else running.
+
+    The same request bodies the run sends (a composed digest, or a batch of ``batch``
+    template personalizations) over one kept-alive connection: the ceiling the stand-in
+    and the HTTP path put on the run.
+    """
+    client = MailSendClient(DEFAULT_API_KEY, url, timeout_s=30.0)
+    digest = ada_digest()
+    if mode == "template":
+        emails = [replace(digest, digest_id=i, to_email=f"b{i}@example.org") for i in range(batch)]
+        payload = template_payload(emails, template_id="d-bench", from_email=FROM)
+        per_request = batch
+    else:
+        payload = sendgrid_payload(compose(digest, FROM), 1, ("digest",))
+        per_request = 1
+    sent, started = 0, time.perf_counter()
+    while time.perf_counter() - started < BASELINE_S:
+        client.post(payload, "baseline")
+        sent += per_request
+    return sent / (time.perf_counter() - started)
+
+
+# The timed run -----------------------------------------------------------------------------
+
+
+class MemoryWatch:
+    """Peak resident memory of the worker (main process plus pool), sampled twice a second."""
+
+    def __init__(self, pid: int) -> None:
+        self.root = psutil.Process(pid)
+        self.peak_total = 0
+        self.peak_process = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> MemoryWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                processes = [self.root, *self.root.children(recursive=True)]
+                sizes = [p.memory_info().rss for p in processes]
+            except psutil.Error:
+                continue
+            self.peak_total = max(self.peak_total, sum(sizes))
+            self.peak_process = max(self.peak_process, max(sizes))
+
+
+def _counts(db: Database, since: datetime) -> Counter[str]:
+    with db.session() as s:
+        rows = s.execute(
+            select(DigestRow.status, func.count())
+            .where(DigestRow.created_at >= since)
+            .group_by(DigestRow.status)
+        ).all()
+    return Counter({status: int(n) for status, n in rows})
+
+
+def run(db: Database, settings: Settings, n_users: int, result: Result, timeout_s: float) -> None:
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    with Embedded(settings, concurrency=os.cpu_count() or 2) as runtime:
+        assert runtime.celery is not None and runtime.worker_pid is not None
+        time.sleep(3)  # let the worker finish booting: the run measures work, not startup
+        with MemoryWatch(runtime.worker_pid) as memory:
+            started = time.perf_counter()
+            runtime.celery.send_task("paperboy.plan")
+            _watch(db, since, n_users, started, result, timeout_s)
+        result.peak_worker_rss_mb = round(memory.peak_total / 2**20, 1)
+        result.peak_process_rss_mb = round(memory.peak_process / 2**20, 1)
+
+
+def _watch(
+    db: Database, since: datetime, n: int, started: float, result: Result, timeout_s: float
+) -> None:
+    while True:
+        time.sleep(0.5)
+        counts, elapsed = _counts(db, since), time.perf_counter() - started
+        final = sum(v for k, v in counts.items() if k in FINAL_STATUSES)
+        result.timeline.append((round(elapsed, 1), sum(counts.values()), final))
+        if not result.seconds_planned and sum(counts.values()) >= n:
+            result.seconds_planned = round(elapsed, 2)
+        if result.seconds_planned and not result.seconds_ranked and counts["planned"] == 0:
+            result.seconds_ranked = round(elapsed, 2)
+        if final >= n:
+            result.seconds_total = round(elapsed, 2)
+            result.statuses = dict(counts)
+            return
+        if elapsed > timeout_s:
+            raise SystemExit(f"timed out after {timeout_s:.0f}s: {dict(counts)}")
+
+
+# Command line ------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--mode", choices=["rendered", "template"], default="rendered")
+    parser.add_argument("--chunk", type=int, default=None, help="score chunk size")
+    parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("PAPERBOY_BENCH_DATABASE_URL")
+        or os.environ.get("PAPERBOY_TEST_DATABASE_URL"),
+    )
+    args = parser.parse_args(argv)
+    if not args.database_url or not args.database_url.startswith("postgresql"):
+        raise SystemExit("give --database-url postgresql+psycopg://... (a scratch database)")
+    chunk = args.chunk or (1000 if args.mode == "template" else 100)
+    result = bench(args.database_url, args.users, args.mode, chunk, args.timeout)
+    _print(result, args.json)
+
+
+def bench(database_url: str, n_users: int, mode: str, chunk: int, timeout_s: float) -> Result:
+    result = Result(
+        mode=mode, users=n_users, machine=_machine(), date=datetime.now(UTC).isoformat()
+    )
+    with tempfile.TemporaryDirectory(prefix="paperboy-bench-") as tmp:
+        redis_server = RedisServer(Path(tmp))
+        redis_server.start()
+        port = free_port()
+        try:
+            with standin_process(port) as url:
+                settings = _settings(Path(tmp), database_url, redis_server.url, url, mode, chunk)
+                db = Database(database_url)
+                started = time.perf_counter()
+                prepare(db, settings, n_users, datetime.now(UTC))
+                result.setup_s = round(time.perf_counter() - started, 1)
+                result.baseline_emails_per_s = round(baseline(url, mode, chunk), 1)
+                standin_reset(url)  # count only what the run sends
+                run(db, settings, n_users, result, timeout_s)
+                result.standin = standin_stats(url)
+                db.dispose()
+        finally:
+            redis_server.stop()
+    _derive(result)
+    return result
+
+
+def _settings(
+    tmp: Path, database_url: str, redis_url: str, sendgrid_url: str, mode: str, chunk: int
+) -> Settings:
+    return Settings(
+        environment="test",
+        secret_key="benchmark-secret",
+        data_dir=tmp / "var",
+        database_url=database_url,
+        redis_url=redis_url,
+        email_backend="sendgrid",
+        sendgrid_api_key=DEFAULT_API_KEY,
+        sendgrid_api_host=sendgrid_url,
+        sendgrid_mode=mode,  # type: ignore[arg-type]
+        sendgrid_template_id="d-bench" if mode == "template" else None,
+        sendgrid_batch_size=min(chunk, 1000),
+        score_chunk_size=chunk,
+        schedule_jitter_s=0,
+    )
+
+
+def _derive(result: Result) -> None:
+    if result.seconds_total:
+        result.emails_per_s = round(result.users / result.seconds_total, 1)
+    send_s = result.seconds_total - result.seconds_ranked
+    if result.seconds_ranked and send_s > 0:
+        # Sends overlap ranking; this is the rate after the last digest was ranked.
+        done = [t for t in result.timeline if t[0] >= result.seconds_ranked]
+        sent_then = done[0][2] if done else result.users
+        result.send_phase_emails_per_s = round((result.users - sent_then) / send_s, 1)
+    if result.baseline_emails_per_s:
+        result.ratio_to_baseline = round(result.emails_per_s / result.baseline_emails_per_s, 3)
+
+
+def _machine() -> str:
+    memory = psutil.virtual_memory().total / 2**30
+    return f"{platform.machine()}, {os.cpu_count()} cores, {memory:.0f} GiB, {platform.platform()}"
+
+
+def _print(result: Result, as_json: bool) -> None:
+    data = asdict(result)
+    if as_json:
+        print(json.dumps(data))
+        return
+    data.pop("timeline")
+    for key, value in data.items():
+        print(f"{key}: {value}")
+
+
+if __name__ == "__main__":
+    main()

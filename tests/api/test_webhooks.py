@@ -1,0 +1,129 @@
+"""POST /webhooks/sendgrid: SendGrid's Event Webhook, signed with the stand-in's key."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from api.app import create_app
+from recsys.db.models import DigestRow, ProviderEventRow, SuppressionRow, UserRow
+from recsys.db.session import Database
+from recsys.settings import Settings
+from tests.conftest import NOW
+from tests.fakes.sendgrid import SIGNATURE_HEADER, TIMESTAMP_HEADER, SendGridStandIn
+
+URL = "/webhooks/sendgrid"
+STAMP = str(int(NOW.timestamp()))
+
+
+@pytest.fixture()
+def sendgrid() -> SendGridStandIn:
+    return SendGridStandIn()  # only its signing key is used: it need not serve
+
+
+@pytest.fixture()
+def webhook(db: Database, settings: Settings, sendgrid: SendGridStandIn) -> Iterator[TestClient]:
+    configured = settings.model_copy(update={"sendgrid_webhook_public_key": sendgrid.public_key})
+    with TestClient(create_app(configured, clock=lambda: NOW)) as client:
+        yield client
+
+
+def _post(
+    client: TestClient, sendgrid: SendGridStandIn, events: list[dict[str, Any]], stamp: str = STAMP
+) -> Any:
+    body = json.dumps(events).encode()
+    headers = {SIGNATURE_HEADER: sendgrid.sign(stamp, body), TIMESTAMP_HEADER: stamp}
+    return client.post(URL, content=body, headers=headers | {"Content-Type": "application/json"})
+
+
+def _event(kind: str, email: str, event_id: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "event": kind,
+        "email": email,
+        "timestamp": int(NOW.timestamp()),
+        "sg_event_id": event_id,
+    } | extra
+
+
+def test_it_records_events_resolves_the_digest_and_suppresses_a_bounce(
+    webhook: TestClient, sendgrid: SendGridStandIn, alice: UserRow, db: Database
+) -> None:
+    digest = DigestRow(
+        user_id=alice.id, period="2026-11-21", status="unknown", created_at=NOW, updated_at=NOW
+    )
+    with db.session() as s:
+        s.add(digest)
+    events = [
+        _event("processed", "alice@example.org", "e1", digest_id=str(digest.id)),
+        _event("bounce", "alice@example.org", "e2", digest_id=str(digest.id), type="bounce"),
+    ]
+    response = _post(webhook, sendgrid, events)
+
+    assert response.status_code == 200
+    assert response.json() | {"invalid": []} == {
+        "received": 2, "new": 2, "duplicates": 0, "invalid": [],
+        "accepted_digests": 1, "suppressed": 1,
+    }  # fmt: skip
+    with db.session() as s:
+        assert s.get(DigestRow, digest.id).status == "sent"  # type: ignore[union-attr]
+        assert s.scalars(select(SuppressionRow.email)).all() == ["alice@example.org"]
+
+
+def test_a_redelivered_batch_is_stored_once(
+    webhook: TestClient, sendgrid: SendGridStandIn, db: Database
+) -> None:
+    events = [_event("open", "a@example.org", "e1"), _event("click", "a@example.org", "e2")]
+    _post(webhook, sendgrid, events)
+    again = _post(webhook, sendgrid, events)
+
+    assert (again.status_code, again.json()["duplicates"]) == (200, 2)
+    with db.session() as s:
+        assert len(s.scalars(select(ProviderEventRow)).all()) == 2
+
+
+def test_a_forged_body_is_refused(
+    webhook: TestClient, sendgrid: SendGridStandIn, db: Database
+) -> None:
+    signed = json.dumps([_event("open", "a@example.org", "e1")]).encode()
+    forged = json.dumps([_event("spamreport", "victim@example.org", "e1")]).encode()
+    headers = {SIGNATURE_HEADER: sendgrid.sign(STAMP, signed), TIMESTAMP_HEADER: STAMP}
+    response = webhook.post(URL, content=forged, headers=headers)
+
+    assert response.status_code == 403
+    assert "does not match" in response.json()["detail"]
+    with db.session() as s:
+        assert s.scalars(select(SuppressionRow)).all() == []
+
+
+def test_a_replay_of_an_old_request_is_refused(
+    webhook: TestClient, sendgrid: SendGridStandIn
+) -> None:
+    old = str(int(NOW.timestamp()) - 3600)
+    response = _post(webhook, sendgrid, [_event("open", "a@example.org", "e1")], stamp=old)
+    assert response.status_code == 403
+    assert "from now" in response.json()["detail"]
+
+
+def test_an_unsigned_request_is_refused(webhook: TestClient) -> None:
+    assert webhook.post(URL, json=[]).status_code == 403
+
+
+def test_a_body_that_is_not_an_array_is_a_bad_request(
+    webhook: TestClient, sendgrid: SendGridStandIn
+) -> None:
+    body = b'{"event": "open"}'
+    headers = {SIGNATURE_HEADER: sendgrid.sign(STAMP, body), TIMESTAMP_HEADER: STAMP}
+    assert webhook.post(URL, content=body, headers=headers).status_code == 400
+
+
+def test_without_a_key_the_webhook_is_unavailable_so_sendgrid_retries(
+    client: TestClient,
+) -> None:
+    response = client.post(URL, json=[])
+    assert response.status_code == 503
+    assert "PAPERBOY_SENDGRID_WEBHOOK_PUBLIC_KEY" in response.json()["detail"]
