@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 
 from api import pages
+from api.deps import ActiveModel, CeleryEnqueue, Enqueue
 from api.routes import api_router
 from recsys.db.session import Database
 from recsys.settings import Settings, get_settings
@@ -24,9 +25,13 @@ def utc_now() -> datetime:
 
 
 def create_app(
-    settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    enqueue: Enqueue | None = None,
 ) -> FastAPI:
-    """Build the app; ``clock`` replaces the wall clock (tests pass a fixed ``now``)."""
+    """Build the app; ``clock`` replaces the wall clock (tests pass a fixed ``now``) and
+    ``enqueue`` the workers' broker (tests record the tasks and run them themselves)."""
     settings = settings or get_settings()
     database = Database(settings.sqlalchemy_url)
 
@@ -41,7 +46,10 @@ def create_app(
     app.state.settings = settings
     app.state.database = database
     app.state.clock = clock or utc_now
+    app.state.enqueue = CeleryEnqueue(settings) if enqueue is None else enqueue
+    app.state.model = ActiveModel(settings)
     app.add_exception_handler(pages.PageError, pages.page_error_handler)
+    app.add_exception_handler(pages.FormInvalid, pages.form_invalid_handler)
     app.include_router(api_router)
     return app
 

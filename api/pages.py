@@ -1,4 +1,4 @@
-"""The few HTML pages a subscriber sees after clicking a link in a digest.
+"""The HTML pages a subscriber sees: link answers, sign-up, confirmation, preferences.
 
 Every value is autoescaped: paper titles come from outside feeds and must not inject markup.
 """
@@ -7,42 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, status
 from fastapi.responses import HTMLResponse
 from jinja2 import DictLoader, Environment
+
+from api.page_templates import TEMPLATES
 
 # Links carry tokens in their path: keep pages out of caches and tokens out of Referer headers.
 PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
-_TEMPLATES = {
-    "base.html": """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<title>{{ heading }} - Paperboy</title>
-</head>
-<body style="font-family: system-ui, sans-serif; max-width: 36rem; margin: 3rem auto; \
-padding: 0 1rem; line-height: 1.5">
-<h1>{{ heading }}</h1>
-{% block body %}{% endblock %}
-</body>
-</html>
-""",
-    "message.html": """{% extends "base.html" %}{% block body %}
-<p>{{ message }}</p>
-{% endblock %}""",
-    "unsubscribe.html": """{% extends "base.html" %}{% block body %}
-<p>Stop sending Paperboy digests to <strong>{{ email }}</strong>?</p>
-<form method="post">
-<input type="hidden" name="List-Unsubscribe" value="One-Click">
-<button type="submit">Unsubscribe</button>
-</form>
-{% endblock %}""",
-}
-
-_env = Environment(loader=DictLoader(_TEMPLATES), autoescape=True)
+_env = Environment(loader=DictLoader(TEMPLATES), autoescape=True)
 
 
 class PageError(Exception):
@@ -61,8 +35,15 @@ def render(template: str, status_code: int = 200, **context: Any) -> HTMLRespons
     return HTMLResponse(html, status_code=status_code, headers=PAGE_HEADERS)
 
 
-def message_page(heading: str, message: str, status_code: int = 200) -> HTMLResponse:
-    return render("message.html", status_code, heading=heading, message=message)
+def message_page(
+    heading: str, message: str, status_code: int = 200, *, link: tuple[str, str] | None = None
+) -> HTMLResponse:
+    """A heading, a sentence and optionally one ``(url, text)`` link."""
+    link_url, link_text = link or ("", "")
+    return render(
+        "message.html", status_code, heading=heading, message=message,
+        link_url=link_url, link_text=link_text,
+    )  # fmt: skip
 
 
 def unsubscribe_page(email: str) -> HTMLResponse:
@@ -73,3 +54,19 @@ def page_error_handler(_request: Request, exc: Exception) -> HTMLResponse:
     """Exception handler that turns a ``PageError`` into its page."""
     assert isinstance(exc, PageError)
     return message_page(exc.heading, exc.message, exc.status_code)
+
+
+class FormInvalid(Exception):
+    """A form shown again with what was wrong (422). Raised, so the request's database work
+    is rolled back: a form is applied whole or not at all. Rendered when raised, while the
+    rows the page shows are still loaded."""
+
+    def __init__(self, template: str, context: dict[str, Any]) -> None:
+        super().__init__(context.get("error") or "invalid form")
+        self.response = render(template, status.HTTP_422_UNPROCESSABLE_CONTENT, **context)
+
+
+def form_invalid_handler(_request: Request, exc: Exception) -> HTMLResponse:
+    """Exception handler answering a ``FormInvalid`` with its page."""
+    assert isinstance(exc, FormInvalid)
+    return exc.response

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 InterestKind = Literal["keyword", "author", "category", "text"]
 EventKind = Literal["click", "more", "less"]
+Frequency = Literal["daily", "weekdays", "weekly"]
+SubscriberStatus = Literal["pending", "active", "paused", "unsubscribed"]
+MAX_LIBRARY_CHARS = 2_000_000
+# Ids are 64-bit in PostgreSQL (and SQLite): a larger number is no id of ours, and would make
+# the database driver fail instead of the lookup simply finding nothing.
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class HealthPublic(BaseModel):
@@ -73,8 +80,8 @@ class UsersPublic(BaseModel):
 
 
 class EventCreate(BaseModel):
-    user_id: int
-    paper_id: int
+    user_id: Id
+    paper_id: Id
     kind: EventKind
 
 
@@ -98,6 +105,131 @@ class PaperLink(BaseModel):
 
 
 class UserLink(BaseModel):
-    """The data signed into an unsubscribe link: the user."""
+    """The data signed into a link for one subscriber: the user and their sign-up time."""
 
     u: int
+    c: int | None = None
+
+
+# Self-service: sign-up and the subscriber's own settings (signed link, no API key) ----------
+
+
+class SignUpCreate(BaseModel):
+    email: str = Field(max_length=320)
+    name: str | None = Field(default=None, max_length=200)
+    timezone: str = Field(default="UTC", max_length=64)
+    send_hour: int = Field(default=7, ge=0, le=23)
+    frequency: Frequency = "daily"
+    digest_size: int = Field(default=10, ge=1, le=50)
+    interests: list[InterestCreate] = Field(default_factory=list, max_length=100)
+    seeds: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Seed papers: arXiv ids or URLs, DOIs or titles.",
+    )
+    library: str | None = Field(
+        default=None,
+        max_length=MAX_LIBRARY_CHARS,
+        description="A BibTeX file or a Zotero CSL-JSON export, as text.",
+    )
+
+
+class SignUpAccepted(BaseModel):
+    """Always the same answer, so sign-up never tells who is subscribed."""
+
+    detail: str
+
+
+class SeedPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    title: str
+    url: str
+
+
+class SubscriberPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    email: str
+    name: str | None
+    status: str
+    timezone: str
+    send_hour: int
+    frequency: str
+    digest_size: int
+    interests: list[InterestPublic]
+    seeds: list[SeedPublic]
+    next_digest_at: datetime | None
+    confirmed_at: datetime | None
+    created_at: datetime
+
+
+class SubscriberUpdate(BaseModel):
+    """Fields left out stay as they are; ``interests`` replaces the whole list."""
+
+    name: str | None = Field(default=None, max_length=200)
+    timezone: str | None = Field(default=None, max_length=64)
+    send_hour: int | None = Field(default=None, ge=0, le=23)
+    frequency: Frequency | None = None
+    digest_size: int | None = Field(default=None, ge=1, le=50)
+    interests: list[InterestCreate] | None = Field(default=None, max_length=100)
+    add_seeds: list[str] = Field(default_factory=list, max_length=100)
+    remove_seeds: list[Id] = Field(default_factory=list, max_length=100)
+    library: str | None = Field(default=None, max_length=MAX_LIBRARY_CHARS)
+    paused: bool | None = None
+
+
+class SeedReportPublic(BaseModel):
+    found: list[str]
+    as_text: list[str]
+    missing: list[str]
+
+
+class SubscriberUpdated(BaseModel):
+    subscriber: SubscriberPublic
+    seeds: SeedReportPublic
+
+
+class PreviewItemPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    paper_id: int
+    title: str
+    url: str
+    score: float
+    reason: str
+
+
+class PreviewPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    items: list[PreviewItemPublic]
+    note: str | None
+
+
+# HTML forms. Every field is text, as a browser sends it; the route parses and names the
+# field that is wrong. Declared as models so OpenAPI (and schemathesis) know the bodies.
+
+
+class SignUpForm(BaseModel):
+    email: str = ""
+    name: str = ""
+    keywords: str = Field(default="", description="One per line (or comma-separated).")
+    authors: str = Field(default="", description="One per line.")
+    categories: str = Field(default="", description="arXiv categories, e.g. cs.LG stat.ML.")
+    description: str = Field(default="", description="Free text about what you read.")
+    seeds: str = Field(default="", description="arXiv ids, DOIs or titles, one per line.")
+    library: str = Field(default="", description="A BibTeX or CSL-JSON export.")
+    timezone: str = "UTC"
+    send_hour: str = "7"
+    frequency: str = "daily"
+    digest_size: str = "10"
+
+
+class PreferencesForm(SignUpForm):
+    remove_seed: list[str] = Field(default_factory=list, description="Seed paper ids to drop.")
+
+
+class DeleteForm(BaseModel):
+    confirm: str = Field(default="", description="Must be 'yes'.")

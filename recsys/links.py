@@ -1,54 +1,114 @@
-"""Signed tokens for the links in an e-mail: click, more/less like this, unsubscribe.
+"""Signed tokens for every link we send: click, more/less like this, unsubscribe, confirm,
+preferences.
 
 A token is ``base64url(payload).base64url(hmac_sha256(payload))``; the payload carries a
 key id, the purpose, an expiry and a small data dict. The purpose is checked so a click
 token can never be replayed as an unsubscribe, and the expiry so old mail stops working.
+
+The key id names the secret that signed the token. It is derived from the secret itself, so
+rotating ``SECRET_KEY`` needs no id bookkeeping: put the old secret in
+``PREVIOUS_SECRET_KEYS`` and links already in inboxes keep working until they expire.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-KEY_ID = "k1"
-PURPOSES = frozenset({"click", "more", "less", "unsubscribe"})
+from recsys.settings import Settings
+
+PURPOSES = frozenset({"click", "more", "less", "unsubscribe", "confirm", "preferences"})
+# Our tokens are a few hundred characters; refusing long ones early bounds the work an
+# attacker can make us do per request.
+MAX_TOKEN_CHARS = 2048
+_BAD_SIGNATURE = "link signature does not match (tampered, retired key or another server)"
 
 
 class TokenError(ValueError):
     """A token that is malformed, tampered with, expired or meant for something else."""
 
 
-def make_token(secret: str, purpose: str, data: dict[str, Any], expires_at: datetime) -> str:
-    """Sign ``data`` for ``purpose`` until ``expires_at``."""
+def key_id(secret: str) -> str:
+    """A short public name for ``secret``; reveals nothing usable about it."""
+    return hashlib.sha256(b"paperboy-link-key:" + secret.encode()).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """The secret that signs new links, and retired secrets still accepted when reading."""
+
+    current: str
+    previous: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Keyring:
+        return cls(settings.secret_key, settings.retired_secret_keys)
+
+    def secret_for(self, kid: object) -> str | None:
+        """The secret whose key id is ``kid``, or None when it is not (or no longer) ours."""
+        for secret in (self.current, *self.previous):
+            if hmac.compare_digest(key_id(secret), str(kid)):
+                return secret
+        return None
+
+
+Keys = str | Keyring
+
+
+def _keyring(keys: Keys) -> Keyring:
+    return keys if isinstance(keys, Keyring) else Keyring(keys)
+
+
+def make_token(keys: Keys, purpose: str, data: dict[str, Any], expires_at: datetime) -> str:
+    """Sign ``data`` for ``purpose`` until ``expires_at`` with the current secret."""
     if purpose not in PURPOSES:
         raise ValueError(f"unknown token purpose {purpose!r}")
-    payload = {"k": KEY_ID, "p": purpose, "e": int(expires_at.timestamp()), "d": data}
+    secret = _keyring(keys).current
+    payload = {"k": key_id(secret), "p": purpose, "e": int(expires_at.timestamp()), "d": data}
     body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
     return f"{body}.{_b64(_mac(secret, body))}"
 
 
-def read_token(secret: str, token: str, purpose: str, now: datetime) -> dict[str, Any]:
+def read_token(keys: Keys, token: str, purpose: str, now: datetime) -> dict[str, Any]:
     """Return the token's data, or raise ``TokenError`` saying what is wrong with it."""
     body, _, sig = token.partition(".")
-    if not body or not sig:
+    if not body or not sig or len(token) > MAX_TOKEN_CHARS:
         raise TokenError("malformed link token")
-    if not hmac.compare_digest(_unb64(sig), _mac(secret, body)):
-        raise TokenError("link signature does not match (tampered or from another server)")
-    payload = json.loads(_unb64(body))
+    # The payload is parsed before the signature is checked only to learn the key id;
+    # nothing in it is trusted until the MAC matches.
+    payload = _payload(body)
+    secret = _keyring(keys).secret_for(payload.get("k"))
+    if secret is None or not hmac.compare_digest(_unb64(sig), _mac(secret, body)):
+        raise TokenError(_BAD_SIGNATURE)
     if payload.get("p") != purpose:
         raise TokenError(f"this link is for {payload.get('p')!r}, not {purpose!r}")
-    if payload.get("e", 0) < now.timestamp():
+    expiry = payload.get("e")
+    if not isinstance(expiry, int) or expiry < now.timestamp():
         raise TokenError("this link has expired")
-    data: dict[str, Any] = payload.get("d", {})
+    data = payload.get("d")
+    if not isinstance(data, dict):
+        raise TokenError("malformed link token")
     return data
 
 
+def _payload(body: str) -> dict[str, Any]:
+    try:
+        payload = json.loads(_unb64(body))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TokenError("malformed link token") from exc
+    if not isinstance(payload, dict):
+        raise TokenError("malformed link token")
+    return payload
+
+
 def _mac(secret: str, body: str) -> bytes:
-    return hmac.new(secret.encode(), f"{KEY_ID}.{body}".encode(), hashlib.sha256).digest()
+    return hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()
 
 
 def _b64(raw: bytes) -> str:
@@ -58,20 +118,29 @@ def _b64(raw: bytes) -> str:
 def _unb64(text: str) -> bytes:
     try:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, binascii.Error) as exc:
         raise TokenError("malformed link token") from exc
 
 
-class LinkMaker:
-    """Builds the signed URLs that go into a digest e-mail."""
+def _user_data(user_id: int, created_at: datetime | None) -> dict[str, Any]:
+    # The sign-up time pins a link to one account: SQLite may hand a deleted account's id
+    # to the next sign-up, and that person must not inherit the old links.
+    data: dict[str, Any] = {"u": user_id}
+    if created_at is not None:
+        data["c"] = int(created_at.timestamp())
+    return data
 
-    def __init__(self, secret: str, base_url: str, expires_at: datetime) -> None:
-        self._secret = secret
+
+class LinkMaker:
+    """Builds the signed URLs that go into our e-mails and pages."""
+
+    def __init__(self, keys: Keys, base_url: str, expires_at: datetime) -> None:
+        self._keys = keys
         self._base = base_url.rstrip("/")
         self._expires_at = expires_at
 
     def _url(self, route: str, purpose: str, data: dict[str, Any]) -> str:
-        return f"{self._base}/{route}/{make_token(self._secret, purpose, data, self._expires_at)}"
+        return f"{self._base}/{route}/{make_token(self._keys, purpose, data, self._expires_at)}"
 
     def click(self, user_id: int, paper_id: int, digest_id: int) -> str:
         return self._url("c", "click", {"u": user_id, "p": paper_id, "d": digest_id})
@@ -82,5 +151,11 @@ class LinkMaker:
     def less(self, user_id: int, paper_id: int, digest_id: int) -> str:
         return self._url("less", "less", {"u": user_id, "p": paper_id, "d": digest_id})
 
-    def unsubscribe(self, user_id: int) -> str:
-        return self._url("unsubscribe", "unsubscribe", {"u": user_id})
+    def unsubscribe(self, user_id: int, created_at: datetime | None = None) -> str:
+        return self._url("unsubscribe", "unsubscribe", _user_data(user_id, created_at))
+
+    def confirm(self, user_id: int, created_at: datetime | None = None) -> str:
+        return self._url("confirm", "confirm", _user_data(user_id, created_at))
+
+    def preferences(self, user_id: int, created_at: datetime | None = None) -> str:
+        return self._url("preferences", "preferences", _user_data(user_id, created_at))

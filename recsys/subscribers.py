@@ -1,22 +1,53 @@
-"""Subscribers, their explicit interests, their interaction events and suppressions."""
+"""Subscribers, their explicit interests, their interaction events and suppressions.
+
+A self-service sign-up is ``pending`` until its owner confirms the address (double opt-in):
+only ``active`` subscribers are ever planned a digest, so an unconfirmed address receives
+the confirmation e-mail and nothing else. ``paused`` keeps everything but sends nothing;
+``unsubscribed`` also suppresses the address.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from recsys.db.models import EventRow, InterestRow, PaperRow, SuppressionRow, UserRow
+from recsys.catalog import storage_keys
+from recsys.db.models import (
+    DigestItemRow,
+    DigestRow,
+    EventRow,
+    InterestRow,
+    PaperRow,
+    ProviderEventRow,
+    SuppressionRow,
+    UserRow,
+)
+from recsys.digests import next_send_time
+from recsys.domain import Paper
+from recsys.interests_import import Library, LibraryError, SeedPaper, parse_library
 
 INTEREST_KINDS = ("keyword", "author", "category", "text")
+STATUSES = ("pending", "active", "paused", "unsubscribed")
+# The frequencies the planner knows (recsys.schedule.Frequency).
+FREQUENCIES = ("daily", "weekdays", "weekly")
+MAX_DIGEST_SIZE = 50  # 50 lines still fit in a 100 kB e-mail
+MAX_INTERESTS = 100
+MAX_INTEREST_CHARS = 2000
+# The scorer reads a user's latest 200 events; more seeds than that would push out clicks.
+MAX_SEEDS = 100
 # Event kinds and the sign they give the user's content profile.
 EVENT_WEIGHTS = {"click": 1.0, "more": 2.0, "seed": 2.0, "less": -2.0}
-_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+_MAX_AGENT_CHARS = 512
+_EMAIL = re.compile(r"^[^@\s<>\x00-\x1f\x7f]+@[^@\s<>\x00-\x1f\x7f]+\.[^@\s<>\x00-\x1f\x7f]+$")
+# Control characters mean garbage input, and PostgreSQL refuses NUL in text outright.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class SubscriberError(ValueError):
@@ -55,6 +86,7 @@ def create_user(
     """Create an active subscriber whose first digest is due now."""
     address = normalise_email(email)
     _check_timezone(timezone)
+    _check_text("name", name or "")
     if session.scalar(select(UserRow.id).where(UserRow.email == address)) is not None:
         raise SubscriberError("email", f"{address} is already subscribed")
     user = UserRow(
@@ -74,18 +106,27 @@ def create_user(
 
 
 def _check_timezone(name: str) -> None:
+    _check_text("timezone", name)
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise SubscriberError("timezone", f"unknown time zone {name!r}") from exc
 
 
+def _check_text(field: str, value: str) -> None:
+    if _CONTROL.search(value):
+        raise SubscriberError(field, "must not contain control characters")
+
+
 def _interest_row(interest: Interest) -> InterestRow:
+    _check_text("interests.value", interest.value)
     if interest.kind not in INTEREST_KINDS:
         raise SubscriberError("interests.kind", f"must be one of {', '.join(INTEREST_KINDS)}")
-    value = interest.value.strip()
+    value = " ".join(interest.value.split())
     if not value:
         raise SubscriberError("interests.value", "must not be empty")
+    if len(value) > MAX_INTEREST_CHARS:
+        raise SubscriberError("interests.value", f"at most {MAX_INTEREST_CHARS} characters")
     return InterestRow(kind=interest.kind, value=value)
 
 
@@ -97,8 +138,13 @@ def record_event(
     now: datetime,
     *,
     digest_id: int | None = None,
+    user_agent: str | None = None,
+    suspect: bool = False,
 ) -> EventRow:
-    """Store one interaction; it changes the user's next digest without retraining."""
+    """Store one interaction; it changes the user's next digest without retraining.
+
+    A ``suspect`` event (a link scanner's fetch) is kept for the record but never counted.
+    """
     if kind not in EVENT_WEIGHTS:
         raise SubscriberError("kind", f"must be one of {', '.join(EVENT_WEIGHTS)}")
     if session.get(UserRow, user_id) is None:
@@ -106,7 +152,13 @@ def record_event(
     if session.get(PaperRow, paper_id) is None:
         raise SubscriberError("paper_id", f"no paper {paper_id}")
     event = EventRow(
-        user_id=user_id, paper_id=paper_id, kind=kind, digest_id=digest_id, created_at=now
+        user_id=user_id,
+        paper_id=paper_id,
+        kind=kind,
+        digest_id=digest_id,
+        created_at=now,
+        user_agent=user_agent[:_MAX_AGENT_CHARS] if user_agent else None,
+        suspect=suspect,
     )
     session.add(event)
     session.flush()
@@ -137,3 +189,403 @@ def is_suppressed(session: Session, email: str) -> bool:
     return (
         session.scalar(select(SuppressionRow.id).where(SuppressionRow.email == email)) is not None
     )
+
+
+def get_user(session: Session, user_id: int) -> UserRow:
+    """The subscriber ``user_id``; raise ``SubscriberError`` on ``user_id`` when gone."""
+    user = session.get(UserRow, user_id)
+    if user is None:
+        raise SubscriberError("user_id", f"no user {user_id}")
+    return user
+
+
+# Self-service sign-up and double opt-in -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """A change to a subscriber's settings; ``None`` leaves a field as it is.
+
+    ``name=""`` clears the name; ``interests`` replaces all explicit interests.
+    """
+
+    name: str | None = None
+    timezone: str | None = None
+    send_hour: int | None = None
+    frequency: str | None = None
+    digest_size: int | None = None
+    interests: Sequence[Interest] | None = None
+
+
+@dataclass(frozen=True)
+class SignUp:
+    """The outcome of a sign-up: the row, and whether a confirmation e-mail should go out."""
+
+    user: UserRow
+    needs_confirmation: bool
+
+
+@dataclass(frozen=True)
+class Additions:
+    """What a form or request adds besides settings: seed papers, a library, seeds to drop."""
+
+    seeds: Sequence[SeedPaper] = ()
+    library: Library | None = None
+    remove_seeds: Sequence[int] = ()
+
+
+def sign_up(
+    session: Session,
+    email: str,
+    now: datetime,
+    prefs: Preferences,
+    additions: Additions = Additions(),
+) -> SignUp:
+    """Record a self-service sign-up as ``pending`` until its owner confirms the address.
+
+    A confirmed (active or paused) address is left untouched and needs no e-mail, so
+    nobody can change another person's subscription by signing up with their address.
+    A pending or unsubscribed one takes the new settings and is asked to confirm again.
+    Everything is checked before anything is written.
+    """
+    address = normalise_email(email)
+    check_preferences(prefs)
+    user = session.scalar(select(UserRow).where(UserRow.email == address))
+    if user is not None and user.status in ("active", "paused"):
+        return SignUp(user, needs_confirmation=False)
+    if user is None:
+        user = UserRow(email=address, created_at=now)
+        session.add(user)
+    user.status, user.confirmed_at, user.next_digest_at = "pending", None, None
+    _apply(user, prefs)
+    session.flush()
+    _add(session, user.id, additions, now)
+    return SignUp(user, needs_confirmation=True)
+
+
+def confirm(session: Session, user_id: int, now: datetime) -> bool:
+    """Activate a pending subscriber; their first digest is due at once. Idempotent."""
+    user = get_user(session, user_id)
+    if user.status != "pending":
+        return False
+    user.status, user.confirmed_at, user.next_digest_at = "active", now, now
+    # They just clicked a link we mailed: the address works and wants mail, whatever an
+    # earlier unsubscribe, bounce or complaint said.
+    session.execute(delete(SuppressionRow).where(SuppressionRow.email == user.email))
+    return True
+
+
+# Preferences -----------------------------------------------------------------------------------
+
+
+def check_preferences(prefs: Preferences) -> None:
+    """Raise ``SubscriberError`` naming the first field of ``prefs`` that is invalid."""
+    _check_text("name", prefs.name or "")
+    if prefs.timezone is not None:
+        _check_timezone(prefs.timezone)
+    if prefs.send_hour is not None and not 0 <= prefs.send_hour <= 23:
+        raise SubscriberError("send_hour", "must be an hour from 0 to 23")
+    if prefs.frequency is not None and prefs.frequency not in FREQUENCIES:
+        raise SubscriberError("frequency", f"must be one of {', '.join(FREQUENCIES)}")
+    if prefs.digest_size is not None and not 1 <= prefs.digest_size <= MAX_DIGEST_SIZE:
+        raise SubscriberError("digest_size", f"must be from 1 to {MAX_DIGEST_SIZE}")
+    if prefs.name is not None and len(prefs.name) > 200:
+        raise SubscriberError("name", "at most 200 characters")
+    if prefs.interests is not None:
+        if len(prefs.interests) > MAX_INTERESTS:
+            raise SubscriberError("interests", f"at most {MAX_INTERESTS} interests")
+        for interest in prefs.interests:
+            _interest_row(interest)
+
+
+def update_preferences(
+    session: Session,
+    user_id: int,
+    prefs: Preferences,
+    now: datetime,
+    additions: Additions = Additions(),
+) -> SeedReport:
+    """Apply ``prefs`` and ``additions``; all are checked first, so all or nothing is written.
+
+    A new schedule moves an active user's next digest to the next send time under it.
+    """
+    user = get_user(session, user_id)
+    check_preferences(prefs)
+    schedule = (user.timezone, user.send_hour, user.frequency)
+    _apply(user, prefs)
+    if user.status == "active" and (user.timezone, user.send_hour, user.frequency) != schedule:
+        user.next_digest_at = next_send_time(user.timezone, user.send_hour, now, user.frequency)
+    session.flush()
+    return _add(session, user_id, additions, now)
+
+
+def _add(session: Session, user_id: int, additions: Additions, now: datetime) -> SeedReport:
+    report = add_seeds(session, user_id, additions.seeds, now)
+    if additions.library is not None:
+        report.merge(import_library(session, user_id, additions.library, now))
+    if additions.remove_seeds:
+        remove_seeds(session, user_id, additions.remove_seeds)
+    return report
+
+
+def _apply(user: UserRow, prefs: Preferences) -> None:
+    if prefs.name is not None:
+        user.name = prefs.name.strip() or None
+    if prefs.timezone is not None:
+        user.timezone = prefs.timezone
+    if prefs.send_hour is not None:
+        user.send_hour = prefs.send_hour
+    if prefs.frequency is not None:
+        user.frequency = prefs.frequency
+    if prefs.digest_size is not None:
+        user.digest_size = prefs.digest_size
+    if prefs.interests is not None:
+        user.interests = [_interest_row(i) for i in _unique(prefs.interests)]
+
+
+def _unique(interests: Sequence[Interest]) -> list[Interest]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for interest in interests:
+        key = (interest.kind, " ".join(interest.value.split()).casefold())
+        if key not in seen:
+            seen.add(key)
+            out.append(interest)
+    return out
+
+
+def add_interests(session: Session, user_id: int, interests: Sequence[Interest]) -> int:
+    """Add interests the user does not have yet, up to ``MAX_INTERESTS``; return how many."""
+    user = get_user(session, user_id)
+    have = [Interest(row.kind, row.value) for row in user.interests]
+    merged = _unique([*have, *interests])[:MAX_INTERESTS]
+    added = merged[len(have) :]
+    user.interests = [*user.interests, *(_interest_row(i) for i in added)]
+    session.flush()
+    return len(added)
+
+
+def pause(session: Session, user_id: int) -> bool:
+    """Stop sending until ``resume``; interests and history are kept. Idempotent."""
+    user = get_user(session, user_id)
+    if user.status != "active":
+        return False
+    user.status = "paused"
+    return True
+
+
+def resume(session: Session, user_id: int, now: datetime) -> bool:
+    """Send again from the next send hour, after a pause or an unsubscribe. Idempotent."""
+    user = get_user(session, user_id)
+    if user.status not in ("paused", "unsubscribed"):
+        return False
+    user.status = "active"
+    user.next_digest_at = next_send_time(user.timezone, user.send_hour, now, user.frequency)
+    # Only their own unsubscribe is lifted: a bounce or spam report still protects the
+    # sender's reputation until the address is confirmed again.
+    session.execute(
+        delete(SuppressionRow).where(
+            SuppressionRow.email == user.email, SuppressionRow.reason == "unsubscribe"
+        )
+    )
+    return True
+
+
+# Seed papers and library import ----------------------------------------------------------
+
+
+@dataclass
+class SeedReport:
+    """What became of the seed papers a user named."""
+
+    found: list[str] = field(default_factory=list)
+    as_text: list[str] = field(default_factory=list)  # titles not in the catalogue
+    missing: list[str] = field(default_factory=list)  # ids not in the catalogue
+
+    def merge(self, other: SeedReport) -> None:
+        self.found += other.found
+        self.as_text += other.as_text
+        self.missing += other.missing
+
+
+def add_seeds(
+    session: Session, user_id: int, seeds: Sequence[SeedPaper], now: datetime
+) -> SeedReport:
+    """Record catalogue papers the user named as ``seed`` events (liked from day one).
+
+    A title not in the catalogue still says what the user reads, so it becomes a ``text``
+    interest; an arXiv id or DOI we do not have cannot be used and is reported missing.
+    """
+    user = get_user(session, user_id)
+    report = SeedReport()
+    have = set(session.scalars(_seed_ids(user_id)))
+    for seed in seeds[:MAX_SEEDS]:
+        paper_id = find_paper(session, seed)
+        if paper_id is not None:
+            report.found.append(seed.label)
+            if paper_id not in have:
+                have.add(paper_id)
+                session.add(
+                    EventRow(user_id=user.id, paper_id=paper_id, kind="seed", created_at=now)
+                )
+        elif seed.title:
+            report.as_text.append(seed.title)
+        else:
+            report.missing.append(seed.label)
+    add_interests(session, user_id, [Interest("text", title) for title in report.as_text])
+    return report
+
+
+def _seed_ids(user_id: int) -> Any:
+    return select(EventRow.paper_id).where(EventRow.user_id == user_id, EventRow.kind == "seed")
+
+
+def find_paper(session: Session, seed: SeedPaper) -> int | None:
+    """The catalogue id of ``seed``, by arXiv id, then DOI, then title; None if absent."""
+    keys = [
+        (PaperRow.arxiv_id, seed.arxiv_id),
+        (PaperRow.doi, seed.doi),
+        (
+            PaperRow.title_key,
+            storage_keys(Paper(title=seed.title))["title"] if seed.title else None,
+        ),
+    ]
+    for column, value in keys:
+        if value:
+            found = session.scalar(select(PaperRow.id).where(column == value).limit(1))
+            if found is not None:
+                return int(found)
+    return None
+
+
+def read_library(text: str) -> Library:
+    """Parse a pasted library; ``SubscriberError`` on ``library`` names the bad line or item."""
+    try:
+        return parse_library(text)
+    except LibraryError as exc:
+        raise SubscriberError("library", str(exc)) from exc
+
+
+def import_library(session: Session, user_id: int, library: Library, now: datetime) -> SeedReport:
+    """Import a library: its papers as seeds, its top keywords and authors as interests."""
+    interests = [Interest("keyword", k) for k in library.keywords]
+    add_interests(session, user_id, interests + [Interest("author", a) for a in library.authors])
+    return add_seeds(session, user_id, library.seeds, now)
+
+
+def seed_papers(session: Session, user_id: int) -> list[PaperRow]:
+    """The catalogue papers a user named as seeds, oldest first."""
+    query = (
+        select(PaperRow)
+        .join(EventRow, EventRow.paper_id == PaperRow.id)
+        .where(EventRow.user_id == user_id, EventRow.kind == "seed")
+        .order_by(EventRow.id)
+    )
+    return list(session.scalars(query).unique())
+
+
+def remove_seeds(session: Session, user_id: int, paper_ids: Sequence[int]) -> None:
+    """Forget that the user named these papers."""
+    session.execute(
+        delete(EventRow).where(
+            EventRow.user_id == user_id,
+            EventRow.kind == "seed",
+            EventRow.paper_id.in_(list(paper_ids)),
+        )
+    )
+
+
+# The subscriber's own data -----------------------------------------------------------------
+
+
+def export_data(session: Session, user_id: int) -> dict[str, Any]:
+    """Everything stored about a subscriber, as JSON-ready data (their right of access)."""
+    user = get_user(session, user_id)
+    return {
+        "profile": _profile(user),
+        "interests": [{"kind": i.kind, "value": i.value} for i in user.interests],
+        "events": _exported_events(session, user_id),
+        "digests": _exported_digests(session, user_id),
+        "suppressed": is_suppressed(session, user.email),
+    }
+
+
+def _profile(user: UserRow) -> dict[str, Any]:
+    fields = ("id", "email", "name", "status", "timezone", "send_hour", "frequency")
+    times = ("created_at", "confirmed_at", "unsubscribed_at", "next_digest_at")
+    profile: dict[str, Any] = {name: getattr(user, name) for name in fields}
+    profile["digest_size"] = user.digest_size
+    profile.update({name: _iso(getattr(user, name)) for name in times})
+    return profile
+
+
+def _iso(when: datetime | None) -> str | None:
+    return None if when is None else when.isoformat()
+
+
+def _exported_events(session: Session, user_id: int) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(EventRow, PaperRow.title, PaperRow.url)
+        .join(PaperRow, PaperRow.id == EventRow.paper_id)
+        .where(EventRow.user_id == user_id)
+        .order_by(EventRow.id)
+    ).all()
+    return [
+        {
+            "kind": event.kind,
+            "paper": {"id": event.paper_id, "title": title, "url": url},
+            "digest_id": event.digest_id,
+            "created_at": _iso(event.created_at),
+            "user_agent": event.user_agent,
+            "suspect": event.suspect,
+        }
+        for event, title, url in rows
+    ]
+
+
+def _exported_digests(session: Session, user_id: int) -> list[dict[str, Any]]:
+    digests = session.scalars(
+        select(DigestRow).where(DigestRow.user_id == user_id).order_by(DigestRow.id)
+    ).all()
+    items = session.execute(
+        select(DigestItemRow, PaperRow.title)
+        .join(PaperRow, PaperRow.id == DigestItemRow.paper_id)
+        .where(DigestItemRow.digest_id.in_([d.id for d in digests]))
+        .order_by(DigestItemRow.digest_id, DigestItemRow.position)
+    ).all()
+    by_digest: dict[int, list[dict[str, Any]]] = {d.id: [] for d in digests}
+    for item, title in items:
+        entry = {"paper_id": item.paper_id, "title": title, "score": item.score}
+        by_digest[item.digest_id].append({**entry, "reason": item.reason})
+    return [
+        {
+            "id": d.id,
+            "period": d.period,
+            "status": d.status,
+            "sent_at": _iso(d.sent_at),
+            "items": by_digest[d.id],
+        }
+        for d in digests
+    ]
+
+
+def delete_account(session: Session, user_id: int) -> bool:
+    """Erase a subscriber and everything tied to them. Idempotent; True if there was one.
+
+    Their events, interests and digests go with the row (foreign keys cascade). Delivery
+    reports naming the address go too. A bounce or spam-report suppression is kept: it is
+    what stops us mailing a dead or hostile address again, and holds only the address.
+    """
+    user = session.get(UserRow, user_id)
+    if user is None:
+        return False
+    email = user.email
+    session.execute(delete(ProviderEventRow).where(ProviderEventRow.email == email))
+    session.execute(
+        delete(SuppressionRow).where(
+            SuppressionRow.email == email, SuppressionRow.reason == "unsubscribe"
+        )
+    )
+    session.execute(delete(UserRow).where(UserRow.id == user_id))
+    session.expunge(user)
+    return True

@@ -3,26 +3,29 @@
 Each link carries a signed token (``recsys.links``); a bad, expired or misused one gets a
 400 page, never a redirect. A click redirects only to the paper's stored URL, never to one
 taken from the request or the token, so these links cannot be used as an open redirect.
+
+Mail scanners follow links too. Every follow is recorded, and one that looks automated
+(``recsys.scanners``: HEAD, a scanner's User-Agent, seconds after delivery) is flagged
+``suspect`` so it never counts as the reader's interest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.deps import NowDep, SessionDep, SettingsDep
+from api.deps import NowDep, SessionDep, SettingsDep, signed_link, subscriber_of
 from api.pages import PAGE_HEADERS, PageError, message_page, unsubscribe_page
 from api.schemas import PaperLink, UserLink
 from recsys.db.models import DigestRow, EventRow, PaperRow, UserRow
-from recsys.links import TokenError, read_token
+from recsys.scanners import suspect_reason
 from recsys.subscribers import SubscriberError, record_event, unsubscribe
 
 router = APIRouter(
@@ -34,79 +37,98 @@ router = APIRouter(
     },
 )
 
-LinkData = TypeVar("LinkData", bound=BaseModel)
+UnsubscribeLink = Annotated[UserLink, signed_link("unsubscribe", UserLink)]
 
 
-def link_reader(purpose: str, model: type[LinkData]) -> Callable[..., LinkData]:
-    """A dependency reading the path's ``token`` for ``purpose``; a bad one is a 400 page."""
+@dataclass(frozen=True)
+class Follow:
+    """One following of a paper link: the link, its digest, and whether it looks automated."""
 
-    def read(token: str, settings: SettingsDep, now: NowDep) -> LinkData:
-        try:
-            return model.model_validate(read_token(settings.secret_key, token, purpose, now))
-        except TokenError as exc:
-            raise _invalid_link(str(exc)) from exc
-        except ValidationError as exc:
-            raise _invalid_link("the link carries unexpected data") from exc
+    link: PaperLink
+    paper: PaperRow
+    digest: DigestRow | None
+    user_agent: str | None
+    suspect: bool
 
-    return read
-
-
-def _invalid_link(reason: str) -> PageError:
-    message = f"This link is invalid or has expired ({reason})."
-    return PageError(status.HTTP_400_BAD_REQUEST, "Invalid link", message)
+    @property
+    def digest_id(self) -> int | None:
+        return self.digest.id if self.digest is not None else None
 
 
-ClickLink = Annotated[PaperLink, Depends(link_reader("click", PaperLink))]
-MoreLink = Annotated[PaperLink, Depends(link_reader("more", PaperLink))]
-LessLink = Annotated[PaperLink, Depends(link_reader("less", PaperLink))]
-UnsubscribeLink = Annotated[UserLink, Depends(link_reader("unsubscribe", UserLink))]
+def followed(purpose: str) -> Any:
+    """A dependency reading a ``purpose`` paper link and classifying who followed it."""
+
+    # A default rather than an Annotated type: annotations are strings here (PEP 563) and
+    # FastAPI resolves them in the module, where ``purpose`` does not exist.
+    read_link = signed_link(purpose, PaperLink)
+
+    def follow(
+        request: Request,
+        session: SessionDep,
+        settings: SettingsDep,
+        now: NowDep,
+        link: PaperLink = read_link,
+    ) -> Follow:
+        paper = _paper(session, link.p)
+        digest = _digest(session, link)
+        agent = request.headers.get("user-agent")
+        sent_at = digest.sent_at if digest is not None else None
+        reason = suspect_reason(request.method, agent, now, sent_at, settings.scanner_window_s)
+        return Follow(link, paper, digest, agent, suspect=reason is not None)
+
+    return Depends(follow)
+
+
+Click = Annotated[Follow, followed("click")]
+More = Annotated[Follow, followed("more")]
+Less = Annotated[Follow, followed("less")]
 
 
 # The HEAD routes are declared before the GET ones: Starlette lets a GET route answer HEAD
-# too, and link scanners and mail clients pre-fetch with HEAD, which must record nothing.
+# too. Readers never send HEAD; scanners and mail clients pre-fetching do: recorded, suspect.
 @router.head("/c/{token}", include_in_schema=False)
-def peek_click(link: ClickLink, session: SessionDep) -> RedirectResponse:
-    return _redirect(_paper(session, link.p))
+def peek_click(follow: Click, session: SessionDep, now: NowDep) -> RedirectResponse:
+    _record_once(session, follow, "click", now)
+    return _redirect(follow.paper)
 
 
 @router.head("/more/{token}", include_in_schema=False)
-def peek_more(link: MoreLink) -> Response:
+def peek_more(follow: More, session: SessionDep, now: NowDep) -> Response:
+    _record_once(session, follow, "more", now)
     return Response(headers=PAGE_HEADERS)
 
 
 @router.head("/less/{token}", include_in_schema=False)
-def peek_less(link: LessLink) -> Response:
+def peek_less(follow: Less, session: SessionDep, now: NowDep) -> Response:
+    _record_once(session, follow, "less", now)
     return Response(headers=PAGE_HEADERS)
 
 
 @router.get("/c/{token}", status_code=status.HTTP_303_SEE_OTHER)
-def follow_click(link: ClickLink, session: SessionDep, now: NowDep) -> RedirectResponse:
+def follow_click(follow: Click, session: SessionDep, now: NowDep) -> RedirectResponse:
     """Record a click on a digest link and redirect to the paper's stored URL."""
-    paper = _paper(session, link.p)
-    _record(session, link, "click", now, _digest_id(session, link))
-    return _redirect(paper)
+    _record(session, follow, "click", now)
+    return _redirect(follow.paper)
 
 
 @router.get("/more/{token}")
-def more_like_this(link: MoreLink, session: SessionDep, now: NowDep) -> HTMLResponse:
+def more_like_this(follow: More, session: SessionDep, now: NowDep) -> HTMLResponse:
     """Record "more like this" for a paper in a digest; clicking again adds nothing."""
-    paper = _paper(session, link.p)
-    _record_once(session, link, "more", now)
-    return message_page("Thank you", f"We'll show you more papers like “{paper.title}”.")
+    _record_once(session, follow, "more", now)
+    return message_page("Thank you", f"We'll show you more papers like “{follow.paper.title}”.")
 
 
 @router.get("/less/{token}")
-def less_like_this(link: LessLink, session: SessionDep, now: NowDep) -> HTMLResponse:
+def less_like_this(follow: Less, session: SessionDep, now: NowDep) -> HTMLResponse:
     """Record "less like this" for a paper in a digest; clicking again adds nothing."""
-    paper = _paper(session, link.p)
-    _record_once(session, link, "less", now)
-    return message_page("Thank you", f"We'll show you fewer papers like “{paper.title}”.")
+    _record_once(session, follow, "less", now)
+    return message_page("Thank you", f"We'll show you fewer papers like “{follow.paper.title}”.")
 
 
 @router.get("/unsubscribe/{token}")
 def confirm_unsubscribe(link: UnsubscribeLink, session: SessionDep) -> HTMLResponse:
     """Ask the subscriber to confirm; changes nothing, as mail scanners follow links."""
-    user = _user(session, link.u)
+    user = _user(session, link)
     if user.status == "unsubscribed":
         return _unsubscribed_page(user)
     return unsubscribe_page(user.email)
@@ -115,7 +137,7 @@ def confirm_unsubscribe(link: UnsubscribeLink, session: SessionDep) -> HTMLRespo
 @router.post("/unsubscribe/{token}")
 def unsubscribe_now(link: UnsubscribeLink, session: SessionDep, now: NowDep) -> HTMLResponse:
     """Unsubscribe at once (RFC 8058 one-click, any body); idempotent, never redirects."""
-    user = _user(session, link.u)
+    user = _user(session, link)
     unsubscribe(session, user.id, now)
     return _unsubscribed_page(user)
 
@@ -131,8 +153,8 @@ def _paper(session: Session, paper_id: int) -> PaperRow:
     return paper
 
 
-def _user(session: Session, user_id: int) -> UserRow:
-    user = session.get(UserRow, user_id)
+def _user(session: Session, link: UserLink) -> UserRow:
+    user = subscriber_of(session, link)
     if user is None:
         raise PageError(status.HTTP_404_NOT_FOUND, "Not found", "This subscriber is gone.")
     return user
@@ -145,32 +167,36 @@ def _redirect(paper: PaperRow) -> RedirectResponse:
     return RedirectResponse(paper.url, status.HTTP_303_SEE_OTHER, headers=PAGE_HEADERS)
 
 
-def _record(
-    session: Session, link: PaperLink, kind: str, now: datetime, digest_id: int | None
-) -> None:
+def _record(session: Session, follow: Follow, kind: str, now: datetime) -> None:
+    link = follow.link
     try:
-        record_event(session, link.u, link.p, kind, now, digest_id=digest_id)
+        record_event(
+            session, link.u, link.p, kind, now,
+            digest_id=follow.digest_id, user_agent=follow.user_agent, suspect=follow.suspect,
+        )  # fmt: skip
     except SubscriberError as exc:  # the user (or paper) was deleted since the mail went out
         raise PageError(status.HTTP_404_NOT_FOUND, "Not found", "This link is gone.") from exc
 
 
-def _record_once(session: Session, link: PaperLink, kind: str, now: datetime) -> None:
+def _record_once(session: Session, follow: Follow, kind: str, now: datetime) -> None:
     # No unique key on events, so two simultaneous clicks could still both land; rare, and
-    # the recommender only sees one more vote.
-    digest_id = _digest_id(session, link)
+    # the recommender only sees one more vote. A scanner's earlier visit does not count as
+    # the reader's, so the reader's own click is still recorded after it.
+    link = follow.link
     seen = select(EventRow.id).where(
         EventRow.user_id == link.u,
         EventRow.paper_id == link.p,
         EventRow.kind == kind,
-        EventRow.digest_id == digest_id,
+        EventRow.digest_id == follow.digest_id,
+        EventRow.suspect.is_(follow.suspect),
     )
     if session.scalar(seen.limit(1)) is None:
-        _record(session, link, kind, now, digest_id)
+        _record(session, follow, kind, now)
 
 
-def _digest_id(session: Session, link: PaperLink) -> int | None:
+def _digest(session: Session, link: PaperLink) -> DigestRow | None:
     """The link's digest, or None when it is no longer stored (the event is kept anyway)."""
     if link.d is None:
         return None
     digest = session.get(DigestRow, link.d)
-    return link.d if digest is not None and digest.user_id == link.u else None
+    return digest if digest is not None and digest.user_id == link.u else None

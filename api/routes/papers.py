@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import func, select
 
-from api.deps import PageDep, SessionDep
+from api.deps import PageDep, PathId, SessionDep
 from api.schemas import PaperPublic, PapersPublic
 from recsys.db.models import PaperRow
 
@@ -26,7 +26,7 @@ def list_papers(session: SessionDep, page: PageDep) -> PapersPublic:
 
 
 @router.get("/{paper_id}", responses={404: {"description": "No such paper."}})
-def get_paper(paper_id: int, session: SessionDep) -> PaperPublic:
+def get_paper(paper_id: PathId, session: SessionDep) -> PaperPublic:
     """Get one paper by id."""
     paper = session.get(PaperRow, paper_id)
     if paper is None:

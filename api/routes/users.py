@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.deps import NowDep, PageDep, SessionDep, invalid_field, require_admin
+from api.deps import NowDep, PageDep, PathId, SessionDep, invalid_field, require_admin
 from api.schemas import UserCreate, UserPublic, UsersPublic
 from recsys.db.models import UserRow
 from recsys.subscribers import Interest, SubscriberError, create_user, normalise_email
@@ -58,7 +58,7 @@ def list_users(session: SessionDep, page: PageDep) -> UsersPublic:
 
 
 @router.get("/{user_id}", responses={404: {"description": "No such user."}})
-def get_user(user_id: int, session: SessionDep) -> UserPublic:
+def get_user(user_id: PathId, session: SessionDep) -> UserPublic:
     """Get one subscriber by id."""
     user = session.get(UserRow, user_id)
     if user is None:

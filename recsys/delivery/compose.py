@@ -28,6 +28,7 @@ ELLIPSIS = "\u2026"
 # 7bit makes non-ASCII parts quoted-printable or base64, so the same bytes are valid over
 # SMTP relays without 8BITMIME and in .eml files alike.
 MESSAGE_POLICY = default_policy.clone(cte_type="7bit")
+CONFIRMATION_SUBJECT = "Confirm your Paperboy subscription"
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,66 @@ def compose(digest: DigestEmail, from_email: str, *, now: datetime | None = None
     msg.set_content(_render("digest.txt.j2", context))
     msg.add_alternative(_render("digest.html.j2", context), subtype="html")
     _check_size(msg, digest.digest_id)
+    return msg
+
+
+@dataclass(frozen=True)
+class ConfirmationEmail:
+    """The double opt-in e-mail sent after a sign-up.
+
+    Parameters
+    ----------
+    user_id : int
+        The pending subscriber; names the Message-ID.
+    to_email : str
+        The address to confirm.
+    to_name : str or None
+        Recipient display name, if given at sign-up.
+    confirm_url : str
+        Signed link to the confirmation page (GET shows a button, POST confirms).
+    expires_days : int
+        How long the link works, told to the reader.
+    """
+
+    user_id: int
+    to_email: str
+    to_name: str | None
+    confirm_url: str
+    expires_days: int
+
+
+def compose_confirmation(
+    email: ConfirmationEmail, from_email: str, *, now: datetime | None = None
+) -> EmailMessage:
+    """Render the confirmation e-mail as ``multipart/alternative`` (text, then HTML).
+
+    It carries no ``List-Unsubscribe`` header: it is a one-off reply to the reader's own
+    request, not list mail, and ignoring it is how one declines.
+
+    Raises
+    ------
+    ValueError
+        If the address is malformed or the link is not http(s).
+    """
+    if "@" not in email.to_email:
+        raise ValueError(f"confirmation: to_email {email.to_email!r} is not an e-mail address")
+    if not email.confirm_url.startswith(("https://", "http://")):
+        raise ValueError(f"confirmation: confirm_url must be http(s), got {email.confirm_url!r}")
+    context = {
+        "to_name": email.to_name,
+        "confirm_url": email.confirm_url,
+        "expires_days": email.expires_days,
+    }
+    msg = EmailMessage(policy=MESSAGE_POLICY)
+    msg["From"] = from_email
+    msg["To"] = Address(display_name=email.to_name or "", addr_spec=email.to_email)
+    msg["Subject"] = CONFIRMATION_SUBJECT
+    msg["Date"] = format_datetime(now or datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(
+        idstring=f"confirm-{email.user_id}", domain=_sender_domain(from_email)
+    )
+    msg.set_content(_render("confirm.txt.j2", context))
+    msg.add_alternative(_render("confirm.html.j2", context), subtype="html")
     return msg
 
 

@@ -1,13 +1,15 @@
 """API fixtures: the app on the real test database, an HTTP client, and a few personas.
 
 Alice is an active subscriber who got one digest holding the paper "Attention Is All You
-Need"; ``links`` signs her e-mail links the way the sender does.
+Need"; ``links`` signs her e-mail links the way the sender does. Tasks the API enqueues are
+recorded in ``tasks`` instead of going to a broker; tests run them themselves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -24,9 +26,21 @@ from recsys.subscribers import Interest, create_user
 from tests.conftest import NOW
 
 
+class Tasks(list[tuple[str, list[Any]]]):
+    """The tasks the API enqueued, in order."""
+
+    def __call__(self, task: str, args: list[Any]) -> None:
+        self.append((task, args))
+
+
 @pytest.fixture()
-def app(db: Database, settings: Settings) -> FastAPI:
-    return create_app(settings, clock=lambda: NOW)
+def tasks() -> Tasks:
+    return Tasks()
+
+
+@pytest.fixture()
+def app(db: Database, settings: Settings, tasks: Tasks) -> FastAPI:
+    return create_app(settings, clock=lambda: NOW, enqueue=tasks)
 
 
 @pytest.fixture()

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from recsys.db.models import DigestRow, PaperRow, SuppressionRow, UserRow
 from recsys.db.session import Database
@@ -11,6 +11,8 @@ from recsys.links import LinkMaker
 from recsys.settings import Settings
 from tests.api.conftest import add_paper, path_of, stored_events, stored_user
 from tests.conftest import NOW
+
+BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"}
 
 
 def tampered(path: str) -> str:
@@ -125,7 +127,7 @@ def test_it_keeps_a_click_whose_digest_is_no_longer_stored(
     assert (event.kind, event.digest_id) == ("click", None)
 
 
-def test_it_records_nothing_when_a_link_is_fetched_with_head(
+def test_a_link_fetched_with_head_is_recorded_as_a_scanners(
     client: TestClient,
     db: Database,
     links: LinkMaker,
@@ -142,7 +144,59 @@ def test_it_records_nothing_when_a_link_is_fetched_with_head(
     assert click.headers["location"] == paper.url
     assert more.status_code == less.status_code == 200
     assert bad.status_code == 400
-    assert stored_events(db) == []
+    events = stored_events(db)
+    assert [(e.kind, e.suspect) for e in events] == [
+        ("click", True),
+        ("more", True),
+        ("less", True),
+    ]
+
+
+def test_a_scanner_user_agent_is_recorded_but_flagged(
+    client: TestClient,
+    db: Database,
+    links: LinkMaker,
+    alice: UserRow,
+    paper: PaperRow,
+    digest: DigestRow,
+) -> None:
+    scanner = {"User-Agent": "Mozilla/5.0 (compatible; Barracuda Sentinel)"}
+
+    response = client.get(path_of(links.click(alice.id, paper.id, digest.id)), headers=scanner)
+
+    assert response.status_code == 303
+    [event] = stored_events(db)
+    assert (event.kind, event.suspect, event.user_agent) == ("click", True, scanner["User-Agent"])
+
+
+def test_a_click_seconds_after_delivery_is_flagged_and_a_later_one_is_not(
+    client: TestClient,
+    db: Database,
+    links: LinkMaker,
+    alice: UserRow,
+    paper: PaperRow,
+    digest: DigestRow,
+) -> None:
+    with db.session() as session:
+        session.execute(
+            update(DigestRow)
+            .where(DigestRow.id == digest.id)
+            .values(sent_at=NOW - timedelta(seconds=2))
+        )
+    path = path_of(links.more(alice.id, paper.id, digest.id))
+
+    client.get(path, headers=BROWSER)
+    with db.session() as session:
+        session.execute(
+            update(DigestRow)
+            .where(DigestRow.id == digest.id)
+            .values(sent_at=NOW - timedelta(hours=3))
+        )
+    client.get(path, headers=BROWSER)
+    client.get(path, headers=BROWSER)
+
+    # The scanner's visit does not stop the reader's own "more" from counting, once.
+    assert [(e.kind, e.suspect) for e in stored_events(db)] == [("more", True), ("more", False)]
 
 
 def test_it_records_more_like_this_once_per_link(

@@ -1,8 +1,11 @@
+import base64
+import json
 from datetime import timedelta
 
 import pytest
 
-from recsys.links import LinkMaker, TokenError, make_token, read_token
+from recsys.links import Keyring, LinkMaker, TokenError, key_id, make_token, read_token
+from recsys.settings import Settings
 from tests.conftest import NOW
 
 SECRET = "s3cret"
@@ -55,3 +58,57 @@ def test_link_maker_builds_urls_under_the_public_base() -> None:
     assert links.unsubscribe(7).startswith("https://pb.example.org/unsubscribe/")
     assert links.more(1, 2, 3).startswith("https://pb.example.org/more/")
     assert links.less(1, 2, 3).startswith("https://pb.example.org/less/")
+
+
+def test_it_signs_confirm_and_preferences_links_for_their_own_purpose() -> None:
+    links = LinkMaker(SECRET, "https://pb.example.org", LATER)
+    confirm = links.confirm(7, NOW).rsplit("/", 1)[1]
+    prefs = links.preferences(7, NOW).rsplit("/", 1)[1]
+
+    assert read_token(SECRET, confirm, "confirm", NOW) == {"u": 7, "c": int(NOW.timestamp())}
+    assert read_token(SECRET, prefs, "preferences", NOW)["u"] == 7
+    with pytest.raises(TokenError, match="for 'confirm', not 'preferences'"):
+        read_token(SECRET, confirm, "preferences", NOW)
+
+
+def test_it_names_the_signing_key_in_the_token() -> None:
+    token = make_token(SECRET, "click", {"u": 1}, LATER)
+    payload = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    assert payload["k"] == key_id(SECRET) != key_id("another secret")
+
+
+def test_a_rotated_key_still_reads_links_signed_before_the_rotation() -> None:
+    old_link = make_token("old secret", "unsubscribe", {"u": 1}, LATER)
+    rotated = Keyring("new secret", previous=("old secret",))
+
+    assert read_token(rotated, old_link, "unsubscribe", NOW) == {"u": 1}
+    assert read_token(rotated, make_token(rotated, "click", {"u": 2}, LATER), "click", NOW)
+    with pytest.raises(TokenError, match="signature"):
+        read_token(Keyring("new secret"), old_link, "unsubscribe", NOW)
+
+
+def test_new_links_are_signed_with_the_current_key_only() -> None:
+    rotated = Keyring("new secret", previous=("old secret",))
+    token = make_token(rotated, "click", {"u": 1}, LATER)
+    with pytest.raises(TokenError, match="signature"):
+        read_token("old secret", token, "click", NOW)
+
+
+def test_the_keyring_comes_from_the_settings(settings: Settings) -> None:
+    rotated = settings.model_copy(update={"previous_secret_keys": " old-1 , ,old-2"})
+    assert Keyring.from_settings(rotated) == Keyring("test-secret-key", ("old-1", "old-2"))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"[]", b"not json", b'{"k": 1}', "é".encode("latin-1")],
+)
+def test_it_rejects_payloads_that_are_not_ours(payload: bytes) -> None:
+    body = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+    with pytest.raises(TokenError):
+        read_token(SECRET, f"{body}.AAAA", "click", NOW)
+
+
+def test_it_rejects_overlong_tokens() -> None:
+    with pytest.raises(TokenError, match="malformed"):
+        read_token(SECRET, "a" * 5000 + ".b", "click", NOW)

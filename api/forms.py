@@ -1,0 +1,127 @@
+"""HTML form bodies: read them without extra dependencies and turn fields into domain values.
+
+Browsers post ``application/x-www-form-urlencoded``; the standard library parses it, so the
+pages need no multipart package. Every parse error is a ``SubscriberError`` naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Annotated, Any, TypeVar
+from urllib.parse import parse_qsl
+from zoneinfo import available_timezones
+
+from fastapi import Depends, Request, status
+from pydantic import BaseModel, ValidationError
+
+from api.pages import PageError
+from api.schemas import MAX_LIBRARY_CHARS, PreferencesForm, SignUpForm
+from recsys.interests_import import SeedPaper, parse_seed
+from recsys.subscribers import Interest, Preferences, SubscriberError
+
+# A pasted library may be large; anything beyond this is not a form a person filled in.
+MAX_FORM_BYTES = 3 * MAX_LIBRARY_CHARS
+MAX_FORM_FIELDS = 500
+URLENCODED = "application/x-www-form-urlencoded"
+
+FormModel = TypeVar("FormModel", bound=BaseModel)
+
+
+async def read_form(request: Request) -> dict[str, Any]:
+    """The posted fields; a field given several times (checkboxes) becomes a list."""
+    if request.headers.get("content-type", URLENCODED).split(";")[0].strip() != URLENCODED:
+        raise PageError(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported form",
+            "Send the form as a web browser does.",
+        )
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise PageError(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            "Too large",
+            "This form is too large; paste a smaller library.",
+        )
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS
+        )
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise PageError(
+            status.HTTP_400_BAD_REQUEST, "Bad form", "This form could not be read."
+        ) from exc
+    fields: dict[str, Any] = {}
+    for name, value in pairs:
+        fields.setdefault(name, []).append(value)
+    return {name: values if len(values) > 1 else values[0] for name, values in fields.items()}
+
+
+def form_of(model: type[FormModel]) -> Any:
+    """A dependency giving the posted form as ``model``; malformed bodies are a 400 page."""
+
+    async def parse(fields: Annotated[dict[str, Any], Depends(read_form)]) -> FormModel:
+        if "remove_seed" in fields and isinstance(fields["remove_seed"], str):
+            fields["remove_seed"] = [fields["remove_seed"]]
+        try:
+            return model.model_validate(fields)
+        except ValidationError as exc:
+            raise PageError(
+                status.HTTP_400_BAD_REQUEST, "Bad form", "This form could not be read."
+            ) from exc
+
+    return Depends(parse)
+
+
+def openapi_form(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` documenting a urlencoded body shaped like ``model``."""
+    schema = {"content": {URLENCODED: {"schema": model.model_json_schema()}}, "required": True}
+    return {"requestBody": schema}
+
+
+@lru_cache(maxsize=1)
+def timezone_names() -> tuple[str, ...]:
+    """The IANA zones a subscriber can pick, sorted by name."""
+    return tuple(sorted(available_timezones()))
+
+
+def lines(text: str, *, commas: bool = False) -> list[str]:
+    """Non-blank lines of a textarea (also split at commas when ``commas``)."""
+    parts = re.split(r"[\r\n,]+" if commas else r"[\r\n]+", text)
+    return [" ".join(p.split()) for p in parts if p.strip()]
+
+
+def interests_of(form: SignUpForm) -> list[Interest]:
+    """The explicit interests typed into a sign-up or preferences form."""
+    interests = [Interest("keyword", k) for k in lines(form.keywords, commas=True)]
+    interests += [Interest("author", a) for a in lines(form.authors)]
+    interests += [Interest("category", c) for c in re.split(r"[\s,;]+", form.categories) if c]
+    interests += [Interest("text", line) for line in lines(form.description)]
+    return interests
+
+
+def seeds_of(form: SignUpForm) -> list[SeedPaper]:
+    return [parse_seed(line) for line in lines(form.seeds)]
+
+
+def preferences_of(form: SignUpForm) -> Preferences:
+    """Everything but the seeds and the library, as a full replacement of the settings."""
+    return Preferences(
+        name=form.name,
+        timezone=form.timezone.strip(),
+        send_hour=_integer(form.send_hour, "send_hour"),
+        frequency=form.frequency,
+        digest_size=_integer(form.digest_size, "digest_size"),
+        interests=interests_of(form),
+    )
+
+
+def removed_seeds(form: PreferencesForm) -> list[int]:
+    return [_integer(value, "remove_seed") for value in form.remove_seed]
+
+
+def _integer(text: str, field: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise SubscriberError(field, f"{text!r} is not a whole number") from None

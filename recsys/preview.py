@@ -1,0 +1,166 @@
+"""Preview a subscriber's next digest: rank it exactly as the scorer would, store nothing.
+
+The preferences page shows it, so a subscriber who edits their interests sees the effect at
+once instead of waiting for tomorrow's e-mail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from recsys.db.models import DigestItemRow, DigestRow, PaperRow, UserRow
+from recsys.model import Model
+from recsys.ranking import MIN_RELEVANCE, top_k
+
+# The scorer's own building blocks, so a preview never drifts from the real ranking.
+from recsys.scoring import (
+    SKIP_REASON,
+    Candidates,
+    UserContext,
+    _candidates,
+    _exclusions,
+    _explainer,
+    build_user_context,
+)
+
+NO_MODEL = "no model is trained yet, so there is nothing to rank"
+NO_PAPERS = "no new papers have arrived since your last digest"
+
+
+@dataclass(frozen=True)
+class PreviewItem:
+    """One paper of a previewed digest, with the reason the e-mail would give."""
+
+    paper_id: int
+    title: str
+    url: str
+    score: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The ranked papers, best first; ``note`` says why there are none."""
+
+    items: tuple[PreviewItem, ...]
+    note: str | None = None
+
+
+def preview_digest(
+    session: Session,
+    model: Model | None,
+    user_id: int,
+    now: datetime,
+    *,
+    lookback: timedelta,
+    min_score: float = MIN_RELEVANCE,
+) -> Preview:
+    """Rank ``user_id``'s next digest at ``now`` without writing anything.
+
+    Parameters
+    ----------
+    session : Session
+        Only read from.
+    model : Model or None
+        The active model; None (before the first training) gives an empty preview.
+    user_id : int
+        The subscriber; ``KeyError`` if there is none.
+    now : datetime
+        The moment to rank for (aware UTC).
+    lookback, min_score
+        As for :func:`recsys.scoring.rank_digests`.
+    """
+    user = session.get(UserRow, user_id)
+    if user is None:
+        raise KeyError(f"no user {user_id}")
+    if model is None:
+        return Preview((), NO_MODEL)
+    since = {user.id: window_start(session, user.id, now, lookback)}
+    cands = _candidates(session, model, since[user.id], now)
+    if not len(cands.block.paper_ids):
+        return Preview((), NO_PAPERS)
+    context = build_user_context(session, model, [user.id], now)
+    scores = model.component.score(context.block, cands.block)
+    cols, best = top_k(
+        scores,
+        user.digest_size,
+        exclude=_exclusions(session, [user], cands, since),
+        min_score=min_score,
+        tie_break=-cands.block.age_days,
+    )
+    picked = [(int(c), float(s)) for c, s in zip(cols[0], best[0], strict=True) if c >= 0]
+    if not picked:
+        return Preview((), SKIP_REASON)
+    return Preview(_items(session, model, context, cands, picked))
+
+
+def window_start(session: Session, user_id: int, now: datetime, lookback: timedelta) -> datetime:
+    """Papers are new to a user when ingested after their last sent digest (or the lookback)."""
+    last = session.scalar(
+        select(func.max(DigestRow.sent_at)).where(
+            DigestRow.user_id == user_id, DigestRow.sent_at.is_not(None)
+        )
+    )
+    floor = now - lookback
+    return floor if last is None else max(floor, last)
+
+
+def _items(
+    session: Session,
+    model: Model,
+    context: UserContext,
+    cands: Candidates,
+    picked: list[tuple[int, float]],
+) -> tuple[PreviewItem, ...]:
+    columns = np.array([c for c, _ in picked], dtype=np.int32)
+    reasons = _explainer(model).explain(
+        context.block,
+        cands.block,
+        np.zeros(len(picked), dtype=np.int32),
+        columns,
+        history_titles=context.history_titles,
+        interest_labels=context.interest_labels,
+    )
+    ids = [int(cands.block.paper_ids[c]) for c in columns]
+    urls = dict(
+        session.execute(select(PaperRow.id, PaperRow.url).where(PaperRow.id.in_(ids))).all()
+    )
+    return tuple(
+        PreviewItem(pid, cands.titles[col], urls[pid], score, reason)
+        for pid, (col, score), reason in zip(ids, picked, reasons, strict=True)
+    )
+
+
+@dataclass(frozen=True)
+class SentDigest:
+    """The papers of a digest already sent, with the reason each was given."""
+
+    period: str
+    items: tuple[PreviewItem, ...]
+
+
+def last_sent_digest(session: Session, user_id: int) -> SentDigest | None:
+    """The user's most recently sent digest, or None before the first one."""
+    digest = session.scalar(
+        select(DigestRow)
+        .where(DigestRow.user_id == user_id, DigestRow.sent_at.is_not(None))
+        .order_by(DigestRow.sent_at.desc(), DigestRow.id.desc())
+        .limit(1)
+    )
+    if digest is None:
+        return None
+    rows = session.execute(
+        select(DigestItemRow, PaperRow.title, PaperRow.url)
+        .join(PaperRow, PaperRow.id == DigestItemRow.paper_id)
+        .where(DigestItemRow.digest_id == digest.id)
+        .order_by(DigestItemRow.position)
+    ).all()
+    items = tuple(
+        PreviewItem(item.paper_id, title, url, item.score, item.reason) for item, title, url in rows
+    )
+    return SentDigest(digest.period, items)

@@ -1,0 +1,249 @@
+"""Self-service sign-up with double opt-in, from the form to the confirmed subscription."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from email.message import EmailMessage
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from recsys import catalog
+from recsys.db.models import EventRow, InterestRow, UserRow
+from recsys.db.session import Database
+from recsys.delivery import FileBackend
+from recsys.digests import plan_due
+from recsys.domain import Paper
+from recsys.links import LinkMaker
+from recsys.settings import Settings
+from tests.api.conftest import Tasks, path_of, stored_user
+from tests.conftest import NOW
+from workers.onboarding import outbox_key, send_confirmation
+
+FORM = {
+    "email": "Grace@Example.org",
+    "name": "Grace",
+    "keywords": "speech recognition, acoustic models",
+    "authors": "Ada Lovelace",
+    "categories": "eess.AS cs.SD",
+    "description": "Automatic speech recognition for low-resource languages",
+    "seeds": "",
+    "library": "",
+    "timezone": "Europe/Paris",
+    "send_hour": "8",
+    "frequency": "daily",
+    "digest_size": "5",
+}
+
+
+def sign_up(client: TestClient, **changes: str) -> Any:
+    return client.post("/signup", data={**FORM, **changes})
+
+
+def user_by_email(db: Database, address: str) -> UserRow | None:
+    with db.session() as session:
+        return session.scalar(select(UserRow).where(UserRow.email == address))
+
+
+def interests_of(db: Database, user_id: int) -> list[tuple[str, str]]:
+    with db.session() as session:
+        rows = session.scalars(select(InterestRow).where(InterestRow.user_id == user_id))
+        return [(row.kind, row.value) for row in rows]
+
+
+def run_confirmations(tasks: Tasks, db: Database, settings: Settings) -> list[EmailMessage]:
+    """Run the enqueued confirmation tasks the way the worker does; return the e-mails."""
+    backend = FileBackend(settings.outbox_dir)
+    sent = []
+    for name, (user_id,) in tasks:
+        assert name == "paperboy.send_confirmation"
+        if send_confirmation(db, backend, settings, user_id, NOW):
+            eml = settings.outbox_dir / f"digest-{outbox_key(user_id)}.eml"
+            sent.append(email.message_from_bytes(eml.read_bytes(), policy=email.policy.default))
+    return sent
+
+
+def confirm_link(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    match = re.search(r"http://testserver(/confirm/\S+)", body.get_content())
+    assert match is not None
+    return match[1]
+
+
+def test_it_shows_the_sign_up_form(client: TestClient) -> None:
+    response = client.get("/signup")
+
+    assert response.status_code == 200
+    assert '<form method="post" action="/signup">' in response.text
+    assert 'name="library"' in response.text and "<option selected>UTC</option>" in response.text
+
+
+def test_a_sign_up_is_pending_until_the_e_mailed_link_is_confirmed(
+    client: TestClient, db: Database, settings: Settings, tasks: Tasks
+) -> None:
+    response = sign_up(client)
+
+    assert response.status_code == 200
+    assert "Check your inbox" in response.text
+    user = user_by_email(db, "grace@example.org")
+    assert user is not None and (user.status, user.confirmed_at) == ("pending", None)
+    assert interests_of(db, user.id) == [
+        ("keyword", "speech recognition"),
+        ("keyword", "acoustic models"),
+        ("author", "Ada Lovelace"),
+        ("category", "eess.AS"),
+        ("category", "cs.SD"),
+        ("text", "Automatic speech recognition for low-resource languages"),
+    ]
+    assert (user.timezone, user.send_hour, user.digest_size) == ("Europe/Paris", 8, 5)
+    assert tasks == [("paperboy.send_confirmation", [user.id])]
+    with db.session() as session:
+        assert plan_due(session, NOW) == []
+
+    [message] = run_confirmations(tasks, db, settings)
+    assert message["To"] == "Grace <grace@example.org>"
+    assert message["Subject"] == "Confirm your Paperboy subscription"
+    assert message["List-Unsubscribe"] is None
+    link = confirm_link(message)
+
+    page = client.get(link)
+    assert page.status_code == 200
+    assert "Yes, confirm my subscription" in page.text
+    assert stored_user(db, user.id).status == "pending"  # GET changes nothing
+
+    confirmed = client.post(link)
+    assert confirmed.status_code == 303
+    assert re.fullmatch(r"/preferences/[\w.-]+\?done=confirmed", confirmed.headers["location"])
+    active = stored_user(db, user.id)
+    assert (active.status, active.confirmed_at, active.next_digest_at) == ("active", NOW, NOW)
+    assert "needs no confirmation: its subscription is active" in client.get(link).text
+    again = client.post(link)  # idempotent
+    assert again.status_code == 303 and "done=" not in again.headers["location"]
+    assert stored_user(db, user.id).confirmed_at == NOW
+
+
+def test_the_confirmation_page_then_shows_the_preferences(
+    client: TestClient, db: Database, settings: Settings, tasks: Tasks
+) -> None:
+    sign_up(client)
+    [message] = run_confirmations(tasks, db, settings)
+
+    page = client.get(client.post(confirm_link(message)).headers["location"])
+
+    assert page.status_code == 200
+    assert "Your subscription is confirmed" in page.text
+    assert "speech recognition\nacoustic models</textarea>" in page.text
+
+
+def test_an_invalid_field_shows_the_form_again_naming_it_and_stores_nothing(
+    client: TestClient, db: Database, tasks: Tasks
+) -> None:
+    bad_email = sign_up(client, email="grace at example")
+    bad_zone = sign_up(client, timezone="Mars/Olympus_Mons")
+    bad_hour = sign_up(client, send_hour="seven")
+    nul = sign_up(client, email="grace\x00@example.org")
+
+    assert bad_email.status_code == bad_zone.status_code == bad_hour.status_code == 422
+    assert nul.status_code == 422
+    assert "email: &#39;grace at example&#39; is not an e-mail address" in bad_email.text
+    assert 'value="grace at example"' in bad_email.text  # what was typed is kept
+    assert "timezone: unknown time zone" in bad_zone.text
+    assert 'id="send_hour" name="send_hour" class="invalid"' in bad_hour.text
+    assert user_by_email(db, "grace@example.org") is None
+    assert tasks == []
+
+
+def test_a_malformed_library_is_refused_naming_its_line(
+    client: TestClient, db: Database, tasks: Tasks
+) -> None:
+    response = sign_up(client, library="@article{a,\n  title = {Unclosed\n")
+
+    assert response.status_code == 422
+    assert "library: line 2: this value" in response.text
+    assert user_by_email(db, "grace@example.org") is None
+
+
+def test_seed_papers_and_a_library_become_seeds_and_interests(
+    client: TestClient, db: Database
+) -> None:
+    with db.session() as session:
+        catalog.upsert_papers(session, [Paper(title="Attention Is All You Need")], NOW)
+        paper_id = catalog.ids_by_title(session, ["Attention Is All You Need"])
+    library = "@article{a, title={Attention is all you need}, keywords={transformers}}"
+
+    sign_up(client, seeds="attention is all you need\nA paper nobody has\n", library=library)
+
+    user = user_by_email(db, "grace@example.org")
+    assert user is not None
+    with db.session() as session:
+        seeds = session.scalars(select(EventRow).where(EventRow.kind == "seed")).all()
+        assert [e.paper_id for e in seeds] == list(paper_id.values())
+    assert ("text", "A paper nobody has") in interests_of(db, user.id)
+    assert ("keyword", "transformers") in interests_of(db, user.id)
+
+
+def test_signing_up_an_active_address_answers_alike_and_changes_nothing(
+    client: TestClient, db: Database, tasks: Tasks, alice: UserRow
+) -> None:
+    response = sign_up(client, email="alice@example.org", keywords="knitting")
+
+    assert response.status_code == 200
+    assert "Check your inbox" in response.text
+    assert tasks == []
+    assert stored_user(db, alice.id).status == "active"
+    assert interests_of(db, alice.id) == [("keyword", "nlp")]
+
+
+def test_the_json_sign_up_answers_202_and_names_invalid_fields(
+    client: TestClient, db: Database, tasks: Tasks
+) -> None:
+    body = {
+        "email": "hopper@example.org",
+        "interests": [{"kind": "keyword", "value": "compilers"}],
+        "seeds": ["arXiv:1706.03762"],
+        "send_hour": 9,
+    }
+
+    accepted = client.post("/subscriptions", json=body)
+    bad_email = client.post("/subscriptions", json={**body, "email": "nope"})
+    bad_hour = client.post("/subscriptions", json={**body, "send_hour": 25})
+    bad_library = client.post("/subscriptions", json={**body, "library": "[{]"})
+
+    assert accepted.status_code == 202
+    assert "confirmation link" in accepted.json()["detail"]
+    user = user_by_email(db, "hopper@example.org")
+    assert user is not None and (user.status, user.send_hour) == ("pending", 9)
+    assert tasks == [("paperboy.send_confirmation", [user.id])]
+    assert bad_email.status_code == bad_hour.status_code == bad_library.status_code == 422
+    assert bad_email.json()["detail"][0]["loc"] == ["body", "email"]
+    assert bad_hour.json()["detail"][0]["loc"] == ["body", "send_hour"]
+    assert bad_library.json()["detail"][0]["loc"] == ["body", "library"]
+    assert "line 1" in bad_library.json()["detail"][0]["msg"]
+
+
+def test_a_bad_or_misused_confirmation_link_is_a_400_page(
+    client: TestClient, links: LinkMaker, alice: UserRow
+) -> None:
+    misused = path_of(links.preferences(alice.id, alice.created_at)).replace(
+        "preferences", "confirm"
+    )
+
+    for path in (misused, "/confirm/garbage", "/confirm/a.b"):
+        for response in (client.get(path), client.post(path)):
+            assert response.status_code == 400
+            assert "location" not in response.headers
+            assert "invalid or has expired" in response.text
+
+
+def test_a_confirmation_link_for_a_deleted_or_replaced_account_is_a_404(
+    client: TestClient, db: Database, links: LinkMaker, alice: UserRow
+) -> None:
+    stale = path_of(links.confirm(alice.id, NOW.replace(year=2020)))
+    gone = path_of(links.confirm(999999))
+
+    assert client.get(stale).status_code == client.post(gone).status_code == 404
+    assert stored_user(db, alice.id).status == "active"

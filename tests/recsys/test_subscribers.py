@@ -1,0 +1,308 @@
+"""Self-service subscribers: double opt-in, preferences, seeds, export and deletion."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from recsys import catalog
+from recsys.db.models import (
+    DigestItemRow,
+    DigestRow,
+    EventRow,
+    InterestRow,
+    PaperRow,
+    ProviderEventRow,
+    SuppressionRow,
+    UserRow,
+)
+from recsys.db.session import Database
+from recsys.digests import plan_due
+from recsys.domain import Paper
+from recsys.interests_import import SeedPaper, parse_library
+from recsys.subscribers import (
+    Additions,
+    Interest,
+    Preferences,
+    SubscriberError,
+    confirm,
+    create_user,
+    delete_account,
+    export_data,
+    import_library,
+    pause,
+    record_event,
+    resume,
+    seed_papers,
+    sign_up,
+    suppress,
+    unsubscribe,
+    update_preferences,
+)
+from tests.conftest import NOW
+
+SPEECH = Preferences(interests=[Interest("keyword", "speech recognition")], send_hour=8)
+
+
+def _count(db: Database, row: type) -> int:
+    with db.session() as s:
+        return int(s.scalar(select(func.count()).select_from(row)) or 0)
+
+
+def _store_papers(db: Database) -> dict[str, int]:
+    papers = [
+        Paper(title="Attention Is All You Need", arxiv_id="1706.03762"),
+        Paper(title="Deep learning", doi="10.1038/nature14539"),
+        Paper(title="Speech recognition with deep recurrent networks"),
+    ]
+    with db.session() as s:
+        catalog.upsert_papers(s, papers, NOW)
+        return catalog.ids_by_title(s, [p.title for p in papers])
+
+
+def test_a_sign_up_waits_for_confirmation_and_is_never_planned(db: Database) -> None:
+    with db.session() as s:
+        signed = sign_up(s, "Ada@Example.org", NOW, SPEECH)
+        assert signed.needs_confirmation
+        assert (signed.user.email, signed.user.status) == ("ada@example.org", "pending")
+        assert signed.user.confirmed_at is None and signed.user.next_digest_at is None
+
+    with db.session() as s:
+        assert plan_due(s, NOW + timedelta(days=30)) == []
+
+
+def test_confirming_activates_the_subscriber_with_a_digest_due_at_once(db: Database) -> None:
+    with db.session() as s:
+        user_id = sign_up(s, "ada@example.org", NOW, SPEECH).user.id
+    with db.session() as s:
+        assert confirm(s, user_id, NOW)
+        assert not confirm(s, user_id, NOW + timedelta(hours=1))  # idempotent
+    with db.session() as s:
+        user = s.get(UserRow, user_id)
+        assert user is not None
+        assert (user.status, user.confirmed_at, user.next_digest_at) == ("active", NOW, NOW)
+        assert len(plan_due(s, NOW)) == 1
+
+
+def test_signing_up_with_a_confirmed_address_changes_nothing(db: Database) -> None:
+    with db.session() as s:
+        create_user(s, "ada@example.org", NOW, interests=[Interest("keyword", "vision")])
+    with db.session() as s:
+        again = sign_up(s, "ada@example.org", NOW, SPEECH)
+        assert not again.needs_confirmation
+        assert again.user.status == "active"
+        assert [i.value for i in again.user.interests] == ["vision"]
+
+
+def test_an_unsubscribed_address_can_sign_up_again_and_confirm(db: Database) -> None:
+    with db.session() as s:
+        user_id = create_user(s, "ada@example.org", NOW).id
+        unsubscribe(s, user_id, NOW)
+    with db.session() as s:
+        again = sign_up(s, "ada@example.org", NOW, SPEECH)
+        assert again.needs_confirmation and again.user.status == "pending"
+        assert confirm(s, user_id, NOW)
+    assert _count(db, SuppressionRow) == 0
+
+
+@pytest.mark.parametrize(
+    ("prefs", "field"),
+    [
+        (Preferences(timezone="Mars/Olympus"), "timezone"),
+        (Preferences(send_hour=24), "send_hour"),
+        (Preferences(frequency="hourly"), "frequency"),
+        (Preferences(digest_size=0), "digest_size"),
+        (Preferences(interests=[Interest("mood", "happy")]), "interests.kind"),
+        (Preferences(interests=[Interest("keyword", "  ")]), "interests.value"),
+        (Preferences(interests=[Interest("keyword", "nul\x00")]), "interests.value"),
+        (Preferences(name="Ada\x00"), "name"),
+    ],
+)
+def test_invalid_preferences_name_the_field_and_write_nothing(
+    db: Database, prefs: Preferences, field: str
+) -> None:
+    with db.session() as s:
+        user_id = create_user(s, "ada@example.org", NOW, interests=[Interest("keyword", "x")]).id
+    with pytest.raises(SubscriberError) as caught, db.session() as s:
+        update_preferences(s, user_id, prefs, NOW)
+
+    assert caught.value.field == field
+    with db.session() as s:
+        user = s.get(UserRow, user_id)
+        assert user is not None and [i.value for i in user.interests] == ["x"]
+
+
+def test_a_new_send_hour_moves_the_next_digest(db: Database) -> None:
+    with db.session() as s:
+        user_id = create_user(s, "ada@example.org", NOW, timezone="Europe/Paris").id
+    with db.session() as s:
+        update_preferences(s, user_id, Preferences(send_hour=18, digest_size=5), NOW)
+    with db.session() as s:
+        user = s.get(UserRow, user_id)
+        assert user is not None
+        # NOW is 07:00 UTC, 08:00 in Paris: the next 18:00 after today's period is tomorrow's.
+        assert user.next_digest_at == NOW + timedelta(days=1, hours=10)
+        assert user.digest_size == 5
+
+
+def test_interests_are_replaced_without_duplicates(db: Database) -> None:
+    with db.session() as s:
+        user_id = create_user(s, "ada@example.org", NOW, interests=[Interest("keyword", "a")]).id
+    with db.session() as s:
+        interests = [
+            Interest("keyword", "GNN"),
+            Interest("keyword", "gnn "),
+            Interest("author", "Kipf"),
+        ]
+        update_preferences(s, user_id, Preferences(interests=interests), NOW)
+    with db.session() as s:
+        rows = s.scalars(select(InterestRow).order_by(InterestRow.id)).all()
+        assert [(r.kind, r.value) for r in rows] == [("keyword", "GNN"), ("author", "Kipf")]
+
+
+def test_pausing_stops_planning_and_resuming_starts_at_the_next_send_hour(db: Database) -> None:
+    with db.session() as s:
+        user_id = create_user(s, "ada@example.org", NOW).id
+        assert pause(s, user_id) and not pause(s, user_id)
+    with db.session() as s:
+        assert plan_due(s, NOW) == []
+        assert resume(s, user_id, NOW) and not resume(s, user_id, NOW)
+    with db.session() as s:
+        user = s.get(UserRow, user_id)
+        assert user is not None and user.status == "active"
+        assert user.next_digest_at == NOW + timedelta(days=1)  # 07:00 UTC tomorrow
+
+
+def test_resuming_after_an_unsubscribe_lifts_only_that_suppression(db: Database) -> None:
+    with db.session() as s:
+        ada = create_user(s, "ada@example.org", NOW).id
+        ben = create_user(s, "ben@example.org", NOW).id
+        unsubscribe(s, ada, NOW)
+        unsubscribe(s, ben, NOW)
+        s.execute(
+            SuppressionRow.__table__.update()
+            .where(SuppressionRow.email == "ben@example.org")
+            .values(reason="bounce")
+        )
+    with db.session() as s:
+        resume(s, ada, NOW)
+        resume(s, ben, NOW)
+        left = s.scalars(select(SuppressionRow.email)).all()
+    assert left == ["ben@example.org"]
+
+
+def test_seed_papers_are_found_by_arxiv_id_doi_or_title(db: Database) -> None:
+    ids = _store_papers(db)
+    seeds = [
+        SeedPaper(arxiv_id="1706.03762"),
+        SeedPaper(doi="10.1038/nature14539"),
+        SeedPaper(title="speech recognition with DEEP recurrent networks"),
+        SeedPaper(title="A paper we do not have"),
+        SeedPaper(arxiv_id="2401.99999"),
+        SeedPaper(arxiv_id="1706.03762"),
+    ]
+    with db.session() as s:
+        user_id = create_user(s, "ada@example.org", NOW).id
+        report = update_preferences(s, user_id, Preferences(), NOW, Additions(seeds=seeds))
+
+    assert report.as_text == ["A paper we do not have"]
+    assert report.missing == ["arXiv:2401.99999"]
+    with db.session() as s:
+        assert {p.id for p in seed_papers(s, user_id)} == set(ids.values())
+        assert _count(db, EventRow) == 3  # the repeated seed is stored once
+        user = s.get(UserRow, user_id)
+        assert user is not None
+        assert [(i.kind, i.value) for i in user.interests] == [("text", "A paper we do not have")]
+
+
+def test_a_library_adds_seeds_keywords_and_authors(db: Database) -> None:
+    _store_papers(db)
+    library = parse_library(
+        "@article{a, title={Attention is all you need}, author={Vaswani, Ashish},"
+        " keywords={transformers}}\n"
+        "@article{b, title={Unknown paper}, author={Vaswani, Ashish}, keywords={transformers}}"
+    )
+    with db.session() as s:
+        user_id = create_user(s, "ada@example.org", NOW).id
+        report = import_library(s, user_id, library, NOW)
+        user = s.get(UserRow, user_id)
+        assert user is not None
+        assert [(i.kind, i.value) for i in user.interests] == [
+            ("keyword", "transformers"),
+            ("author", "Ashish Vaswani"),
+            ("text", "Unknown paper"),
+        ]
+    assert report.found == ["Attention is all you need"]
+
+
+def test_the_export_holds_everything_stored_about_the_subscriber(db: Database) -> None:
+    ids = _store_papers(db)
+    with db.session() as s:
+        user_id = create_user(s, "ada@example.org", NOW, interests=[Interest("keyword", "nlp")]).id
+        digest = DigestRow(
+            user_id=user_id, period="2026-11-21", status="sent", created_at=NOW,
+            updated_at=NOW, sent_at=NOW,
+        )  # fmt: skip
+        s.add(digest)
+        s.flush()
+        paper = ids["Deep learning"]
+        s.add(DigestItemRow(digest_id=digest.id, paper_id=paper, position=0, score=0.5, reason="r"))
+        record_event(s, user_id, paper, "click", NOW, digest_id=digest.id, user_agent="UA")
+
+    with db.session() as s:
+        data = export_data(s, user_id)
+
+    assert data["profile"]["email"] == "ada@example.org"
+    assert data["interests"] == [{"kind": "keyword", "value": "nlp"}]
+    [event] = data["events"]
+    assert (event["kind"], event["paper"]["title"], event["user_agent"]) == (
+        "click", "Deep learning", "UA",
+    )  # fmt: skip
+    [sent] = data["digests"]
+    assert sent["items"] == [
+        {"paper_id": paper, "title": "Deep learning", "score": 0.5, "reason": "r"}
+    ]
+    assert data["suppressed"] is False
+
+
+def test_deleting_an_account_erases_its_rows_but_keeps_a_bounce_suppression(
+    db: Database,
+) -> None:
+    ids = _store_papers(db)
+    with db.session() as s:
+        user_id = create_user(s, "ada@example.org", NOW, interests=[Interest("keyword", "x")]).id
+        other = create_user(s, "ben@example.org", NOW).id
+        for uid in (user_id, other):
+            record_event(s, uid, ids["Deep learning"], "click", NOW)
+        s.add(DigestRow(user_id=user_id, period="p", status="sent", created_at=NOW, updated_at=NOW))
+        s.add(
+            ProviderEventRow(
+                provider="sendgrid", event_id="e1", email="ada@example.org", kind="bounce",
+                occurred_at=NOW, received_at=NOW, payload={},
+            )
+        )  # fmt: skip
+        suppress(s, "ada@example.org", "bounce", NOW)
+
+    with db.session() as s:
+        assert delete_account(s, user_id)
+        assert not delete_account(s, user_id)
+
+    with db.session() as s:
+        assert s.scalars(select(UserRow.email)).all() == ["ben@example.org"]
+        assert s.scalars(select(EventRow.user_id)).all() == [other]
+        assert _count(db, InterestRow) == _count(db, DigestRow) == 0
+        assert _count(db, ProviderEventRow) == 0
+        assert s.scalars(select(SuppressionRow.reason)).all() == ["bounce"]
+        assert _count(db, PaperRow) == 3
+
+
+def test_an_event_keeps_its_user_agent_and_suspect_flag(db: Database) -> None:
+    ids = _store_papers(db)
+    with db.session() as s:
+        user_id = create_user(s, "ada@example.org", NOW).id
+        event = record_event(
+            s, user_id, ids["Deep learning"], "click", NOW, user_agent="x" * 600, suspect=True
+        )
+        assert event.suspect and event.user_agent == "x" * 512

@@ -1,0 +1,78 @@
+"""The double opt-in e-mail: one thin task and the plain function it calls.
+
+The API enqueues ``paperboy.send_confirmation`` after the sign-up is committed. The task is
+safe to run twice (a second e-mail with a fresh link is harmless) and does nothing once the
+address is confirmed, so a redelivered or stale task never mails an active subscriber.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime, timedelta
+
+from celery import Task
+
+from recsys.db.models import UserRow
+from recsys.db.session import Database
+from recsys.delivery import DeliveryError, EmailBackend
+from recsys.delivery.compose import ConfirmationEmail, compose_confirmation
+from recsys.links import LinkMaker
+from recsys.settings import Settings, get_settings
+from workers import runtime
+from workers.app import app
+
+log = logging.getLogger(__name__)
+
+
+def outbox_key(user_id: int) -> int:
+    """The id a backend files a confirmation under: its API is keyed by digest id.
+
+    Negative, so it can never overwrite a digest's ``digest-<id>`` files in the outbox or
+    be matched to a digest by the delivery webhook.
+    """
+    return -user_id
+
+
+def send_confirmation(
+    db: Database, backend: EmailBackend, settings: Settings, user_id: int, now: datetime
+) -> bool:
+    """Mail ``user_id`` their confirmation link; False (nothing sent) unless still pending."""
+    with db.session() as session:
+        user = session.get(UserRow, user_id)
+        if user is None or user.status != "pending":
+            return False
+        email = confirmation_email(user, settings, now)
+    message = compose_confirmation(email, settings.from_email, now=now)
+    backend.send(message, digest_id=outbox_key(user_id))
+    return True
+
+
+def confirmation_email(user: UserRow, settings: Settings, now: datetime) -> ConfirmationEmail:
+    """The confirmation e-mail for a pending ``user``, with a link valid ``confirm_ttl_days``."""
+    expires = now + timedelta(days=settings.confirm_ttl_days)
+    links = LinkMaker(settings.secret_key, settings.public_base_url, expires)
+    return ConfirmationEmail(
+        user_id=user.id,
+        to_email=user.email,
+        to_name=user.name,
+        confirm_url=links.confirm(user.id, user.created_at),
+        expires_days=settings.confirm_ttl_days,
+    )
+
+
+@app.task(name="paperboy.send_confirmation", bind=True, max_retries=8)
+def send_confirmation_task(self: Task, user_id: int) -> bool:
+    """Send the confirmation e-mail; transient failures retry with backoff and jitter."""
+    try:
+        return send_confirmation(
+            runtime.database(), runtime.backend(), get_settings(), user_id, runtime.now()
+        )
+    except DeliveryError as exc:
+        if not exc.transient:
+            # Unknown or permanent: a second e-mail would be a duplicate or fail the same
+            # way; the subscriber can sign up again to get a new one.
+            log.warning("confirmation for user %d not sent: %s", user_id, exc)
+            return False
+        backoff = min(2**self.request.retries, 300) * random.uniform(0.5, 1.5)
+        raise self.retry(countdown=max(backoff, exc.retry_after_s or 0)) from exc
