@@ -14,9 +14,8 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from experiments.cli import experiment_app
+from experiments.cli import experiment_app, progress_bars
 from recsys.settings import Settings
 
 app = typer.Typer(
@@ -59,18 +58,7 @@ def _progress(enabled: bool) -> Iterator[Any]:
     if not enabled:
         yield lambda stage, done, total: None
         return
-    bars = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err,
-    )  # fmt: skip
-    tasks: dict[str, Any] = {}
-
-    def update(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = bars.add_task(stage, total=total)
-        bars.update(tasks[stage], completed=done, total=total)
-
-    with bars:
+    with progress_bars(err) as update:
         yield update
 
 

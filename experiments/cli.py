@@ -56,15 +56,16 @@ def _progress(enabled: bool) -> Iterator[Any]:
         if not enabled:
             yield lambda stage, done, total: None
         else:
-            with _bars() as update:
+            with progress_bars(err) as update:
                 yield update
 
 
 @contextmanager
-def _bars() -> Iterator[Any]:
+def progress_bars(console: Console) -> Iterator[Any]:
+    """Rich progress bars on ``console``; yields ``update(stage, done, total)``."""
     bars = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err,
+        console=console,
     )  # fmt: skip
     tasks: dict[str, Any] = {}
 
