@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from recsys.db.models import DigestItemRow, DigestRow, EventRow, InterestRow, PaperRow, UserRow
-from recsys.digests import claim
+from recsys.digests import claim_many
 from recsys.model import Model
 from recsys.ranking import MIN_RELEVANCE, top_k
 from recsys.recommender import ContentProfile, PaperBlock, UserBlock
@@ -68,13 +68,25 @@ def rank_digests(
     cols, best = top_k(
         scores, k, exclude=exclude, min_score=min_score, tie_break=-candidates.block.age_days
     )
-    ranked = []
-    for row, (digest, user) in enumerate(pairs):
-        picked = [(int(c), float(s)) for c, s in zip(cols[row], best[row], strict=True) if c >= 0]
-        picked = picked[: user.digest_size]
-        if _store_ranking(session, digest, row, picked, context, candidates, model, now):
-            ranked.append(digest.id)
+    picks = {
+        digest.id: (row, _picked(cols[row], best[row], user.digest_size))
+        for row, (digest, user) in enumerate(pairs)
+    }
+    # One conditional UPDATE per outcome for the whole chunk: ids another worker already
+    # moved are simply missing from what comes back, exactly as with a single claim.
+    empty = [d for d, (_, picked) in picks.items() if not picked]
+    claim_many(session, empty, "planned", "skipped", now, reason=SKIP_REASON)
+    full = [d for d, (_, picked) in picks.items() if picked]
+    ranked = claim_many(session, full, "planned", "ranked", now, model_version=model.version)
+    _insert_items(session, {d: picks[d] for d in ranked}, context, candidates, model)
     return ranked
+
+
+def _picked(
+    cols: NDArray[np.int32], best: NDArray[np.float32], size: int
+) -> list[tuple[int, float]]:
+    """The user's (column, score) pairs from a top-k row, padding dropped, cut to their size."""
+    return [(int(c), float(s)) for c, s in zip(cols, best, strict=True) if c >= 0][:size]
 
 
 def _planned(session: Session, digest_ids: Sequence[int]) -> list[tuple[DigestRow, UserRow]]:
@@ -223,38 +235,34 @@ def _explainer(model: Model) -> ContentProfile:
     return component if isinstance(component, ContentProfile) else ContentProfile()
 
 
-def _store_ranking(
+def _insert_items(
     session: Session,
-    digest: DigestRow,
-    row: int,
-    picked: list[tuple[int, float]],
+    picks: dict[int, tuple[int, list[tuple[int, float]]]],
     context: UserContext,
     cands: Candidates,
     model: Model,
-    now: datetime,
-) -> bool:
-    """Write the items and move the digest on; False if skipped or already taken."""
-    if not picked:
-        claim(session, digest.id, "planned", "skipped", now, reason=SKIP_REASON)
-        return False
-    if not claim(session, digest.id, "planned", "ranked", now, model_version=model.version):
-        return False
+) -> None:
+    """Explain and insert every claimed digest's items in one multi-row insert."""
+    pairs = [(d, row, pos, col, score) for d, (row, picked) in picks.items()
+             for pos, (col, score) in enumerate(picked)]  # fmt: skip
+    if not pairs:
+        return
     reasons = _explainer(model).explain(
         context.block,
         cands.block,
-        np.full(len(picked), row, dtype=np.int32),
-        np.array([c for c, _ in picked], dtype=np.int32),
+        np.array([p[1] for p in pairs], dtype=np.int32),
+        np.array([p[3] for p in pairs], dtype=np.int32),
         history_titles=context.history_titles,
         interest_labels=context.interest_labels,
     )
-    session.add_all(
-        DigestItemRow(
-            digest_id=digest.id,
-            paper_id=int(cands.block.paper_ids[col]),
-            position=pos,
-            score=score,
-            reason=reason,
-        )
-        for pos, ((col, score), reason) in enumerate(zip(picked, reasons, strict=True))
-    )
-    return True
+    rows = [
+        {
+            "digest_id": d,
+            "paper_id": int(cands.block.paper_ids[col]),
+            "position": pos,
+            "score": score,
+            "reason": reason,
+        }
+        for (d, _, pos, col, score), reason in zip(pairs, reasons, strict=True)
+    ]
+    session.execute(insert(DigestItemRow), rows)
