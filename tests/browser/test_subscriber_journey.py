@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select
@@ -62,10 +63,11 @@ def submit(browser: Any, button_id: str) -> None:
     """Press a form's button and wait until the next page has replaced this one."""
     page = browser.find_element("tag name", "html")
     browser.find_element("id", button_id).click()
-    WebDriverWait(browser, 15).until(staleness_of(page))
-    WebDriverWait(browser, 15).until(
-        lambda b: b.execute_script("return document.readyState") == "complete"
-    )
+    # ChromeDriver can answer "unhandled inspector error" while the old page is torn down;
+    # that is the navigation in progress, so keep polling instead of failing.
+    wait = WebDriverWait(browser, 15, ignored_exceptions=(WebDriverException,))
+    wait.until(staleness_of(page))
+    wait.until(lambda b: b.execute_script("return document.readyState") == "complete")
 
 
 def wait_for_confirmation(site: Site, timeout_s: float = 30.0) -> Path:
