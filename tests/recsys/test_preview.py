@@ -1,36 +1,18 @@
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from recsys.db.models import DigestItemRow, DigestRow
 from recsys.db.session import Database
 from recsys.digests import plan_due
-from recsys.model import Model, load_active_model
+from recsys.model import Model
 from recsys.preview import NO_MODEL, last_sent_digest, preview_digest
 from recsys.scoring import SKIP_REASON, rank_digests
-from recsys.settings import Settings
 from recsys.subscribers import Interest, Preferences, update_preferences
-from recsys.training import train
 from tests.conftest import NOW
 from tests.recsys import world
 
 LOOKBACK = timedelta(days=7)
-
-
-@pytest.fixture()
-def ids(db: Database, settings: Settings) -> dict[str, int]:
-    with db.session() as s:
-        names = world.load(s)
-        train(s, settings, NOW)
-    return names
-
-
-@pytest.fixture()
-def model(ids: dict[str, int], settings: Settings) -> Model:
-    loaded = load_active_model(settings.models_dir, settings.data_dir)
-    assert loaded is not None
-    return loaded
 
 
 def test_the_preview_is_the_digest_the_scorer_will_send(
