@@ -41,10 +41,15 @@ def relay() -> Iterator[SmtpResponder]:
 
 
 def test_smtp_delivers_one_message_per_user_through_the_worker(
-    db: Database, settings: Settings, relay: SmtpResponder, clean_broker: None
+    db: Database, settings: Settings, relay: SmtpResponder
 ) -> None:
+    # A private broker (redis_url=None): no other test's worker can take this run's tasks.
     smtp = settings.model_copy(
-        update={"email_backend": "smtp", "smtp_url": f"smtp://127.0.0.1:{relay.port}?timeout=5"}
+        update={
+            "email_backend": "smtp",
+            "smtp_url": f"smtp://127.0.0.1:{relay.port}?timeout=5",
+            "redis_url": None,
+        }
     )
     now = datetime.now(UTC)
     world = generate_world(N_USERS, 200, seed=5, now=now)
