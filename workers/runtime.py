@@ -10,7 +10,12 @@ from functools import lru_cache
 
 from recsys import artifacts
 from recsys.db.session import Database
-from recsys.delivery import EmailBackend, make_backend
+from recsys.delivery import (
+    BatchEmailBackend,
+    EmailBackend,
+    backend_from_settings,
+    single_backend_from_settings,
+)
 from recsys.model import Model, load_model
 from recsys.settings import get_settings
 
@@ -28,15 +33,15 @@ def database() -> Database:
 
 @lru_cache(maxsize=1)
 def backend() -> EmailBackend:
-    s = get_settings()
-    return make_backend(
-        s.email_backend,
-        outbox_dir=s.outbox_dir,
-        sendgrid_api_key=s.sendgrid_api_key,
-        sendgrid_api_host=s.sendgrid_api_host,
-        sendgrid_timeout_s=s.sendgrid_timeout_s,
-        smtp_url=s.smtp_url,
-    )
+    """One-message backend (confirmation e-mails), built once per process."""
+    return single_backend_from_settings(get_settings())
+
+
+@lru_cache(maxsize=1)
+def delivery_backend() -> EmailBackend | BatchEmailBackend:
+    """The digest backend, template mode included, built once per process so its HTTP
+    connection is reused across send tasks."""
+    return backend_from_settings(get_settings())
 
 
 def active_model() -> Model | None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from celery import Task
 
 from recsys import catalog, digests, reconcile, scoring, sending, training
-from recsys.delivery import BatchEmailBackend, EmailBackend, backend_from_settings
+from recsys.delivery import BatchEmailBackend
 from recsys.embeddings import EmbeddingStore
 from recsys.model import embeddings_dir
 from recsys.schedule import SchedulePolicy
@@ -103,7 +103,7 @@ def send(self: Task, digest_ids: list[int] | int) -> dict[str, int]:
     """Send ranked digests; those that failed transiently retry with backoff and jitter."""
     ids = [digest_ids] if isinstance(digest_ids, int) else list(digest_ids)
     report = sending.send_digests(
-        runtime.database(), delivery_backend(), get_settings(), ids, runtime.now
+        runtime.database(), runtime.delivery_backend(), get_settings(), ids, runtime.now
     )
     retry = report.ids(sending.Outcome.RETRY)
     if retry:
@@ -155,16 +155,11 @@ def sweep_policy(settings: Settings) -> reconcile.SweepPolicy:
 
 
 @lru_cache(maxsize=1)
-def delivery_backend() -> EmailBackend | BatchEmailBackend:
-    """The process's backend, template mode included (``runtime.backend()`` is rendered-only)."""
-    return backend_from_settings(get_settings())
-
-
 def _send_chunk_size() -> int:
     # A template-mode task sends one request per batch; a rendered one sends its chunk one
     # message at a time over one kept-alive connection, so a chunk the size of a score chunk
     # keeps tasks short and lets both worker processes share the work.
-    backend = delivery_backend()
+    backend = runtime.delivery_backend()
     if isinstance(backend, BatchEmailBackend):
         return backend.batch_size
     return get_settings().score_chunk_size

@@ -14,6 +14,7 @@ from recsys.delivery.backends import (
     classify_http_failure,
     make_backend,
     sendgrid_payload,
+    single_backend_from_settings,
 )
 from recsys.delivery.batch import MAX_PERSONALIZATIONS, template_payload, template_version
 from recsys.delivery.compose import (
@@ -39,6 +40,7 @@ __all__ = [
     "SendResult",
     "SmtpBackend",
     "backend_from_settings",
+    "single_backend_from_settings",
     "classify_http_failure",
     "compose",
     "html_part",

@@ -732,6 +732,11 @@ def backend_from_settings(settings: Settings) -> EmailBackend | BatchEmailBacken
             from_email=settings.from_email,
             batch_size=settings.sendgrid_batch_size,
         )
+    return single_backend_from_settings(settings)
+
+
+def single_backend_from_settings(settings: Settings) -> EmailBackend:
+    """The one-message-at-a-time backend the settings name (confirmations need one)."""
     return make_backend(
         settings.email_backend,
         outbox_dir=settings.outbox_dir,
