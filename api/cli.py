@@ -15,6 +15,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from benchmarks.cli import bench_app
 from experiments.cli import experiment_app, progress_bars
 from recsys.settings import Settings
 
@@ -26,6 +27,7 @@ app = typer.Typer(
 digest_app = typer.Typer(help="Plan, score and send digests.", no_args_is_help=True)
 app.add_typer(digest_app, name="digest")
 app.add_typer(experiment_app, name="experiment", help="Offline evaluation of the recommender.")
+app.add_typer(bench_app, name="bench")
 err = Console(stderr=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")]
