@@ -30,10 +30,9 @@ from threadpoolctl import threadpool_limits
 
 from recsys import metrics
 from recsys.ranking import top_k
-from recsys.recommender import Component, TrainingSnapshot
-from recsys.recommender.als import AlsRidgeMap, IdentifiedUserBlock
+from recsys.recommender import Component, PaperBlock, TrainingSnapshot, UserBlock
+from recsys.recommender.als import AlsRidgeMap
 from recsys.recommender.hybrid import Hybrid, default_components, fit_blend_weights, score_spread
-from recsys.recommender.lightfm_component import FeaturedPaperBlock
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: called as long steps advance (e.g. a rich progress bar)."""
@@ -128,21 +127,21 @@ class EvalData:
 
 
 # --- building blocks ------------------------------------------------------------------------
-def paper_block(data: EvalData, rows: NDArray[np.int64]) -> FeaturedPaperBlock:
+def paper_block(data: EvalData, rows: NDArray[np.int64]) -> PaperBlock:
     """The papers ``rows`` as a block, with their extra features when the data has them."""
     features = None if data.features is None else data.features[rows]
-    return FeaturedPaperBlock(
+    return PaperBlock(
         data.paper_ids[rows], data.embeddings[rows], data.paper_age_days[rows], features
     )
 
 
-def user_block(data: EvalData, users: NDArray[np.int64]) -> IdentifiedUserBlock:
+def user_block(data: EvalData, users: NDArray[np.int64]) -> UserBlock:
     """The users ``users`` with their training events; the history is the whole catalogue."""
     new_row = np.full(data.n_users, -1, np.int64)
     new_row[users] = np.arange(len(users))
     keep = new_row[data.event_user] >= 0
     no_interests = np.empty((0, data.embeddings.shape[1]), np.float32)
-    return IdentifiedUserBlock(
+    return UserBlock(
         user_ids=users,
         history_embeddings=data.embeddings,
         event_user=new_row[data.event_user[keep]].astype(np.int32),
@@ -163,7 +162,7 @@ def training_snapshot(data: EvalData) -> TrainingSnapshot:
     event_item = row_in_catalogue[data.event_paper]
     if (event_item < 0).any():
         raise ValueError(f"{data.name}: a training event is on a paper outside the catalogue")
-    users = IdentifiedUserBlock(
+    users = UserBlock(
         user_ids=np.arange(data.n_users),
         history_embeddings=papers.embeddings,
         event_user=data.event_user.astype(np.int32),

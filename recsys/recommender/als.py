@@ -25,12 +25,11 @@ product after it. A user with no events and no interests gets a zero vector.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
 from recsys.recommender.base import Component, PaperBlock, TrainingSnapshot, UserBlock
@@ -46,40 +45,6 @@ from recsys.recommender.linear import (
 
 # Conjugate-gradient residual (relative to the right-hand side) at which a user is solved.
 _CG_TOLERANCE = 1e-6
-
-
-@dataclass(frozen=True)
-class IdentifiedUserBlock(UserBlock):
-    """A ``UserBlock`` that also says which paper each history row is.
-
-    Backward compatible: components that do not know about it read it as a ``UserBlock``.
-    ALS uses the ids to fold users in with the learned factors of papers seen in training.
-
-    Attributes
-    ----------
-    history_ids : NDArray[np.int64], shape (n_hist,)
-        Paper id of each row of ``history_embeddings``.
-    """
-
-    history_ids: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        ids = np.asarray(self.history_ids)
-        if ids.shape != (len(self.history_embeddings),) or (
-            ids.size and ids.dtype.kind not in "iu"
-        ):
-            raise ValueError(
-                f"IdentifiedUserBlock.history_ids: expected {len(self.history_embeddings)} "
-                f"integer ids, one per history row; got {ids.dtype} {ids.shape}"
-            )
-        object.__setattr__(self, "history_ids", ids.astype(np.int64, copy=False))
-
-    def take(self, rows: ArrayLike) -> IdentifiedUserBlock:
-        """The sub-block of users ``rows``; the history (and its ids) is shared."""
-        block = super().take(rows)
-        fields = {name: getattr(block, name) for name in UserBlock.__dataclass_fields__}
-        return IdentifiedUserBlock(**fields, history_ids=self.history_ids)
 
 
 class AlsRidgeMap(Component):
@@ -214,6 +179,10 @@ class AlsRidgeMap(Component):
         mapped[known] += share * (self._warm_factors[slot[known]] - mapped[known])
         return mapped
 
+    def embedding_map(self, d: int) -> NDArray[np.float32] | None:
+        """The ridge map, unless ``warm_shrinkage`` makes read papers depart from it."""
+        return require(self._map, self) if self.warm_shrinkage is None else None
+
     def _lookup(self, ids: NDArray[np.int64]) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
         """Row of each id among the warm papers, and whether it is one of them."""
         slot = np.clip(np.searchsorted(self._warm_ids, ids), 0, len(self._warm_ids) - 1)
@@ -242,7 +211,7 @@ class AlsRidgeMap(Component):
     ) -> NDArray[np.float32]:
         """Learned factors for history papers seen in training, mapped ones for the rest."""
         factors = unit_rows(users.history_embeddings) @ mapping
-        ids = getattr(users, "history_ids", None)
+        ids = users.history_ids
         if ids is None or not len(self._warm_ids):
             return factors
         slot, known = self._lookup(ids)

@@ -75,6 +75,18 @@ def _check_rows(rows: ArrayLike, size: int, what: str) -> NDArray[np.intp]:
     return out.astype(np.intp)
 
 
+# Rows with a smaller norm count as empty (no content): scaling them up would turn
+# rounding noise into a direction.
+_MIN_NORM = 1e-6
+
+
+def unit_rows(matrix: ArrayLike) -> NDArray[np.float32]:
+    """Rows scaled to unit L2 norm (float32); rows of norm <= 1e-6 become zero."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > _MIN_NORM)
+
+
 @dataclass(frozen=True)
 class UserBlock:
     """What the recommender knows about a block of users at scoring time.
@@ -101,6 +113,10 @@ class UserBlock:
         Embedded explicit interests (keywords, free text, seed papers).
     interest_user : NDArray[np.int32], shape (n_interests,)
         Row in this block of the user of each interest.
+    history_ids : NDArray[np.int64], shape (n_hist,), or None
+        Paper id of each row of ``history_embeddings``, when known. Components that learn
+        per-paper factors (ALS) use it to fold users in with the factors of papers seen in
+        training; the others ignore it.
     """
 
     user_ids: NDArray[np.int64]
@@ -111,12 +127,17 @@ class UserBlock:
     event_age_days: NDArray[np.float32]
     interest_embeddings: NDArray[np.float32]
     interest_user: NDArray[np.int32]
+    history_ids: NDArray[np.int64] | None = None
 
     def __post_init__(self) -> None:
         user_ids = _coerce(self, "user_ids", np.int64, 1)
         _check_unique(self, "user_ids", user_ids)
-        self._check_events(_coerce(self, "history_embeddings", np.float32, 2))
+        history = _coerce(self, "history_embeddings", np.float32, 2)
+        self._check_events(history)
         self._check_interests(_coerce(self, "interest_embeddings", np.float32, 2))
+        if self.history_ids is not None:
+            ids = _coerce(self, "history_ids", np.int64, 1)
+            _check_length(self, "history_ids", ids, like="history_embeddings")
 
     def _check_events(self, history: NDArray[np.float32]) -> None:
         _check_finite(self, "history_embeddings", history, non_negative=False)
@@ -176,7 +197,8 @@ class UserBlock:
     def take(self, rows: ArrayLike) -> UserBlock:
         """The sub-block of users ``rows`` (unique), in that order, with their events and interests.
 
-        ``history_embeddings`` is shared, not copied, so ``event_item`` keeps its meaning.
+        ``history_embeddings`` (and ``history_ids``) are shared, not copied, so
+        ``event_item`` keeps its meaning.
         """
         rows = _check_rows(rows, self.n_users, "block")
         new_row = np.full(self.n_users, -1, np.int32)
@@ -192,6 +214,7 @@ class UserBlock:
             self.event_age_days[event],
             self.interest_embeddings[interest],
             new_row[self.interest_user[interest]],
+            self.history_ids,
         )
 
 
@@ -207,11 +230,16 @@ class PaperBlock:
         Paper embeddings, finite.
     age_days : NDArray[np.float32], shape (n_papers,)
         Age of each paper at scoring time, >= 0 (for recency priors and tie-breaks).
+    features : scipy.sparse.csr_matrix, shape (n_papers, n_features), or None
+        Optional non-negative extra content features (tags, authors, categories,
+        citations), in one fixed column order for every block scored by one model. LightFM
+        reads them; the other components ignore them.
     """
 
     paper_ids: NDArray[np.int64]
     embeddings: NDArray[np.float32]
     age_days: NDArray[np.float32]
+    features: sp.csr_matrix | None = None
 
     def __post_init__(self) -> None:
         ids = _coerce(self, "paper_ids", np.int64, 1)
@@ -222,6 +250,18 @@ class PaperBlock:
         age = _coerce(self, "age_days", np.float32, 1)
         _check_length(self, "age_days", age, like="paper_ids")
         _check_finite(self, "age_days", age, non_negative=True)
+        if self.features is not None:
+            self._check_features()
+
+    def _check_features(self) -> None:
+        features = sp.csr_matrix(self.features, dtype=np.float32)
+        if features.shape[0] != self.n_papers:
+            raise ValueError(
+                f"PaperBlock.features: expected {self.n_papers} rows, got {features.shape[0]}"
+            )
+        if features.nnz and (not np.isfinite(features.data).all() or features.data.min() < 0):
+            raise ValueError("PaperBlock.features: values must be finite and >= 0")
+        object.__setattr__(self, "features", features)
 
     @property
     def n_papers(self) -> int:
@@ -234,9 +274,12 @@ class PaperBlock:
         return int(self.embeddings.shape[1])
 
     def take(self, rows: ArrayLike) -> PaperBlock:
-        """The sub-block of papers ``rows`` (unique), in that order."""
+        """The sub-block of papers ``rows`` (unique), in that order, with their features."""
         rows = _check_rows(rows, self.n_papers, "block")
-        return PaperBlock(self.paper_ids[rows], self.embeddings[rows], self.age_days[rows])
+        features = None if self.features is None else self.features[rows]
+        return PaperBlock(
+            self.paper_ids[rows], self.embeddings[rows], self.age_days[rows], features
+        )
 
 
 @dataclass(frozen=True)
@@ -322,6 +365,17 @@ class Component(ABC):
     @abstractmethod
     def paper_vectors(self, papers: PaperBlock) -> NDArray[np.float32]:
         """Paper vectors, shape (n_papers, k), computed from the papers' embeddings."""
+
+    def embedding_map(self, d: int) -> NDArray[np.float32] | None:
+        """``M`` (d, k) with ``paper_vectors(papers) == unit_rows(papers.embeddings) @ M``.
+
+        A component whose paper vectors are a fixed linear map of the unit embeddings can
+        be scored in the embedding space itself: ``U @ (E M).T == (U @ M.T) @ E.T``. The
+        hybrid folds every such component into one d-wide block that way, so its vectors
+        stay narrow however many factors ALS has. None (the default) means the paper
+        vectors are not of that form.
+        """
+        return None
 
     def score(self, users: UserBlock, papers: PaperBlock) -> NDArray[np.float32]:
         """Scores of every user against every paper.

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
-from recsys.recommender.base import Component, PaperBlock, UserBlock
+from recsys.recommender.base import Component, PaperBlock, UserBlock, unit_rows
 
 # A profile whose likes and dislikes cancel down to rounding noise has no direction; treat
 # it as cold (zero) rather than normalising the noise into a confident-looking vector.
@@ -78,7 +78,11 @@ class ContentProfile(Component):
 
     def paper_vectors(self, papers: PaperBlock) -> NDArray[np.float32]:
         """L2-normalised paper embeddings, shape (n_papers, d)."""
-        return _unit_rows(papers.embeddings)
+        return unit_rows(papers.embeddings)
+
+    def embedding_map(self, d: int) -> NDArray[np.float32]:
+        """The identity: paper vectors are the unit embeddings."""
+        return np.eye(d, dtype=np.float32)
 
     def get_state(self) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
         """No arrays; the config holds ``half_life_days`` and ``interest_weight``."""

@@ -8,6 +8,13 @@ top-k (DESIGN.md, "The recommender"). The popularity term fits the same mould: a
 ``PopularityPrior(n_topics=1)`` contributes one constant-1 user column (0 for a cold user)
 times the paper prior.
 
+Most components' paper vectors are a fixed linear map of the unit embeddings (content and
+the per-user linear model use them as they are; ALS maps them with its ridge map), so they
+are scored in the embedding space itself (``Component.embedding_map``): one d-wide block
+for all of them, whatever the number of ALS factors. Only LightFM and the popularity prior
+add columns of their own. That keeps the product narrow, which is what a digest run for a
+million users pays for.
+
 The weights are learned by :func:`fit_blend_weights` on a validation split held out from the
 training data, then stored with the model (``get_state``), so a loaded hybrid scores exactly
 as the one that was evaluated.
@@ -29,6 +36,7 @@ from recsys.recommender.base import (
     TrainingSnapshot,
     UserBlock,
     load_component,
+    unit_rows,
 )
 from recsys.recommender.content import ContentProfile
 from recsys.recommender.lightfm_component import LightFMComponent
@@ -103,17 +111,45 @@ class Hybrid(Component):
         return self
 
     def user_vectors(self, users: UserBlock) -> NDArray[np.float32]:
-        """``[w_1 U_1, ..., w_n U_n]``; zero for a cold user, as each ``U_c`` is."""
-        blocks = [
-            weight * component.user_vectors(users)
-            for weight, component in zip(self.weights, self.components, strict=True)
-        ]
+        """``[sum_f w_f U_f M_f^T, w_o U_o ...]``; zero for a cold user, as each ``U_c`` is.
+
+        Components with an ``embedding_map`` (content, linear, ALS) are folded into one
+        block in the embedding space; the others (LightFM, popularity) follow, in blend
+        order. Components weighted 0 are left out of both sides.
+        """
+        folded = np.zeros((users.n_users, users.d), np.float32)
+        blocks = []
+        for weight, component, mapping in self._live(users.d):
+            vectors = np.float32(weight) * component.user_vectors(users)
+            if mapping is None:
+                blocks.append(vectors)
+            else:
+                folded += vectors @ mapping.T
+        if self._folds(users.d):
+            blocks.insert(0, folded)
         return np.hstack(blocks).astype(np.float32)
 
     def paper_vectors(self, papers: PaperBlock) -> NDArray[np.float32]:
-        """``[P_1, ..., P_n]``."""
-        blocks = [component.paper_vectors(papers) for component in self.components]
+        """``[unit embeddings, P_o ...]``, matching :meth:`user_vectors` column for column."""
+        blocks = [
+            component.paper_vectors(papers)
+            for _, component, mapping in self._live(papers.d)
+            if mapping is None
+        ]
+        if self._folds(papers.d):
+            blocks.insert(0, unit_rows(papers.embeddings))
         return np.hstack(blocks).astype(np.float32)
+
+    def _live(self, d: int) -> list[tuple[float, Component, NDArray[np.float32] | None]]:
+        """``(weight, component, embedding map or None)`` of every non-zero-weight component."""
+        return [
+            (float(weight), component, component.embedding_map(d))
+            for weight, component in zip(self.weights, self.components, strict=True)
+            if weight
+        ]
+
+    def _folds(self, d: int) -> bool:
+        return any(mapping is not None for _, _, mapping in self._live(d))
 
     def get_state(self) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
         """Component arrays under ``"<position>.<name>.<array>"``; names, configs and weights."""

@@ -8,7 +8,7 @@ old ones:
 - a paper's features are its nearest topics at several granularities (k-means on the
   embeddings; a paper belongs softly to its ``memberships`` nearest centroids per level,
   weighted by cosine), plus an optional block of extra sparse content features (tags,
-  authors, categories, citations) when the caller has them (``FeaturedPaperBlock``);
+  authors, categories, citations) when the caller has them (``PaperBlock.features``);
 - a user's features are the recency-weighted mix of their liked papers' topic features plus
   their explicit interests' (clamped at 0, L1-normalised), so "less like this" removes mass.
 
@@ -25,12 +25,11 @@ is 0 for a cold user, whose vector is all zero as the contract requires.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 from sklearn.cluster import KMeans
 
 from recsys.recommender.base import Component, PaperBlock, TrainingSnapshot, UserBlock
@@ -43,42 +42,6 @@ from recsys.recommender.linear import (
     state_array,
     unit_rows,
 )
-
-
-@dataclass(frozen=True)
-class FeaturedPaperBlock(PaperBlock):
-    """A ``PaperBlock`` with optional extra sparse content features per paper.
-
-    Backward compatible: components that do not know about it read it as a ``PaperBlock``.
-
-    Attributes
-    ----------
-    features : scipy.sparse.csr_matrix, shape (n_papers, n_features), or None
-        Non-negative weights of content features (tags, authors, categories, citations),
-        in one fixed column order for every block scored by one model.
-    """
-
-    features: sp.csr_matrix | None = field(default=None)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.features is None:
-            return
-        features = sp.csr_matrix(self.features, dtype=np.float32)
-        if features.shape[0] != self.n_papers:
-            raise ValueError(
-                f"FeaturedPaperBlock.features: expected {self.n_papers} rows, "
-                f"got {features.shape[0]}"
-            )
-        if features.nnz and (not np.isfinite(features.data).all() or features.data.min() < 0):
-            raise ValueError("FeaturedPaperBlock.features: values must be finite and >= 0")
-        object.__setattr__(self, "features", features)
-
-    def take(self, rows: ArrayLike) -> FeaturedPaperBlock:
-        """The sub-block of papers ``rows``, with their feature rows."""
-        block = super().take(rows)
-        features = None if self.features is None else self.features[np.asarray(rows)]
-        return FeaturedPaperBlock(block.paper_ids, block.embeddings, block.age_days, features)
 
 
 class LightFMComponent(Component):
@@ -184,7 +147,7 @@ class LightFMComponent(Component):
 
         papers = snapshot.papers
         self._centroids = self._fit_topics(unit_rows(papers.embeddings))
-        extra = getattr(papers, "features", None)
+        extra = papers.features
         self._n_extra = 0 if extra is None else int(extra.shape[1])
         item_features = self._paper_features(papers)
         user_features = self._user_features(snapshot.users, positive_only=True)
@@ -232,12 +195,12 @@ class LightFMComponent(Component):
         topics = self._topic_features(papers.embeddings)
         if not self._n_extra:
             return topics
-        extra = getattr(papers, "features", None)
+        extra = papers.features
         if extra is None or extra.shape[1] != self._n_extra:
             got = "none" if extra is None else extra.shape[1]
             raise ValueError(
                 f"LightFMComponent was fit with {self._n_extra} extra paper features; this "
-                f"block has {got}. Score with a FeaturedPaperBlock built like the training one"
+                f"block has {got}. Score with PaperBlock.features built like the training ones"
             )
         return sp.hstack([topics, sp.csr_matrix(extra)], format="csr", dtype=np.float32)
 

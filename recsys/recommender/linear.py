@@ -27,21 +27,20 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
-from recsys.recommender.base import Component, PaperBlock, TrainingSnapshot, UserBlock
+from recsys.recommender.base import (
+    Component,
+    PaperBlock,
+    TrainingSnapshot,
+    UserBlock,
+    unit_rows,
+)
 from recsys.recommender.content import ContentProfile
 
 # Below this norm a weight vector is rounding noise (e.g. a like and a dislike of one paper);
 # normalising it would turn noise into a confident direction.
 _MIN_NORM = 1e-6
-
-
-def unit_rows(matrix: ArrayLike) -> NDArray[np.float32]:
-    """Rows scaled to unit L2 norm (float32); rows of norm <= 1e-6 become zero."""
-    matrix = np.asarray(matrix, dtype=np.float32)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > _MIN_NORM)
 
 
 def event_weight_matrix(users: UserBlock, half_life_days: float) -> sp.csr_matrix:
@@ -190,6 +189,10 @@ class PerUserLinear(Component):
         inverse = require(self._inverse_gram, self)
         check_width(self, len(inverse), papers.d, "paper")
         return unit_rows(papers.embeddings)
+
+    def embedding_map(self, d: int) -> NDArray[np.float32]:
+        """The identity: paper vectors are the unit embeddings."""
+        return np.eye(d, dtype=np.float32)
 
     def get_state(self) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
         """``{"inverse_gram": (d, d)}`` and the constructor arguments."""

@@ -7,12 +7,14 @@ keep their rows and events), as ``contract.py`` suggests for CF components.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from recsys.recommender import PaperBlock, TrainingSnapshot, UserBlock
-from recsys.recommender.als import AlsRidgeMap, IdentifiedUserBlock, _fold_in
+from recsys.recommender.als import AlsRidgeMap, _fold_in
 from tests.recsys.recommender.contract import (
     HISTORY_PER_TOPIC,
     TOPIC_NAMES,
@@ -109,14 +111,9 @@ def test_known_history_papers_fold_in_with_their_learned_factors() -> None:
     world = crowded_world()
     model = AlsRidgeMap(factors=8).fit(world.snapshot)
     alice = world.users.take([0])
-    named = IdentifiedUserBlock(
-        **{name: getattr(alice, name) for name in UserBlock.__dataclass_fields__},
-        history_ids=world.snapshot.papers.paper_ids,
-    )
-    strangers = IdentifiedUserBlock(
-        **{name: getattr(alice, name) for name in UserBlock.__dataclass_fields__},
-        history_ids=world.snapshot.papers.paper_ids + 10_000,  # ids the model never saw
-    )
+    named = replace(alice, history_ids=world.snapshot.papers.paper_ids)
+    # ids the model never saw
+    strangers = replace(alice, history_ids=world.snapshot.papers.paper_ids + 10_000)
     np.testing.assert_allclose(model.user_vectors(strangers), model.user_vectors(alice))
     assert not np.allclose(model.user_vectors(named), model.user_vectors(alice))
     assert named.take([0]).history_ids is named.history_ids
@@ -136,9 +133,8 @@ def test_warm_shrinkage_moves_read_papers_towards_their_learned_factors() -> Non
 
 def test_history_ids_must_match_the_history() -> None:
     alice = make_world().users
-    fields = {name: getattr(alice, name) for name in UserBlock.__dataclass_fields__}
     with pytest.raises(ValueError, match="history_ids"):
-        IdentifiedUserBlock(**fields, history_ids=np.arange(3))
+        replace(alice, history_ids=np.arange(3))
 
 
 def test_a_snapshot_without_interactions_is_refused() -> None:

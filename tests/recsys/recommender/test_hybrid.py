@@ -57,6 +57,29 @@ def test_the_popularity_term_is_one_user_column() -> None:
     np.testing.assert_allclose(last, [0.01, 0.01, 0.01, 0.0, 0.01])  # ERIN is cold
 
 
+def test_linear_components_fold_into_one_embedding_wide_block() -> None:
+    world = crowded_world()
+    hybrid = make_hybrid().fit(world.snapshot)
+    lightfm_width = hybrid.components[3].paper_vectors(world.papers).shape[1]
+    # content + linear + 8 ALS factors become d columns; LightFM and popularity follow.
+    expected = world.papers.d + lightfm_width + 1
+    assert hybrid.user_vectors(world.users).shape[1] == expected
+    assert hybrid.paper_vectors(world.papers).shape[1] == expected
+
+
+def test_a_zero_weight_component_is_left_out_of_the_vectors() -> None:
+    world = crowded_world()
+    hybrid = make_hybrid().fit(world.snapshot).with_weights([1.0, 1.0, 0.5, 0.0, 0.01])
+    assert hybrid.user_vectors(world.users).shape[1] == world.papers.d + 1
+    expected = sum(
+        weight * component.score(world.users, world.papers)
+        for weight, component in zip(hybrid.weights, hybrid.components, strict=True)
+    )
+    np.testing.assert_allclose(
+        hybrid.score(world.users, world.papers), expected, rtol=1e-5, atol=1e-5
+    )
+
+
 def test_weights_and_components_survive_the_state() -> None:
     world = crowded_world()
     hybrid = make_hybrid().fit(world.snapshot).with_weights([2.0, 0.0, 1.0, 1.0, 0.5])

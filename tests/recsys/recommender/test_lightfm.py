@@ -6,12 +6,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recsys.recommender import TrainingSnapshot
-from recsys.recommender.lightfm_component import (
-    FeaturedPaperBlock,
-    LightFMComponent,
-    _largest_per_row,
-)
+from recsys.recommender import PaperBlock, TrainingSnapshot
+from recsys.recommender.lightfm_component import LightFMComponent, _largest_per_row
 from tests.recsys.recommender.contract import A, ComponentContract, World
 from tests.recsys.recommender.test_als import crowded_world
 
@@ -28,7 +24,7 @@ class TestLightFM(ComponentContract):
         return crowded_world()
 
 
-def featured(world: World) -> tuple[TrainingSnapshot, FeaturedPaperBlock, FeaturedPaperBlock]:
+def featured(world: World) -> tuple[TrainingSnapshot, PaperBlock, PaperBlock]:
     """The world with one extra sparse feature per topic ("tag A", "tag B", "tag C")."""
     train = world.snapshot.papers
     train_topic = np.repeat(np.arange(3), len(train.paper_ids) // 3)
@@ -38,11 +34,9 @@ def featured(world: World) -> tuple[TrainingSnapshot, FeaturedPaperBlock, Featur
             (np.ones(len(topic)), (np.arange(len(topic)), topic)), shape=(len(topic), 3)
         )
 
-    papers = FeaturedPaperBlock(
-        train.paper_ids, train.embeddings, train.age_days, tags(train_topic)
-    )
+    papers = PaperBlock(train.paper_ids, train.embeddings, train.age_days, tags(train_topic))
     new = world.papers
-    candidates = FeaturedPaperBlock(new.paper_ids, new.embeddings, new.age_days, tags(world.topic))
+    candidates = PaperBlock(new.paper_ids, new.embeddings, new.age_days, tags(world.topic))
     return TrainingSnapshot(world.snapshot.users, papers), papers, candidates
 
 
@@ -77,10 +71,10 @@ def test_a_featured_block_keeps_its_features_when_sliced() -> None:
 def test_features_must_be_non_negative_and_one_row_per_paper() -> None:
     _, papers, _ = featured(crowded_world())
     with pytest.raises(ValueError, match="rows"):
-        FeaturedPaperBlock(papers.paper_ids, papers.embeddings, papers.age_days, sp.eye(2))
+        PaperBlock(papers.paper_ids, papers.embeddings, papers.age_days, sp.eye(2))
     negative = -sp.csr_matrix(papers.features)
     with pytest.raises(ValueError, match=">= 0"):
-        FeaturedPaperBlock(papers.paper_ids, papers.embeddings, papers.age_days, negative)
+        PaperBlock(papers.paper_ids, papers.embeddings, papers.age_days, negative)
 
 
 def test_a_user_keeps_only_their_strongest_topics() -> None:
