@@ -31,8 +31,13 @@ from threadpoolctl import threadpool_limits
 from recsys import metrics
 from recsys.ranking import top_k
 from recsys.recommender import Component, PaperBlock, TrainingSnapshot, UserBlock
-from recsys.recommender.als import AlsRidgeMap
-from recsys.recommender.hybrid import Hybrid, default_components, fit_blend_weights, score_spread
+from recsys.recommender.fitting import (
+    fit_components,
+    latest_events,
+    learn_blend_weights,
+    spread_weights,
+)
+from recsys.recommender.hybrid import Hybrid, default_components
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: called as long steps advance (e.g. a rich progress bar)."""
@@ -233,19 +238,10 @@ def _held_papers(data: EvalData, rng: np.random.Generator, fraction: float) -> N
 
 
 def _held_events(data: EvalData, rng: np.random.Generator, fraction: float) -> NDArray[np.bool_]:
+    # Latest first by event_order (larger is later), random among equals.
+    recency = np.zeros(len(data.event_user)) if data.event_order is None else -data.event_order
     positive = data.event_weight > 0
-    n_positive = np.bincount(data.event_user[positive], minlength=data.n_users)
-    n_held = np.where(n_positive >= 2, np.maximum(1, np.floor(fraction * n_positive)), 0)
-    # Rank each user's positive events, latest first, random among equals.
-    idx = np.flatnonzero(positive)
-    latest = np.zeros(len(idx)) if data.event_order is None else -data.event_order[idx]
-    order = np.lexsort((rng.random(len(idx)), latest, data.event_user[idx]))
-    sorted_users = data.event_user[idx][order]
-    first = np.searchsorted(sorted_users, sorted_users)
-    rank = np.arange(len(order)) - first
-    held = np.zeros(len(data.event_user), bool)
-    held[idx[order]] = rank < n_held[sorted_users]
-    return held
+    return latest_events(data.event_user, positive, recency, data.n_users, fraction, rng)
 
 
 # --- fitting --------------------------------------------------------------------------------
@@ -283,12 +279,12 @@ def fit_models(
     weights = None
     if validation.test.nnz:
         probe = Hybrid(make_components())
-        _fit_each(probe, training_snapshot(validation), progress, "fit on validation split")
+        fit_components(probe, training_snapshot(validation), progress, "fit on validation split")
         weights = _learn_weights(probe, validation, np.random.default_rng(seed), progress)
     seconds = {"validation": time.perf_counter() - started}
     started = time.perf_counter()
     hybrid = Hybrid(make_components())
-    _fit_each(hybrid, training_snapshot(data), progress, "fit on full training data")
+    fit_components(hybrid, training_snapshot(data), progress, "fit on full training data")
     source = "validation"
     if weights is None:
         weights = fallback_weights(hybrid, data, np.random.default_rng(seed))
@@ -296,14 +292,6 @@ def fit_models(
     hybrid.with_weights(weights)
     seconds["fit"] = time.perf_counter() - started
     return FittedModels(hybrid, source, seconds)
-
-
-def _fit_each(hybrid: Hybrid, snapshot: TrainingSnapshot, progress: Progress, stage: str) -> None:
-    total = len(hybrid.components)
-    progress(stage, 0, total)
-    for done, component in enumerate(hybrid.components, start=1):
-        component.fit(snapshot)
-        progress(stage, done, total)
 
 
 def _learn_weights(
@@ -314,10 +302,9 @@ def _learn_weights(
         users = np.sort(rng.choice(users, MAX_VALIDATION_USERS, replace=False))
     cols = validation.candidate_rows()
     block, papers = user_block(validation, users), paper_block(validation, cols)
-    scores = [component.score(block, papers) for component in probe.components]
     exclude = validation.train_matrix()[users][:, cols]
     progress("learn blend weights", 0, 1)
-    weights = fit_blend_weights(scores, validation.test[users][:, cols], exclude=exclude)
+    weights = learn_blend_weights(probe, block, papers, validation.test[users][:, cols], exclude)
     progress("learn blend weights", 1, 1)
     return weights
 
@@ -327,25 +314,15 @@ def fallback_weights(
 ) -> NDArray[np.float64]:
     """Weights when no validation split can be held out (every user has one training paper).
 
-    Each component gets ``1 / spread`` of its scores on a sample of training users (equal
-    say, whatever its scale), except ALS: it learns only from papers read by the same user,
-    and with one paper per user there is no such pair, so its factors carry no signal and
-    its weight is 0. The rule follows from what each component can learn from such data;
-    nothing here is tuned, since there is nothing to tune on.
+    ``recsys.recommender.fitting.spread_weights`` on a sample of training users.
     """
     train = data.train_matrix()
     users = np.flatnonzero(np.diff(train.indptr) > 0)
     users = np.sort(rng.choice(users, min(len(users), 500), replace=False))
     cols = data.candidate_rows()
     block, papers = user_block(data, users), paper_block(data, cols)
-    exclude = train[users][:, cols]
-    co_read = (np.diff(sp.csr_matrix(train > 0).indptr) >= 2).any()
-    weights = []
-    for component in hybrid.components:
-        useless = isinstance(component, AlsRidgeMap) and not co_read
-        spread = score_spread(component.score(block, papers), exclude)
-        weights.append(0.0 if useless else 1.0 / spread)
-    return np.array(weights)
+    co_read = bool((np.diff(sp.csr_matrix(train > 0).indptr) >= 2).any())
+    return spread_weights(hybrid, block, papers, train[users][:, cols], co_read)
 
 
 # --- ranking and metrics --------------------------------------------------------------------

@@ -11,6 +11,7 @@ import secrets
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,7 +22,8 @@ from recsys import artifacts
 from recsys.db.models import PaperRow, UserRow
 from recsys.embeddings import EmbeddingStore, TfidfSvdEmbedder
 from recsys.model import Model, embeddings_dir
-from recsys.recommender import ContentProfile, PaperBlock, TrainingSnapshot, UserBlock
+from recsys.recommender import Component, ContentProfile, PaperBlock, TrainingSnapshot, UserBlock
+from recsys.recommender.fitting import Progress, fit_hybrid, no_progress
 from recsys.scoring import UserContext, build_user_context
 from recsys.settings import Settings
 
@@ -48,8 +50,18 @@ def new_version(now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
 
-def train(session: Session, settings: Settings, now: datetime, *, dim: int = 64) -> TrainReport:
-    """Fit a new model version on everything in the database and activate it."""
+def train(
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    *,
+    dim: int = 64,
+    progress: Progress = no_progress,
+) -> TrainReport:
+    """Fit a new model version on everything in the database and activate it.
+
+    ``progress(stage, done, total)`` is called as the components are fitted.
+    """
     started = time.perf_counter()
     ids, texts, ages = _corpus(session, now)
     if len(ids) == 0:
@@ -64,12 +76,13 @@ def train(session: Session, settings: Settings, now: datetime, *, dim: int = 64)
     papers = PaperBlock(paper_ids=ids, embeddings=vectors, age_days=ages)
     user_ids = list(session.scalars(select(UserRow.id).order_by(UserRow.id)))
     users = _over_corpus(build_user_context(session, model, user_ids, now), papers)
-    component = model.component.fit(TrainingSnapshot(users=users, papers=papers))
+    component, blend = fit_recommender(TrainingSnapshot(users=users, papers=papers), progress)
     arrays, config = component.get_state()
     manifest = {
         "created_at": now.isoformat(),
         "component": component.name,
         "component_config": config,
+        "blend": blend,
         "embedder": {"kind": "tfidf-svd", "dim": embedder.dim},
         "data": {"n_papers": len(ids), "n_users": len(user_ids), "n_events": len(users.event_user)},
     }
@@ -89,6 +102,33 @@ def train(session: Session, settings: Settings, now: datetime, *, dim: int = 64)
         embedding_dim=embedder.dim,
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def fit_recommender(
+    snapshot: TrainingSnapshot, progress: Progress = no_progress
+) -> tuple[Component, dict[str, Any]]:
+    """The hybrid with validated blend weights, or the content profile before any click.
+
+    Collaborative components (ALS, LightFM, popularity) have nothing to learn from a
+    snapshot without a single positive event, so until the first click or "more like
+    this" the content profile (interests and nothing else) ranks alone.
+
+    Returns
+    -------
+    (Component, dict)
+        The fitted recommender and a description of its blend for the manifest.
+    """
+    if not (snapshot.users.event_weight > 0).any():
+        return ContentProfile().fit(snapshot), {"source": "content only: no positive events yet"}
+    fitted = fit_hybrid(snapshot, progress=progress)
+    names, values = fitted.hybrid.component_names, map(float, fitted.hybrid.weights)
+    weights = dict(zip(names, values, strict=True))
+    return fitted.hybrid, {
+        "weights": weights,
+        "source": fitted.weight_source,
+        "n_validation_users": fitted.n_validation_users,
+        "seconds": fitted.seconds,
+    }
 
 
 def _corpus(
@@ -116,5 +156,6 @@ def _over_corpus(context: UserContext, papers: PaperBlock) -> UserBlock:
     return replace(
         block,
         history_embeddings=papers.embeddings,
+        history_ids=papers.paper_ids,
         event_item=rows[block.event_item] if len(rows) else block.event_item,
     )
