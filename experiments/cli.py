@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from threadpoolctl import threadpool_limits
 
+from experiments import online_cli
 from experiments.evaluation import CUTOFFS
 
 experiment_app = typer.Typer(
@@ -26,6 +27,10 @@ experiment_app = typer.Typer(
     no_args_is_help=True,
 )
 out, err = Console(), Console(stderr=True)
+# Online A/B experiments (issue 6); their bodies live in experiments/online_cli.py.
+experiment_app.command("online-create")(online_cli.online_create)
+experiment_app.command("online-stop")(online_cli.online_stop)
+experiment_app.command("online-report")(online_cli.online_report)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (one object per split).")]
 Seed = Annotated[int, typer.Option(help="Seed of the validation split and the models.")]
@@ -146,3 +151,82 @@ def evaluate(
     except (ValueError, OSError) as exc:
         raise _fail(exc) from exc
     _print(report, as_json)
+
+
+@experiment_app.command()
+def run(
+    file: Annotated[Path, typer.Argument(help="Experiment TOML file.", dir_okay=False)],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Report folder (default: experiment-results/<name>)."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the means and comparisons as JSON.")
+    ] = False,
+) -> None:
+    """Run an offline A/B experiment; write results.json, summary.md and report.html."""
+    from experiments.config import load_config
+    from experiments.report import write_results
+    from experiments.runner import run_experiment
+
+    try:
+        config = load_config(file)
+        folder = out_dir or Path("experiment-results") / config.name
+        with _progress(not as_json) as progress:
+            results = run_experiment(config, progress=progress)
+        paths = write_results(results, folder)
+    except (ValueError, OSError) as exc:
+        raise _fail(exc) from exc
+    _print_experiment(paths["results"], as_json)
+
+
+@experiment_app.command()
+def report(
+    folder: Annotated[
+        Path, typer.Argument(help="Folder written by 'experiment run'.", file_okay=False)
+    ],
+) -> None:
+    """Re-render summary.md and report.html from a run's results.json."""
+    from experiments.report import render
+
+    try:
+        paths = render(folder)
+    except (ValueError, OSError) as exc:
+        raise _fail(exc) from exc
+    out.print(f"wrote {paths['summary']} and {paths['html']}")
+
+
+def _print_experiment(results_path: Path, as_json: bool) -> None:
+    doc = json.loads(results_path.read_text(encoding="utf-8"))
+    if as_json:
+        keep = ("name", "dataset", "metrics", "comparisons", "seconds")
+        summary = {key: doc[key] for key in keep}  # the per-user vectors stay in the file
+        print(json.dumps({**summary, "out_dir": str(results_path.parent)}))
+        return
+    control = doc["config"]["control"]
+    comparisons = {(c["metric"], c["variant"]): c for c in doc["comparisons"]}
+    table = Table(title=f"{doc['name']}: each variant against {control}, the control")
+    for column in ("metric", "variant", "mean", "95% CI", "diff", "95% CI of diff", "Holm p"):
+        left = column in ("metric", "variant")
+        table.add_column(column, justify="left" if left else "right", no_wrap=not left)
+    for metric, entry in doc["metrics"].items():
+        for i, (variant, values) in enumerate(entry["variants"].items()):
+            row = comparisons.get((metric, variant))
+            table.add_row(
+                metric if i == 0 else "", variant, *_cells(values, row), end_section=False
+            )
+        table.add_section()
+    out.print(table)
+    out.print(f"report: {results_path.parent / 'report.html'} ({doc['seconds']['total']:.0f} s)")
+
+
+def _cells(entry: dict[str, Any], row: dict[str, Any] | None) -> list[str]:
+    def interval(low: float | None, high: float | None, sign: str = "") -> str:
+        return "" if low is None or high is None else f"[{low:{sign}.3f}, {high:{sign}.3f}]"
+
+    cells = ["–" if entry["mean"] is None else f"{entry['mean']:.3f}"]
+    cells.append(interval(entry.get("ci_low"), entry.get("ci_high")))
+    if row is None or row["p_holm"] is None:
+        return [*cells, "", "", ""]
+    p = "<0.001" if row["p_holm"] < 0.001 else f"{row['p_holm']:.3f}"
+    return [*cells, f"{row['diff']:+.3f}", interval(row["ci_low"], row["ci_high"], "+"), p]

@@ -6,27 +6,19 @@ once instead of waiting for tomorrow's e-mail.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from recsys.db.models import DigestItemRow, DigestRow, PaperRow, UserRow
 from recsys.model import Model
-from recsys.ranking import MIN_RELEVANCE, top_k
+from recsys.online_experiments import RankingDefaults, arms_for
+from recsys.ranking import MIN_RELEVANCE
 
-# The scorer's own building blocks, so a preview never drifts from the real ranking.
-from recsys.scoring import (
-    SKIP_REASON,
-    Candidates,
-    UserContext,
-    _candidates,
-    _exclusions,
-    _explainer,
-    build_user_context,
-)
+# The scorer's own ranking, so a preview never drifts from the real one.
+from recsys.scoring import SKIP_REASON, Ranking, explain, rank_users
 
 NO_MODEL = "no model is trained yet, so there is nothing to rank"
 NO_PAPERS = "no new papers have arrived since your last digest"
@@ -59,8 +51,13 @@ def preview_digest(
     *,
     lookback: timedelta,
     min_score: float = MIN_RELEVANCE,
+    defaults: RankingDefaults = RankingDefaults(),  # noqa: B008 - frozen, so safe to share
 ) -> Preview:
     """Rank ``user_id``'s next digest at ``now`` without writing anything.
+
+    The user's experiment arm applies (its relevance bar and weights), but not its random
+    part: exploration slots and the uniform holdout are drawn when the digest is really
+    ranked, so the preview shows the ranked list those slots would be taken from.
 
     Parameters
     ----------
@@ -72,7 +69,7 @@ def preview_digest(
         The subscriber; ``KeyError`` if there is none.
     now : datetime
         The moment to rank for (aware UTC).
-    lookback, min_score
+    lookback, min_score, defaults
         As for :func:`recsys.scoring.rank_digests`.
     """
     user = session.get(UserRow, user_id)
@@ -81,22 +78,14 @@ def preview_digest(
     if model is None:
         return Preview((), NO_MODEL)
     since = {user.id: window_start(session, user.id, now, lookback)}
-    cands = _candidates(session, model, since[user.id], now)
-    if not len(cands.block.paper_ids):
+    (arm,) = arms_for(session, [user.id], defaults)
+    ranked = replace(arm, config=replace(arm.config, explore_slots=0, uniform=False))
+    ranking = rank_users(session, model, [user], since, now, arms=[ranked], min_score=min_score)
+    if not len(ranking.candidates.block.paper_ids):
         return Preview((), NO_PAPERS)
-    context = build_user_context(session, model, [user.id], now)
-    scores = model.component.score(context.block, cands.block)
-    cols, best = top_k(
-        scores,
-        user.digest_size,
-        exclude=_exclusions(session, [user], cands, since),
-        min_score=min_score,
-        tie_break=-cands.block.age_days,
-    )
-    picked = [(int(c), float(s)) for c, s in zip(cols[0], best[0], strict=True) if c >= 0]
-    if not picked:
+    if not len(ranking.digests[0].slate):
         return Preview((), SKIP_REASON)
-    return Preview(_items(session, model, context, cands, picked))
+    return Preview(_items(session, model, ranking))
 
 
 def window_start(session: Session, user_id: int, now: datetime, lookback: timedelta) -> datetime:
@@ -110,29 +99,18 @@ def window_start(session: Session, user_id: int, now: datetime, lookback: timede
     return floor if last is None else max(floor, last)
 
 
-def _items(
-    session: Session,
-    model: Model,
-    context: UserContext,
-    cands: Candidates,
-    picked: list[tuple[int, float]],
-) -> tuple[PreviewItem, ...]:
-    columns = np.array([c for c, _ in picked], dtype=np.int32)
-    reasons = _explainer(model).explain(
-        context.block,
-        cands.block,
-        np.zeros(len(picked), dtype=np.int32),
-        columns,
-        history_titles=context.history_titles,
-        interest_labels=context.interest_labels,
-    )
-    ids = [int(cands.block.paper_ids[c]) for c in columns]
+def _items(session: Session, model: Model, ranking: Ranking) -> tuple[PreviewItem, ...]:
+    digest, cands = ranking.digests[0], ranking.candidates
+    (reasons,) = explain(model, ranking, [0])
+    ids = [int(cands.block.paper_ids[c]) for c in digest.slate.cols]
     urls = dict(
         session.execute(select(PaperRow.id, PaperRow.url).where(PaperRow.id.in_(ids))).all()
     )
     return tuple(
-        PreviewItem(pid, cands.titles[col], urls[pid], score, reason)
-        for pid, (col, score), reason in zip(ids, picked, reasons, strict=True)
+        PreviewItem(pid, cands.titles[col], urls[pid], float(score), reason)
+        for pid, col, score, reason in zip(
+            ids, digest.slate.cols, digest.scores, reasons, strict=True
+        )
     )
 
 

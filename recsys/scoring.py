@@ -2,6 +2,13 @@
 
 The database work (who are these users, what did they do, which papers are new to them)
 happens here; the scoring itself is the pure recommender and ranking code.
+
+Every ranked digest is logged for off-policy evaluation and online experiments (issue 6):
+``digests.model_version``, ``experiment_id``, ``variant`` and ``ranker_config`` say which
+policy ranked it; ``candidate_pool_id`` + ``candidate_mask`` give the exact pool the user could
+have been shown (the chunk's candidate ids stored once in ``candidate_pools``, one bit per
+candidate on the digest); ``digest_items.score``, ``propensity`` and ``explored`` give the
+ranked list (see ``recsys.exploration`` for what a propensity is).
 """
 
 from __future__ import annotations
@@ -13,19 +20,32 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from recsys.db.models import DigestItemRow, DigestRow, EventRow, InterestRow, PaperRow, UserRow
+from recsys.assignment import RankerConfig
+from recsys.db.models import (
+    CandidatePoolRow,
+    DigestItemRow,
+    DigestRow,
+    EventRow,
+    InterestRow,
+    PaperRow,
+    UserRow,
+)
 from recsys.digests import claim_many
+from recsys.exploration import Slate, explore_slate, pack_mask, uniform_slate
 from recsys.model import Model
+from recsys.online_experiments import Arm, RankingDefaults, arms_for
 from recsys.ranking import MIN_RELEVANCE, top_k
-from recsys.recommender import ContentProfile, PaperBlock, UserBlock
+from recsys.recommender import ContentProfile, Hybrid, PaperBlock, UserBlock
 from recsys.subscribers import EVENT_WEIGHTS
 
 MAX_EVENTS_PER_USER = 200  # the latest events describe a user well enough, and bound the work
 SKIP_REASON = "nothing new cleared your relevance bar today"
 _SENT_LIKE = ("sending", "sent", "unknown")
+# Mixed into every digest's seed, so exploration draws never reuse another generator's stream.
+EXPLORATION_STREAM = 0x5EED_0006
 
 
 @dataclass(frozen=True)
@@ -45,6 +65,38 @@ class Candidates:
     created_at: list[datetime]
 
 
+@dataclass(frozen=True)
+class RankedDigest:
+    """One user's digest as ranked, before anything is written.
+
+    Attributes
+    ----------
+    slate : Slate
+        The chosen candidate columns in display order, with propensities.
+    scores : NDArray[np.float32]
+        The score of each slate column under the arm's ranker.
+    pool : NDArray[np.bool_], shape (n_candidates,)
+        True where the candidate was rankable for this user (new to them, never sent or
+        touched), above the relevance bar or not.
+    arm : Arm
+        The policy that ranked it and the experiment labels to log.
+    """
+
+    slate: Slate
+    scores: NDArray[np.float32]
+    pool: NDArray[np.bool_]
+    arm: Arm
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """A chunk of users ranked against one candidate block; ``digests`` in the users' order."""
+
+    candidates: Candidates
+    context: UserContext
+    digests: list[RankedDigest]
+
+
 def rank_digests(
     session: Session,
     digest_ids: Sequence[int],
@@ -53,40 +105,219 @@ def rank_digests(
     *,
     lookback: timedelta,
     min_score: float = MIN_RELEVANCE,
+    defaults: RankingDefaults = RankingDefaults(),  # noqa: B008 - frozen, so safe to share
 ) -> list[int]:
-    """Rank every still-``planned`` digest in ``digest_ids``; return the ids now ``ranked``."""
+    """Rank every still-``planned`` digest in ``digest_ids``; return the ids now ``ranked``.
+
+    Parameters
+    ----------
+    session : Session
+        Digests are claimed, logged and filled in it.
+    digest_ids : sequence of int
+        Digests to rank; ids no longer ``planned`` are left alone.
+    model : Model
+        The active model; its version is logged on each digest.
+    now : datetime
+        The ranking instant (aware UTC).
+    lookback : timedelta
+        Window floor for digests planned without ``covers_from``.
+    min_score : float
+        Relevance bar on the content cosine (see :func:`rank_users`), unless the user's arm
+        sets its own.
+    defaults : RankingDefaults
+        Exploration and holdout for users outside an experiment
+        (``RankingDefaults.from_settings``); the default is the plain top-k.
+
+    Returns
+    -------
+    list of int
+        The digests moved to ``ranked``. Those with nothing to send move to ``skipped``.
+    """
     pairs = _planned(session, digest_ids)
     if not pairs:
         return []
     users = [user for _, user in pairs]
     since = _since_planned(session, pairs, now, lookback)
-    candidates = _candidates(session, model, min(since.values()), now)
-    context = build_user_context(session, model, [u.id for u in users], now)
-    exclude = _exclusions(session, users, candidates, since)
-    k = max(u.digest_size for u in users)
-    scores = model.component.score(context.block, candidates.block)
-    cols, best = top_k(
-        scores, k, exclude=exclude, min_score=min_score, tie_break=-candidates.block.age_days
+    arms = arms_for(session, [u.id for u in users], defaults)
+    seeds = [digest.id for digest, _ in pairs]  # a re-ranked digest draws the same sample
+    ranking = rank_users(
+        session, model, users, since, now, arms=arms, seeds=seeds, min_score=min_score
     )
-    picks = {
-        digest.id: (row, _picked(cols[row], best[row], user.digest_size))
-        for row, (digest, user) in enumerate(pairs)
-    }
+    row_of = {digest.id: row for row, (digest, _) in enumerate(pairs)}
     # One conditional UPDATE per outcome for the whole chunk: ids another worker already
     # moved are simply missing from what comes back, exactly as with a single claim.
-    empty = [d for d, (_, picked) in picks.items() if not picked]
-    claim_many(session, empty, "planned", "skipped", now, reason=SKIP_REASON)
-    full = [d for d, (_, picked) in picks.items() if picked]
+    empty = [d for d, row in row_of.items() if not len(ranking.digests[row].slate)]
+    skipped = claim_many(session, empty, "planned", "skipped", now, reason=SKIP_REASON)
+    full = [d for d, row in row_of.items() if len(ranking.digests[row].slate)]
     ranked = claim_many(session, full, "planned", "ranked", now, model_version=model.version)
-    _insert_items(session, {d: picks[d] for d in ranked}, context, candidates, model)
+    _log_rankings(session, {d: row_of[d] for d in skipped + ranked}, ranking, model, now)
+    _insert_items(session, {d: row_of[d] for d in ranked}, ranking, model)
     return ranked
 
 
-def _picked(
-    cols: NDArray[np.int32], best: NDArray[np.float32], size: int
-) -> list[tuple[int, float]]:
-    """The user's (column, score) pairs from a top-k row, padding dropped, cut to their size."""
-    return [(int(c), float(s)) for c, s in zip(cols, best, strict=True) if c >= 0][:size]
+def rank_users(
+    session: Session,
+    model: Model,
+    users: Sequence[UserRow],
+    since: dict[int, datetime],
+    now: datetime,
+    *,
+    arms: Sequence[Arm] | None = None,
+    seeds: Sequence[int] | None = None,
+    min_score: float = MIN_RELEVANCE,
+) -> Ranking:
+    """Rank ``users``' next digests without writing: the scorer's core, shared by the preview.
+
+    Parameters
+    ----------
+    session : Session
+        Only read from.
+    model : Model
+        The model to score with.
+    users : sequence of UserRow
+        At least one; each digest holds up to the user's ``digest_size`` papers.
+    since : dict of user id to datetime
+        Start of each user's window: papers ingested earlier are not new to them.
+    now : datetime
+        The ranking instant (aware UTC).
+    arms : sequence of Arm, optional
+        One per user (default: the plain top-k for everyone).
+    seeds : sequence of int, optional
+        One per user, seeding the arm's sampling (the digest id); needed only by arms that
+        explore. Default 0.
+    min_score : float
+        Relevance bar for arms that do not set their own: a paper whose content cosine with
+        the user's profile is below it is never shown, whatever the model's score. A cold
+        user's cosine is 0 everywhere, so the default bar of 0 still sends them the newest
+        papers.
+
+    Returns
+    -------
+    Ranking
+        The candidate block, the users' context, and one :class:`RankedDigest` per user.
+    """
+    arms = list(arms) if arms is not None else [Arm()] * len(users)
+    seeds = list(seeds) if seeds is not None else [0] * len(users)
+    if not len(arms) == len(seeds) == len(users):
+        raise ValueError(f"{len(users)} users need as many arms and seeds")
+    candidates = _candidates(session, model, min(since.values()), now)
+    context = build_user_context(session, model, [u.id for u in users], now)
+    pool = ~_exclusions(session, users, candidates, since)
+    digests: list[RankedDigest | None] = [None] * len(users)
+    full = _base_scores(model, context, candidates, arms)
+    relevance = _explainer(model).score(context.block, candidates.block)
+    for config, rows in _rows_by_config(arms).items():
+        scores = _config_scores(model, context, candidates, config, rows, full)
+        # The bar is on content similarity, not on the blend: a hybrid's scores have no
+        # fixed scale, while a negative cosine always means "points away from your papers".
+        bar = min_score if config.min_score is None else config.min_score
+        cols, _ = top_k(
+            scores,
+            max(users[row].digest_size for row in rows),
+            exclude=~pool[rows] | (relevance[rows] < bar),
+            tie_break=-candidates.block.age_days,
+        )
+        for i, row in enumerate(rows):
+            rng = np.random.default_rng([EXPLORATION_STREAM, seeds[row]])
+            slate = _slate(cols[i], pool[row], users[row].digest_size, config, rng)
+            digests[row] = RankedDigest(slate, scores[i, slate.cols], pool[row], arms[row])
+    return Ranking(candidates, context, [d for d in digests if d is not None])
+
+
+def explain(model: Model, ranking: Ranking, rows: Sequence[int]) -> list[list[str]]:
+    """The one-line reason of each paper of the digests at ``rows``, in slate order.
+
+    Parameters
+    ----------
+    model : Model
+        The model that ranked (reasons come from content similarity whatever the component).
+    ranking : Ranking
+        From :func:`rank_users`.
+    rows : sequence of int
+        Indices into ``ranking.digests``.
+
+    Returns
+    -------
+    list of list of str
+        One list per requested row, as long as that digest's slate.
+    """
+    lengths = [len(ranking.digests[r].slate) for r in rows]
+    if not sum(lengths):
+        return [[] for _ in rows]
+    user_rows = np.repeat(np.asarray(rows, dtype=np.int32), lengths)
+    cols = np.concatenate([ranking.digests[r].slate.cols for r in rows])
+    reasons = _explainer(model).explain(
+        ranking.context.block,
+        ranking.candidates.block,
+        user_rows,
+        cols,
+        history_titles=ranking.context.history_titles,
+        interest_labels=ranking.context.interest_labels,
+    )
+    bounds = np.cumsum([0, *lengths])
+    return [list(reasons[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _rows_by_config(arms: Sequence[Arm]) -> dict[RankerConfig, list[int]]:
+    """Users grouped by ranker config: one score product and one top-k per group."""
+    groups: dict[RankerConfig, list[int]] = defaultdict(list)
+    for row, arm in enumerate(arms):
+        groups[arm.config].append(row)
+    return groups
+
+
+def _base_scores(
+    model: Model, context: UserContext, cands: Candidates, arms: Sequence[Arm]
+) -> NDArray[np.float32] | None:
+    """The model's own scores for the whole chunk: one product, unless every arm reweights."""
+    if all(arm.config.weights for arm in arms):
+        return None
+    return model.component.score(context.block, cands.block)
+
+
+def _config_scores(
+    model: Model,
+    context: UserContext,
+    cands: Candidates,
+    config: RankerConfig,
+    rows: list[int],
+    full: NDArray[np.float32] | None,
+) -> NDArray[np.float32]:
+    if not config.weights:
+        assert full is not None  # _base_scores computes it whenever an arm keeps the weights
+        return full if len(rows) == len(full) else full[rows]
+    return reweighted_scores(model, context.block.take(rows), cands.block, dict(config.weights))
+
+
+def reweighted_scores(
+    model: Model, users: UserBlock, papers: PaperBlock, factors: dict[str, float]
+) -> NDArray[np.float32]:
+    """Scores with each blend weight multiplied by ``factors[name]`` (missing names: 1).
+
+    A model that is a single component is a blend of one with weight 1, so a factor on its
+    name scales its scores; a factor on a component the model lacks changes nothing.
+    """
+    component = model.component
+    if not isinstance(component, Hybrid):
+        return np.float32(factors.get(component.name, 1.0)) * component.score(users, papers)
+    weights = component.weights * [factors.get(n, 1.0) for n in component.component_names]
+    if not weights.any():  # every term switched off: every paper scores 0
+        return np.zeros((users.n_users, papers.n_papers), dtype=np.float32)
+    return Hybrid(component.components, weights).score(users, papers)
+
+
+def _slate(
+    cols: NDArray[np.int32],
+    pool: NDArray[np.bool_],
+    size: int,
+    config: RankerConfig,
+    rng: np.random.Generator,
+) -> Slate:
+    """The arm's slate from one top-k row (padding dropped) and the user's pool."""
+    eligible = np.flatnonzero(pool)
+    if config.uniform:
+        return uniform_slate(eligible, size, rng)
+    return explore_slate(cols[cols >= 0][:size], eligible, size, config.explore_slots, rng)
 
 
 def _planned(session: Session, digest_ids: Sequence[int]) -> list[tuple[DigestRow, UserRow]]:
@@ -167,6 +398,7 @@ def build_user_context(
         ),
         interest_embeddings=_embed_labels(model, labels),
         interest_user=np.array([row_of[uid] for uid, _ in interests], dtype=np.int32),
+        history_ids=hist,  # lets ALS fold users in with the factors of papers it learned
     )
     titles = _titles(session, hist_ids)
     return UserContext(block=block, history_ids=hist, history_titles=titles, interest_labels=labels)
@@ -230,39 +462,78 @@ def _seen_pairs(session: Session, user_ids: list[int]) -> list[tuple[int, int]]:
 
 
 def _explainer(model: Model) -> ContentProfile:
-    """Reasons come from content similarity, whichever component ranked the papers."""
+    """The content profile of the model (itself, or the hybrid's), else a default one.
+
+    Reasons and the relevance bar come from content similarity whichever component ranked
+    the papers: a cosine means the same thing for every model.
+    """
     component = model.component
-    return component if isinstance(component, ContentProfile) else ContentProfile()
+    if isinstance(component, ContentProfile):
+        return component
+    parts = component.components if isinstance(component, Hybrid) else []
+    return next((c for c in parts if isinstance(c, ContentProfile)), ContentProfile())
 
 
-def _insert_items(
-    session: Session,
-    picks: dict[int, tuple[int, list[tuple[int, float]]]],
-    context: UserContext,
-    cands: Candidates,
-    model: Model,
+def _log_rankings(
+    session: Session, rows: dict[int, int], ranking: Ranking, model: Model, now: datetime
 ) -> None:
-    """Explain and insert every claimed digest's items in one multi-row insert."""
-    pairs = [(d, row, pos, col, score) for d, (row, picked) in picks.items()
-             for pos, (col, score) in enumerate(picked)]  # fmt: skip
-    if not pairs:
+    """Record on each claimed digest the policy that ranked it and the pool it ranked from.
+
+    The chunk's candidate ids are stored once; each digest keeps a bit per candidate.
+    """
+    if not rows:
         return
-    reasons = _explainer(model).explain(
-        context.block,
-        cands.block,
-        np.array([p[1] for p in pairs], dtype=np.int32),
-        np.array([p[3] for p in pairs], dtype=np.int32),
-        history_titles=context.history_titles,
-        interest_labels=context.interest_labels,
+    pool_id = session.scalar(
+        insert(CandidatePoolRow)
+        .values(
+            paper_ids=[int(p) for p in ranking.candidates.block.paper_ids],
+            model_version=model.version,
+            created_at=now,
+        )
+        .returning(CandidatePoolRow.id)
     )
-    rows = [
+    logs = [
         {
-            "digest_id": d,
-            "paper_id": int(cands.block.paper_ids[col]),
-            "position": pos,
-            "score": score,
-            "reason": reason,
+            "id": digest_id,
+            "model_version": model.version,
+            "experiment_id": ranking.digests[row].arm.experiment_id,
+            "variant": ranking.digests[row].arm.variant,
+            "ranker_config": ranking.digests[row].arm.config.as_dict(),
+            "candidate_pool_id": pool_id,
+            "candidate_mask": pack_mask(ranking.digests[row].pool),
         }
-        for (d, _, pos, col, score), reason in zip(pairs, reasons, strict=True)
+        for digest_id, row in rows.items()
     ]
-    session.execute(insert(DigestItemRow), rows)
+    session.execute(update(DigestRow), logs)
+
+
+def _insert_items(session: Session, rows: dict[int, int], ranking: Ranking, model: Model) -> None:
+    """Explain and insert every claimed digest's items in one multi-row insert."""
+    if not rows:
+        return
+    reasons = explain(model, ranking, list(rows.values()))
+    paper_ids = ranking.candidates.block.paper_ids
+    items = [
+        {
+            "digest_id": digest_id,
+            "paper_id": int(paper_ids[col]),
+            "position": position,
+            "score": float(score),
+            "reason": reason,
+            "propensity": float(propensity),
+            "explored": bool(explored),
+        }
+        for (digest_id, row), why in zip(rows.items(), reasons, strict=True)
+        for position, (col, score, propensity, explored, reason) in enumerate(
+            zip(
+                ranking.digests[row].slate.cols,
+                ranking.digests[row].scores,
+                ranking.digests[row].slate.propensity,
+                ranking.digests[row].slate.explored,
+                why,
+                strict=True,
+            )
+        )
+    ]
+    if items:
+        session.execute(insert(DigestItemRow), items)

@@ -71,6 +71,19 @@ class Settings(BaseSettings):
     # A click this soon after the digest was sent is a link scanner, not a reader.
     scanner_window_s: float = Field(default=10.0, ge=0)
 
+    # Online experiments (issue 6) ----------------------------------------------------------
+    # The defaults rank exactly as before: no exploration, no holdout. A running experiment
+    # (table ``experiments``) overrides explore_slots for the users in its arms.
+    # The last positions of every digest sampled uniformly from the unshown pool (exact
+    # propensities for off-policy evaluation); recsys.exploration says how.
+    explore_slots: int = Field(default=0, ge=0, le=50)
+    # Share of users whose whole digest is a uniform sample of their pool: an unbiased
+    # baseline, and logs any ranker can be evaluated on. Chosen by a hash of holdout_salt.
+    holdout_share: float = Field(default=0.0, ge=0.0, le=0.5)
+    holdout_salt: str = Field(default="paperboy-holdout", min_length=1, max_length=64)
+    # A click counts for a digest (and its position) this long after the digest was sent.
+    click_attribution_days: int = Field(default=7, ge=1, le=90)
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         # A default secret outside development would let anyone forge click and

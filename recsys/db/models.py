@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -147,6 +148,21 @@ class DigestRow(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # Start of the window of papers this digest covers (a catch-up covers several days).
     covers_from: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The ranking log (issue 6), written when the digest is ranked or skipped. Exposure to an
+    # online experiment is this row: experiment_id and variant say which arm ranked it.
+    # The global holdout is logged as variant "holdout" with no experiment.
+    experiment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("experiments.id", ondelete="SET NULL"), index=True
+    )
+    variant: Mapped[str | None] = mapped_column(String(64))
+    # The effective ranker config (RankerConfig.as_dict(); {} is the plain top-k).
+    ranker_config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The pool the user could be shown: the chunk's pool, and a bit per pool entry (packed,
+    # in the pool's order) set where the paper was rankable for this user.
+    candidate_pool_id: Mapped[int | None] = mapped_column(
+        ForeignKey("candidate_pools.id", ondelete="SET NULL"), index=True
+    )
+    candidate_mask: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class DeliveryAttemptRow(Base):
@@ -196,6 +212,10 @@ class DigestItemRow(Base):
     position: Mapped[int] = mapped_column(Integer)
     score: Mapped[float] = mapped_column(Float)
     reason: Mapped[str] = mapped_column(Text, default="")
+    # Position-wise marginal probability that the policy showed this paper at this position
+    # (recsys.exploration); 1 for a ranked slot, so rows from before exploration are exact too.
+    propensity: Mapped[float] = mapped_column(Float, default=1.0, server_default="1.0")
+    explored: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class SuppressionRow(Base):
@@ -206,4 +226,37 @@ class SuppressionRow(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     reason: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ExperimentRow(Base):
+    """An online experiment: users split between variants by a salted hash of their id.
+
+    ``variants`` is ``[{"name", "allocation", "config"}, ...]`` as ``recsys.assignment``
+    reads it. At most one experiment is ``running`` at a time, so a digest has one arm.
+    """
+
+    __tablename__ = "experiments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    salt: Mapped[str] = mapped_column(String(64))
+    variants: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | stopped
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class CandidatePoolRow(Base):
+    """The candidate papers of one ranking chunk, stored once for all its digests.
+
+    A digest's own pool is these ids where its ``candidate_mask`` bit is set: about 8 KB a
+    chunk of 1,000 candidates plus 125 bytes a digest, instead of a row per (digest, paper).
+    """
+
+    __tablename__ = "candidate_pools"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    paper_ids: Mapped[list[int]] = mapped_column(JSON)  # ascending
+    model_version: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())

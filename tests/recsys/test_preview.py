@@ -2,10 +2,12 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from recsys.assignment import RankerConfig, Variant
 from recsys.db.models import DigestItemRow, DigestRow
 from recsys.db.session import Database
 from recsys.digests import plan_due
 from recsys.model import Model
+from recsys.online_experiments import create_experiment
 from recsys.preview import NO_MODEL, last_sent_digest, preview_digest
 from recsys.scoring import SKIP_REASON, rank_digests
 from recsys.subscribers import Interest, Preferences, update_preferences
@@ -59,7 +61,7 @@ def test_without_a_model_or_above_the_bar_the_preview_says_why(
 ) -> None:
     with db.session() as s:
         assert preview_digest(s, None, ids["ada"], NOW, lookback=LOOKBACK).note == NO_MODEL
-        high = preview_digest(s, model, ids["ada"], NOW, lookback=LOOKBACK, min_score=2.0)
+        high = preview_digest(s, model, ids["ada"], NOW, lookback=LOOKBACK, min_score=1.01)
     assert (high.items, high.note) == ((), SKIP_REASON)
 
 
@@ -76,3 +78,14 @@ def test_the_last_sent_digest_keeps_its_reasons(
     assert last.period == "2026-11-21"
     assert len(last.items) == 8  # every new paper: Ada has 10 slots and 8 candidates
     assert all(item.reason for item in last.items)
+
+
+def test_an_exploring_arm_previews_the_ranked_list_its_slots_are_drawn_from(
+    db: Database, ids: dict[str, int], model: Model
+) -> None:
+    with db.session() as s:
+        before = preview_digest(s, model, ids["ben"], NOW, lookback=LOOKBACK)
+        explore = Variant("explore", 1.0, RankerConfig(explore_slots=3))
+        create_experiment(s, "explore3", [explore], NOW)
+        during = preview_digest(s, model, ids["ben"], NOW, lookback=LOOKBACK)
+    assert during == before

@@ -1,11 +1,15 @@
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
-from recsys.db.models import DigestItemRow, DigestRow
+from recsys.assignment import RankerConfig, Variant, assign, in_share
+from recsys.db.models import DigestItemRow, DigestRow, UserRow
 from recsys.db.session import Database
 from recsys.digests import claim, plan_due
+from recsys.experiment_analysis import candidate_pool
 from recsys.model import Model
+from recsys.online_experiments import RankingDefaults, create_experiment
 from recsys.scoring import SKIP_REASON, rank_digests
 from recsys.subscribers import record_event
 from tests.conftest import NOW
@@ -59,7 +63,8 @@ def test_a_cold_user_still_gets_the_newest_papers(
 def test_a_digest_with_nothing_above_the_bar_is_skipped_with_the_reason(
     db: Database, ids: dict[str, int], model: Model
 ) -> None:
-    _rank(db, model, min_score=2.0)  # cosine scores never exceed 1
+    # The bar is on content cosine, never above 1, though the hybrid blend scores ~50 here.
+    _rank(db, model, min_score=1.01)
     with db.session() as s:
         digests = s.scalars(select(DigestRow)).all()
         assert {(d.status, d.reason) for d in digests} == {("skipped", SKIP_REASON)}
@@ -87,3 +92,92 @@ def test_ranking_an_already_ranked_digest_does_nothing(
     with db.session() as s:
         items = s.scalars(select(DigestItemRow).where(DigestItemRow.digest_id == digest_ids[0]))
         assert items.all() == []
+
+
+# The ranking log (issue 6) ------------------------------------------------------------------
+
+
+def _digests(db: Database) -> dict[int, DigestRow]:
+    with db.session() as s:
+        return {d.user_id: d for d in s.scalars(select(DigestRow))}
+
+
+def _items(db: Database, digest_id: int) -> list[DigestItemRow]:
+    with db.session() as s:
+        query = select(DigestItemRow).where(DigestItemRow.digest_id == digest_id)
+        return list(s.scalars(query.order_by(DigestItemRow.position)))
+
+
+def _set_sizes(db: Database, size: int) -> None:
+    with db.session() as s:
+        s.execute(UserRow.__table__.update().values(digest_size=size))
+
+
+def test_a_ranked_digest_logs_its_version_policy_pool_and_propensities(
+    db: Database, ids: dict[str, int], model: Model
+) -> None:
+    _rank(db, model)
+    ada = _digests(db)[ids["ada"]]
+    new = {ids[t] for t in world.VISION[2:] + world.AUDIO[2:]}
+    with db.session() as s:
+        pool = set(candidate_pool(s, ada.id).tolist())
+
+    assert (ada.model_version, ada.experiment_id, ada.variant) == (model.version, None, None)
+    assert ada.ranker_config == {}
+    assert pool == new  # the 4 old papers are outside Ada's window
+    items = _items(db, ada.id)
+    assert [(i.propensity, i.explored) for i in items] == [(1.0, False)] * 8
+
+
+def test_an_experiment_arm_explores_with_exact_propensities(
+    db: Database, ids: dict[str, int], model: Model
+) -> None:
+    _set_sizes(db, 4)
+    with db.session() as s:
+        explore = Variant("explore", 1.0, RankerConfig(explore_slots=2))
+        experiment_id = create_experiment(s, "explore2", [explore], NOW).id
+    _rank(db, model)
+    ada = _digests(db)[ids["ada"]]
+    items = _items(db, ada.id)
+
+    assert (ada.experiment_id, ada.variant) == (experiment_id, "explore")
+    assert ada.ranker_config == {"explore_slots": 2}
+    # Top 2 by rank are Ada's vision papers; 2 of the 6 others are drawn uniformly.
+    assert {i.paper_id for i in items[:2]} <= {ids[t] for t in world.VISION[2:]}
+    assert [(i.propensity, i.explored) for i in items] == [
+        (1.0, False), (1.0, False), (1 / 6, True), (1 / 6, True),
+    ]  # fmt: skip
+
+
+def test_the_holdout_gets_a_uniform_sample_of_its_pool(
+    db: Database, ids: dict[str, int], model: Model
+) -> None:
+    _set_sizes(db, 3)
+    with db.session() as s:
+        digest_ids = plan_due(s, NOW)
+        defaults = RankingDefaults(holdout_share=0.5, holdout_salt="h")
+        rank_digests(s, digest_ids, model, NOW, lookback=LOOKBACK, defaults=defaults)
+    users = [ids["ada"], ids["ben"], ids["cy"]]
+    in_holdout = dict(zip(users, in_share("h", users, 0.5).tolist(), strict=True))
+    assert set(in_holdout.values()) == {True, False}  # salt "h" puts users on both sides
+    for user_id, digest in _digests(db).items():
+        items = _items(db, digest.id)
+        if in_holdout[user_id]:
+            assert (digest.variant, digest.ranker_config) == ("holdout", {"uniform": True})
+            assert [i.propensity for i in items] == pytest.approx([1 / 8] * 3)
+        else:
+            assert (digest.variant, digest.ranker_config) == (None, {})
+            assert [i.propensity for i in items] == [1.0] * 3
+
+
+def test_users_split_between_arms_as_assigned(
+    db: Database, ids: dict[str, int], model: Model
+) -> None:
+    with db.session() as s:
+        variants = [Variant("a", 0.5), Variant("b", 0.5, RankerConfig(min_score=2.0))]
+        create_experiment(s, "split", variants, NOW, salt="fixed")
+    _rank(db, model)
+    users = [ids["ada"], ids["ben"], ids["cy"]]
+    arms = assign("fixed", users, [0.5, 0.5]).tolist()
+    expected = {u: "ab"[arm] for u, arm in zip(users, arms, strict=True)}
+    assert {u: d.variant for u, d in _digests(db).items()} == expected

@@ -1,0 +1,180 @@
+"""``paperboy experiment online-*``: define, stop and read online A/B experiments.
+
+Thin: parse options, call ``recsys.online_experiments`` / ``recsys.experiment_analysis``,
+print. Registered on ``experiment_app`` in ``experiments/cli.py``.
+
+    paperboy experiment online-create --name explore2 \\
+        --variant control=0.5 --variant 'explore=0.5:{"explore_slots": 2}'
+    paperboy experiment online-report --name explore2 [--json]
+    paperboy experiment online-stop --name explore2
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from recsys.assignment import ExperimentError, Variant, parse_variants
+from recsys.db.session import Database
+from recsys.settings import Settings
+
+out, err = Console(), Console(stderr=True)
+
+Name = Annotated[str, typer.Option("--name", help="The experiment's name.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+VARIANT_HELP = (
+    "NAME=SHARE[:CONFIG], repeatable; CONFIG is a JSON object with any of explore_slots, "
+    "min_score, weights, uniform, e.g. explore=0.5:'{\"explore_slots\": 2}'."
+)
+
+
+def parse_variant_option(text: str) -> dict[str, Any]:
+    """``control=0.5`` or ``explore=0.5:{"explore_slots": 2}`` as a variant's JSON form."""
+    name, sep, rest = text.partition("=")
+    share, _, config = rest.partition(":")
+    if not sep or not name.strip() or not share.strip():
+        raise ExperimentError(f"--variant {text!r}: expected NAME=SHARE[:CONFIG]")
+    try:
+        allocation = float(share)
+        parsed = json.loads(config) if config.strip() else {}
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        raise ExperimentError(f"--variant {text!r}: {exc}") from exc
+    return {"name": name.strip(), "allocation": allocation, "config": parsed}
+
+
+def online_create(
+    name: Name,
+    variant: Annotated[list[str], typer.Option("--variant", help=VARIANT_HELP)],
+    salt: Annotated[
+        str | None, typer.Option(help="Hash salt (default: random); reuse one to keep arms.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Start an online experiment: users split between variants by a salted hash of their id."""
+    from recsys.online_experiments import create_experiment
+
+    try:
+        variants = parse_variants([parse_variant_option(v) for v in variant])
+        with _session() as session:
+            row = create_experiment(session, name, variants, _now(), salt=salt)
+            shown = _describe(row.name, row.status, row.salt, variants)
+    except ExperimentError as exc:
+        raise _fail(exc) from exc
+    _emit(shown, as_json)
+
+
+def online_stop(name: Name, as_json: JsonFlag = False) -> None:
+    """Stop an online experiment: its users are ranked by the defaults again."""
+    from recsys.online_experiments import stop_experiment
+
+    try:
+        with _session() as session:
+            changed = stop_experiment(session, name, _now())
+    except ExperimentError as exc:
+        raise _fail(exc) from exc
+    _emit({"experiment": name, "status": "stopped", "changed": changed}, as_json)
+
+
+def online_report(
+    name: Name,
+    window_days: Annotated[
+        int | None,
+        typer.Option(help="Click attribution window (default: PAPERBOY_CLICK_ATTRIBUTION_DAYS)."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Click-through per arm with 95% intervals (Wilson, and a bootstrap over users)."""
+    from recsys.experiment_analysis import online_report as report
+
+    days = window_days if window_days is not None else _settings().click_attribution_days
+    try:
+        with _session() as session:
+            result = report(session, name, _now(), timedelta(days=days))
+    except ExperimentError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        print(json.dumps(result))
+        return
+    out.print(_table(result))
+
+
+def _table(result: dict[str, Any]) -> Table:
+    table = Table(
+        title=f"{result['experiment']} ({result['status']}), clicks within "
+        f"{result['window_days']:g} days of sending"
+    )
+    columns = ("arm", "users", "digests", "pending", "analysed", "shown", "clicked", "CTR")
+    for column in (*columns, "95% Wilson", "95% bootstrap", "digests clicked"):
+        table.add_column(column, justify="left" if column == "arm" else "right")
+    for arm, row in result["arms"].items():
+        cells = [row[c] for c in columns[1:-1]]
+        table.add_row(
+            arm,
+            *(str(c) for c in cells),
+            _pct(row["ctr"]),
+            _interval(row["ctr_wilson"]),
+            _interval(row["ctr_bootstrap"]),
+            _pct(row["digest_ctr"]),
+        )
+    return table
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def _interval(bounds: tuple[float, float]) -> str:
+    return f"[{100 * bounds[0]:.2f}%, {100 * bounds[1]:.2f}%]"
+
+
+def _describe(name: str, status: str, salt: str, variants: tuple[Variant, ...]) -> dict[str, Any]:
+    return {
+        "experiment": name,
+        "status": status,
+        "salt": salt,
+        "variants": [v.as_dict() for v in variants],
+    }
+
+
+def _emit(data: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(data))
+        return
+    for key, value in data.items():
+        out.print(f"{key}: {value if isinstance(value, str | bool) else json.dumps(value)}")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    database = Database(_settings().sqlalchemy_url)
+    try:
+        with database.session() as session:
+            yield session
+    finally:
+        database.dispose()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(2)
