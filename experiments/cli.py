@@ -1,4 +1,6 @@
-"""``paperboy experiment``: offline evaluations, thin over ``experiments.citeulike`` / ``.generic``.
+"""``paperboy experiment``: offline evaluations, thin over ``experiments.citeulike`` / ``.generic``,
+and offline A/B experiments from TOML files (``run`` / ``report``, over ``experiments.runner``
+and ``experiments.report``).
 
 Mounted by ``api/cli.py`` as ``app.add_typer(experiment_app, name="experiment")``.
 """
@@ -23,7 +25,8 @@ from experiments import online_cli
 from experiments.evaluation import CUTOFFS
 
 experiment_app = typer.Typer(
-    help="Offline evaluation: published citeulike-a protocols, or your own logged data.",
+    help="Offline evaluation: published citeulike-a protocols, your own logged data, or A/B "
+    "experiments described in TOML files.",
     no_args_is_help=True,
 )
 out, err = Console(), Console(stderr=True)
