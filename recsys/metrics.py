@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
-from scipy.stats import rankdata
 
 from recsys.ranking import PAD_COLUMN
 
@@ -153,15 +152,30 @@ def auc(
     """
     block = np.asarray(scores, dtype=np.float64)
     _check_block(block, relevant, exclude)
+    if np.isposinf(block).any():
+        raise ValueError("auc: scores must be < +inf (+inf marks excluded entries internally)")
     keep = ~_dense_mask(exclude, block.shape)
     positive = _dense_mask(relevant, block.shape) & keep
-    # Excluded entries become NaN so rankdata leaves them out of every other entry's rank.
-    ranks = rankdata(np.where(keep, block, np.nan), axis=1, nan_policy="omit")
     n_pos = positive.sum(axis=1)
     n_neg = keep.sum(axis=1) - n_pos
-    rank_sum = np.where(positive, ranks, 0.0).sum(axis=1)
+    # Excluded entries sort last (+inf), so no kept score is ranked against them.
+    ordered = np.sort(np.where(keep, block, np.inf), axis=1)
+    rank_sum = np.zeros(len(block))
+    for user in np.flatnonzero(n_pos):
+        rank_sum[user] = _midranks(ordered[user], block[user, positive[user]]).sum()
     u_statistic = rank_sum - n_pos * (n_pos + 1) / 2.0
     return _safe_divide(u_statistic, n_pos * n_neg)
+
+
+def _midranks(ordered: NDArray[np.float64], values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """1-based average rank of each of ``values`` within the sorted row ``ordered``.
+
+    A user has few relevant papers, so two binary searches each beat ranking the whole row
+    (``scipy.stats.rankdata`` with NaN masking was most of an experiment's run time).
+    """
+    below = np.searchsorted(ordered, values, side="left")
+    upto = np.searchsorted(ordered, values, side="right")
+    return below + (upto - below + 1) / 2.0
 
 
 def catalogue_coverage(cols: NDArray[np.integer[Any]], n_candidates: int) -> float:
