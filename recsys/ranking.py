@@ -73,9 +73,9 @@ def top_k(
         If ``k`` is not an integer.
     """
     scores = _check_scores(scores)
-    k = _check_k(k)
+    k = check_k(k)
     valid = _valid_entries(scores, exclude, min_score)
-    keys = _sort_keys(scores, _tie_ranks(tie_break, scores.shape))
+    keys = _sort_keys(scores, tie_ranks(tie_break, scores.shape))
     keys *= valid  # 0 is below every valid key (see _sort_keys): invalid entries come last
     cols = _largest(keys, min(k, scores.shape[1]))
     return _gather(scores, valid, cols, k)
@@ -94,7 +94,8 @@ def _check_scores(scores: ArrayLike) -> NDArray[np.float32]:
     return array
 
 
-def _check_k(k: int) -> int:
+def check_k(k: int) -> int:
+    """``k`` as an int, or a ``TypeError`` (not an integer) / ``ValueError`` (below 1)."""
     k = operator.index(k)  # TypeError for 2.5, as for any sequence index
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -132,8 +133,28 @@ def _apply_exclude(valid: NDArray[np.bool_], exclude: Any) -> None:
     valid &= ~exclude
 
 
-def _tie_ranks(tie_break: ArrayLike | None, shape: tuple[int, ...]) -> NDArray[np.int64]:
-    """Distinct per-row ranks in [0, n_papers): higher wins a tie in score."""
+def tie_ranks(tie_break: ArrayLike | None, shape: tuple[int, ...]) -> NDArray[np.int64]:
+    """Distinct per-row ranks in [0, n_papers): the higher rank wins a tie in score.
+
+    Shared by :func:`top_k` and ``recsys.fastrank`` so both break ties the same way.
+
+    Parameters
+    ----------
+    tie_break : array_like, shape (n_papers,) or ``shape``, optional
+        As in :func:`top_k`: the larger value wins, then the lower column.
+    shape : tuple of int
+        ``(n_users, n_papers)`` of the scores.
+
+    Returns
+    -------
+    NDArray[np.int64], shape (n_papers,) or ``shape``
+        A permutation of ``range(n_papers)`` per row.
+
+    Raises
+    ------
+    ValueError
+        If ``tie_break`` has another shape or holds NaN.
+    """
     n_cols = shape[1]
     cols = np.arange(n_cols)
     if tie_break is None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recsys.ranking import MIN_RELEVANCE, PAD_COLUMN, top_k
+from recsys.ranking import MIN_RELEVANCE, PAD_COLUMN, tie_ranks, top_k
 
 NEG_INF = -np.inf
 
@@ -102,6 +102,14 @@ class TestTies:
 
     def test_minus_zero_ties_with_zero(self) -> None:
         check(top_k([[-0.0, 0.0]], 2, tie_break=[0.0, 1.0]), [[1, 0]], [[0.0, 0.0]])
+
+
+class TestTieRanks:
+    def test_without_a_tie_break_the_lower_column_ranks_higher(self) -> None:
+        np.testing.assert_array_equal(tie_ranks(None, (2, 4)), [3, 2, 1, 0])
+
+    def test_the_larger_tie_break_ranks_higher_then_the_lower_column(self) -> None:
+        np.testing.assert_array_equal(tie_ranks([0.0, 2.0, 0.0, 1.0], (1, 4)), [1, 3, 0, 2])
 
 
 class TestAgainstAPlainSort:
