@@ -23,7 +23,7 @@ from recsys.recommender import COMPONENTS
 MAX_EXPLORE_SLOTS = 50  # a digest holds at most 50 papers
 HOLDOUT = "holdout"  # the variant name logged for the uniform-random holdout
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_CONFIG_KEYS = ("explore_slots", "min_score", "weights", "uniform")
+_CONFIG_KEYS = ("explore_slots", "min_score", "weights", "uniform", "diversity")
 
 
 class ExperimentError(ValueError):
@@ -46,12 +46,17 @@ class RankerConfig:
         A name the active model does not have multiplies a weight of 0, so changes nothing.
     uniform : bool
         The whole digest is a uniform sample of the pool (the holdout's policy).
+    diversity : float or None
+        MMR trade-off in [0, 1] (``recsys.fastrank.mmr``): the digest is re-ranked from the
+        top ``DIVERSITY_POOL`` papers, 1 keeping the relevance order and lower values
+        trading relevance for papers unlike those already picked. None: no re-ranking.
     """
 
     explore_slots: int = 0
     min_score: float | None = None
     weights: tuple[tuple[str, float], ...] = ()
     uniform: bool = False
+    diversity: float | None = None
 
     @classmethod
     def parse(cls, data: Mapping[str, Any], where: str = "config") -> RankerConfig:
@@ -66,6 +71,7 @@ class RankerConfig:
             min_score=_bar(data.get("min_score"), where),
             weights=_weights(data.get("weights", {}), where),
             uniform=_flag(data.get("uniform", False), where),
+            diversity=_trade_off(data.get("diversity"), where),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -77,6 +83,8 @@ class RankerConfig:
             out["min_score"] = self.min_score
         if self.weights:
             out["weights"] = dict(self.weights)
+        if self.diversity is not None:
+            out["diversity"] = self.diversity
         if self.uniform:
             out["uniform"] = True
         return out
@@ -201,6 +209,14 @@ def _bar(value: Any, where: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ExperimentError(f"{where}.min_score: {value!r} must be a finite number")
+    return float(value)
+
+
+def _trade_off(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ExperimentError(f"{where}.diversity: {value!r} must be a number in [0, 1]")
     return float(value)
 
 

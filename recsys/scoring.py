@@ -35,12 +35,16 @@ from recsys.db.models import (
 )
 from recsys.digests import claim_many
 from recsys.exploration import Slate, explore_slate, pack_mask, uniform_slate
+from recsys.fastrank import cosine_similarity, mmr
 from recsys.model import Model
 from recsys.online_experiments import Arm, RankingDefaults, arms_for
 from recsys.ranking import MIN_RELEVANCE, top_k
 from recsys.recommender import ContentProfile, Hybrid, PaperBlock, UserBlock
 from recsys.subscribers import EVENT_WEIGHTS
 
+# Papers an arm with ``diversity`` re-ranks from: deep enough to find a different topic,
+# shallow enough that every pick is still relevant.
+DIVERSITY_POOL = 50
 MAX_EVENTS_PER_USER = 200  # the latest events describe a user well enough, and bound the work
 SKIP_REASON = "nothing new cleared your relevance bar today"
 _SENT_LIKE = ("sending", "sent", "unknown")
@@ -211,12 +215,16 @@ def rank_users(
         # The bar is on content similarity, not on the blend: a hybrid's scores have no
         # fixed scale, while a negative cosine always means "points away from your papers".
         bar = min_score if config.min_score is None else config.min_score
-        cols, _ = top_k(
+        size = max(users[row].digest_size for row in rows)
+        depth = size if config.diversity is None else max(size, DIVERSITY_POOL)
+        cols, best = top_k(
             scores,
-            max(users[row].digest_size for row in rows),
+            depth,
             exclude=~pool[rows] | (relevance[rows] < bar),
             tie_break=-candidates.block.age_days,
         )
+        if config.diversity is not None:
+            cols = _diversified(cols, best, candidates.block, size, config.diversity)
         for i, row in enumerate(rows):
             rng = np.random.default_rng([EXPLORATION_STREAM, seeds[row]])
             slate = _slate(cols[i], pool[row], users[row].digest_size, config, rng)
@@ -256,6 +264,25 @@ def explain(model: Model, ranking: Ranking, rows: Sequence[int]) -> list[list[st
     )
     bounds = np.cumsum([0, *lengths])
     return [list(reasons[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _diversified(
+    cols: NDArray[np.int32],
+    best: NDArray[np.float32],
+    papers: PaperBlock,
+    size: int,
+    trade_off: float,
+) -> NDArray[np.int32]:
+    """Each row's top ``DIVERSITY_POOL`` re-ranked by MMR down to ``size`` papers.
+
+    MMR weighs a score against a cosine, so each row's scores are first divided by its best
+    score's magnitude: the trade-off then means the same for a blend scoring ~50 as for a
+    cosine.
+    """
+    top = np.abs(best[:, :1])
+    scale = np.where((cols[:, :1] >= 0) & (top > 0), top, 1.0).astype(np.float32)
+    picked, _ = mmr(cols, best / scale, cosine_similarity(papers.embeddings), size, trade_off)
+    return picked
 
 
 def _rows_by_config(arms: Sequence[Arm]) -> dict[RankerConfig, list[int]]:

@@ -1,5 +1,6 @@
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 
@@ -181,3 +182,27 @@ def test_users_split_between_arms_as_assigned(
     arms = assign("fixed", users, [0.5, 0.5]).tolist()
     expected = {u: "ab"[arm] for u, arm in zip(users, arms, strict=True)}
     assert {u: d.variant for u, d in _digests(db).items()} == expected
+
+
+def test_a_diversity_arm_picks_the_paper_least_like_the_first(
+    db: Database, ids: dict[str, int], model: Model
+) -> None:
+    plain = _rank(db, model)[ids["ada"]]
+    with db.session() as s:  # forget the plain digests and make everyone due again
+        s.execute(DigestItemRow.__table__.delete())
+        s.execute(DigestRow.__table__.delete())
+        s.execute(UserRow.__table__.update().values(next_digest_at=NOW - timedelta(hours=1)))
+        config = RankerConfig(diversity=0.0, min_score=-1.01)  # every new paper is eligible
+        create_experiment(s, "diverse", [Variant("diverse", 1.0, config)], NOW)
+        pool = np.array(sorted(ids[t] for t in world.VISION[2:] + world.AUDIO[2:]))
+        unit = model.paper_vectors(s, pool)
+    diverse = _rank(db, model)[ids["ada"]]
+
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    to_first = unit @ unit[pool.tolist().index(plain[0])]
+    similarity = dict(zip(pool.tolist(), to_first.tolist(), strict=True))
+    # With a trade-off of 0, only the first pick is by relevance; the second is the paper
+    # least similar to it.
+    assert diverse[0] == plain[0]
+    assert diverse[1] == min((p for p in pool.tolist() if p != plain[0]), key=similarity.get)
+    assert _digests(db)[ids["ada"]].ranker_config == {"diversity": 0.0, "min_score": -1.01}
