@@ -32,29 +32,22 @@ from recsys import metrics
 from recsys.ranking import top_k
 from recsys.recommender import Component, PaperBlock, TrainingSnapshot, UserBlock
 from recsys.recommender.fitting import (
+    MAX_VALIDATION_USERS,
+    VALIDATION_FRACTION,
+    Progress,
     fit_components,
     latest_events,
     learn_blend_weights,
+    no_progress,
     spread_weights,
 )
 from recsys.recommender.hybrid import Hybrid, default_components
-
-Progress = Callable[[str, int, int], None]
-"""``progress(stage, done, total)``: called as long steps advance (e.g. a rich progress bar)."""
 
 CUTOFFS: tuple[int, ...] = (50, 100, 300)
 NDCG_CUTOFFS: tuple[int, ...] = (10, 100)
 # Users ranked per block: a (block, n_candidates) float32 score matrix plus top_k's uint64
 # keys stay under ~250 MB for 17,000 candidates.
 BLOCK_USERS = 1024
-# Validation users scored when learning blend weights. Every weight trial re-ranks this block,
-# so it bounds the cost of the search; more users would only refine the third decimal.
-MAX_VALIDATION_USERS = 1500
-VALIDATION_FRACTION = 0.2
-
-
-def no_progress(stage: str, done: int, total: int) -> None:
-    return None
 
 
 @dataclass(frozen=True)

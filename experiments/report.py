@@ -243,14 +243,7 @@ def markdown(view: _View) -> str:
         lines += [doc["description"], ""]
     lines += [*_describe_run(view), "", "## Who wins", ""]
     lines += _table(
-        [
-            "metric",
-            "best variant",
-            "mean [95% CI]",
-            f"vs {view.control} (diff [95% CI])",
-            "Holm p",
-            "verdict",
-        ],
+        _headline_columns(view),
         _headline_rows(view),
     )
     for metric in view.metrics:
@@ -271,6 +264,11 @@ def markdown(view: _View) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _headline_columns(view: _View) -> list[str]:
+    control = f"vs {view.control} (diff [95% CI])"
+    return ["metric", "best variant", "mean [95% CI]", control, "Holm p", "verdict"]
 
 
 def _headline_rows(view: _View) -> list[list[str]]:
@@ -412,14 +410,7 @@ def html_report(view: _View) -> str:
     parts.append("<h2>Who wins</h2>")
     parts.append(
         _html_table(
-            [
-                "metric",
-                "best variant",
-                "mean [95% CI]",
-                f"vs {view.control} (diff [95% CI])",
-                "Holm p",
-                "verdict",
-            ],
+            _headline_columns(view),
             _headline_rows(view),
         )
     )

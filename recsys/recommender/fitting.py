@@ -35,6 +35,7 @@ MAX_VALIDATION_CELLS = 20_000_000
 FALLBACK_USERS = 500
 
 Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``: called as long steps advance (e.g. a rich progress bar)."""
 
 
 def no_progress(stage: str, done: int, total: int) -> None:
