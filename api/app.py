@@ -1,11 +1,13 @@
 """The FastAPI application: JSON API, tracked e-mail links and their small HTML pages.
 
 ``create_app`` builds an app around one ``Database``; it runs no migrations (the CLI's
-prestart step does). Serve it with ``uvicorn --factory api.app:asgi``.
+prestart step does). Serve it with :func:`serve` (``paperboy serve``), or with
+``uvicorn --factory api.app:asgi`` in a single process.
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -57,3 +59,43 @@ def create_app(
 def asgi() -> FastAPI:
     """The app configured from the environment, for ``uvicorn --factory api.app:asgi``."""
     return create_app()
+
+
+def listening_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
+    """A bound, listening TCP socket whose accepted connections have ``TCP_NODELAY``.
+
+    uvicorn's multi-worker mode binds its own socket without naming the TCP protocol, so
+    asyncio does not set ``TCP_NODELAY`` on the connections it accepts. A response written
+    as headers, then body, then waits for the client's delayed ACK: 40 ms on every request,
+    about 360 requests/s in all. Linux copies the option from the listening socket to each
+    accepted one, so it is set here once.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    sock.set_inheritable(True)  # the worker processes accept on it
+    return sock
+
+
+def serve(
+    host: str, port: int, *, workers: int = 1, access_log: bool = True, log_level: str = "info"
+) -> None:
+    """Serve the app from the environment's settings with ``workers`` uvicorn processes.
+
+    Call it from a ``__main__`` guard: uvicorn starts its workers by re-importing the main
+    module.
+    """
+    import uvicorn
+
+    sock = listening_socket(host, port)
+    uvicorn.run(
+        "api.app:asgi",
+        factory=True,
+        fd=sock.fileno(),
+        workers=workers,
+        access_log=access_log,
+        log_level=log_level,
+    )

@@ -20,11 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections import Counter, defaultdict
@@ -35,10 +33,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psutil
 from sqlalchemy import func, insert, select, text, update
 
 from api.demo import load_world
+from benchmarks.common import PeakMemory, Status, load_average, machine
 from recsys.db.models import Base, DigestRow, EventRow, InterestRow, UserRow
 from recsys.db.session import Database
 from recsys.delivery import compose
@@ -79,6 +77,8 @@ class Result:
     setup_s: float = 0.0
     machine: str = ""
     date: str = ""
+    load_average_before: list[float] = field(default_factory=list)
+    load_average_after: list[float] = field(default_factory=list)
     timeline: list[tuple[float, int, int]] = field(default_factory=list)
 
 
@@ -202,35 +202,6 @@ def baseline(url: str, mode: str, batch: int) -> float:
 # The timed run -----------------------------------------------------------------------------
 
 
-class MemoryWatch:
-    """Peak resident memory of the worker (main process plus pool), sampled twice a second."""
-
-    def __init__(self, pid: int) -> None:
-        self.root = psutil.Process(pid)
-        self.peak_total = 0
-        self.peak_process = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> MemoryWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.5):
-            try:
-                processes = [self.root, *self.root.children(recursive=True)]
-                sizes = [p.memory_info().rss for p in processes]
-            except psutil.Error:
-                continue
-            self.peak_total = max(self.peak_total, sum(sizes))
-            self.peak_process = max(self.peak_process, max(sizes))
-
-
 def _counts(db: Database, since: datetime) -> Counter[str]:
     with db.session() as s:
         rows = s.execute(
@@ -241,27 +212,45 @@ def _counts(db: Database, since: datetime) -> Counter[str]:
     return Counter({status: int(n) for status, n in rows})
 
 
-def run(db: Database, settings: Settings, n_users: int, result: Result, timeout_s: float) -> None:
+def run(
+    db: Database,
+    settings: Settings,
+    n_users: int,
+    result: Result,
+    timeout_s: float,
+    status: Status,
+) -> None:
     since = datetime.now(UTC) - timedelta(seconds=1)
     with Embedded(settings, concurrency=os.cpu_count() or 2) as runtime:
         assert runtime.celery is not None and runtime.worker_pid is not None
         time.sleep(3)  # let the worker finish booting: the run measures work, not startup
-        with MemoryWatch(runtime.worker_pid) as memory:
+        result.load_average_before = load_average()
+        status(f"timed run: {n_users:,} digests, load average {result.load_average_before}")
+        with PeakMemory(runtime.worker_pid, interval_s=0.5) as memory:
             started = time.perf_counter()
             runtime.celery.send_task("paperboy.plan")
-            _watch(db, since, n_users, started, result, timeout_s)
-        result.peak_worker_rss_mb = round(memory.peak_total / 2**20, 1)
-        result.peak_process_rss_mb = round(memory.peak_process / 2**20, 1)
+            _watch(db, since, n_users, started, result, timeout_s, status)
+        result.load_average_after = load_average()
+        result.peak_worker_rss_mb = memory.peak_total_mb
+        result.peak_process_rss_mb = memory.peak_process_mb
 
 
 def _watch(
-    db: Database, since: datetime, n: int, started: float, result: Result, timeout_s: float
+    db: Database,
+    since: datetime,
+    n: int,
+    started: float,
+    result: Result,
+    timeout_s: float,
+    status: Status,
 ) -> None:
     while True:
         time.sleep(0.5)
         counts, elapsed = _counts(db, since), time.perf_counter() - started
         final = sum(v for k, v in counts.items() if k in FINAL_STATUSES)
         result.timeline.append((round(elapsed, 1), sum(counts.values()), final))
+        if len(result.timeline) % 10 == 0:  # every 5 s
+            status(f"{elapsed:6.1f}s into the run: {dict(counts)}")
         if not result.seconds_planned and sum(counts.values()) >= n:
             result.seconds_planned = round(elapsed, 2)
         if result.seconds_planned and not result.seconds_ranked and counts["planned"] == 0:
@@ -290,17 +279,32 @@ def main(argv: list[str] | None = None) -> None:
         or os.environ.get("PAPERBOY_TEST_DATABASE_URL"),
     )
     args = parser.parse_args(argv)
-    if not args.database_url or not args.database_url.startswith("postgresql"):
+    run_cli(args.database_url, args.users, args.mode, args.chunk, args.timeout, args.json)
+
+
+def run_cli(
+    database_url: str | None,
+    n_users: int,
+    mode: str,
+    chunk: int | None,
+    timeout_s: float,
+    as_json: bool,
+) -> Result:
+    """Run the benchmark and print its result: the body of ``paperboy bench send``."""
+    if not database_url or not database_url.startswith("postgresql"):
         raise SystemExit("give --database-url postgresql+psycopg://... (a scratch database)")
-    chunk = args.chunk or (1000 if args.mode == "template" else 100)
-    result = bench(args.database_url, args.users, args.mode, chunk, args.timeout)
-    _print(result, args.json)
+    if mode not in ("rendered", "template"):
+        raise SystemExit(f"--mode must be 'rendered' or 'template', not {mode!r}")
+    chunk = chunk or (1000 if mode == "template" else 100)
+    result = bench(database_url, n_users, mode, chunk, timeout_s, Status())
+    _print(result, as_json)
+    return result
 
 
-def bench(database_url: str, n_users: int, mode: str, chunk: int, timeout_s: float) -> Result:
-    result = Result(
-        mode=mode, users=n_users, machine=_machine(), date=datetime.now(UTC).isoformat()
-    )
+def bench(
+    database_url: str, n_users: int, mode: str, chunk: int, timeout_s: float, status: Status
+) -> Result:
+    result = Result(mode=mode, users=n_users, machine=machine(), date=datetime.now(UTC).isoformat())
     with tempfile.TemporaryDirectory(prefix="paperboy-bench-") as tmp:
         redis_server = RedisServer(Path(tmp))
         redis_server.start()
@@ -310,11 +314,13 @@ def bench(database_url: str, n_users: int, mode: str, chunk: int, timeout_s: flo
                 settings = _settings(Path(tmp), database_url, redis_server.url, url, mode, chunk)
                 db = Database(database_url)
                 started = time.perf_counter()
+                status(f"setup (not timed): schema, base world, {n_users:,} users, training")
                 prepare(db, settings, n_users, datetime.now(UTC))
                 result.setup_s = round(time.perf_counter() - started, 1)
+                status(f"baseline: one client posting to the stand-in for {BASELINE_S:.0f} s")
                 result.baseline_emails_per_s = round(baseline(url, mode, chunk), 1)
                 standin_reset(url)  # count only what the run sends
-                run(db, settings, n_users, result, timeout_s)
+                run(db, settings, n_users, result, timeout_s, status)
                 result.standin = standin_stats(url)
                 db.dispose()
         finally:
@@ -356,11 +362,6 @@ def _derive(result: Result) -> None:
         result.ratio_to_baseline = round(result.emails_per_s / result.baseline_emails_per_s, 3)
 
 
-def _machine() -> str:
-    memory = psutil.virtual_memory().total / 2**30
-    return f"{platform.machine()}, {os.cpu_count()} cores, {memory:.0f} GiB, {platform.platform()}"
-
-
 def _print(result: Result, as_json: bool) -> None:
     data = asdict(result)
     if as_json:
@@ -369,6 +370,12 @@ def _print(result: Result, as_json: bool) -> None:
     data.pop("timeline")
     for key, value in data.items():
         print(f"{key}: {value}")
+    print(
+        f"\n{result.users:,} digests sent in {result.seconds_total} s (target 60 s); "
+        f"peak worker memory {result.peak_worker_rss_mb} MB; "
+        f"{result.emails_per_s} emails/s = {result.ratio_to_baseline} x the stand-in's "
+        f"{result.baseline_emails_per_s} emails/s baseline"
+    )
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from recsys.catalog import storage_keys
@@ -32,6 +33,7 @@ from recsys.db.models import (
 from recsys.digests import next_send_time
 from recsys.domain import Paper
 from recsys.interests_import import Library, LibraryError, SeedPaper, parse_library
+from recsys.scanners import suspect_reason
 
 INTEREST_KINDS = ("keyword", "author", "category", "text")
 STATUSES = ("pending", "active", "paused", "unsubscribed")
@@ -45,6 +47,8 @@ MAX_SEEDS = 100
 # Event kinds and the sign they give the user's content profile.
 EVENT_WEIGHTS = {"click": 1.0, "more": 2.0, "seed": 2.0, "less": -2.0}
 _MAX_AGENT_CHARS = 512
+# Paper URLs come from outside feeds: only these are ever followed (no javascript:, data:).
+WEB_SCHEMES = ("http", "https")
 _EMAIL = re.compile(r"^[^@\s<>\x00-\x1f\x7f]+@[^@\s<>\x00-\x1f\x7f]+\.[^@\s<>\x00-\x1f\x7f]+$")
 # Control characters mean garbage input, and PostgreSQL refuses NUL in text outright.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -163,6 +167,91 @@ def record_event(
     session.add(event)
     session.flush()
     return event
+
+
+@dataclass(frozen=True)
+class Click:
+    """A recorded click on a digest link: where it leads and whether it looked automated."""
+
+    url: str
+    suspect: bool
+
+
+def record_click(
+    conn: Connection,
+    user_id: int,
+    paper_id: int,
+    digest_id: int | None,
+    now: datetime,
+    *,
+    method: str = "GET",
+    user_agent: str | None = None,
+    scanner_window_s: float,
+) -> Click:
+    """Store a click on a paper link in two statements; return the paper's URL.
+
+    The hot path of every digest: one query finds the paper, the user and the digest's
+    send time (for :func:`recsys.scanners.suspect_reason`), one ``INSERT`` stores the event,
+    as :func:`record_event` would, with no ORM objects. The digest is kept only when it is
+    still stored and belongs to the user. Run it on an autocommit connection: the single
+    ``INSERT`` is the whole write, so no transaction is needed around it.
+
+    Parameters
+    ----------
+    conn : Connection
+        A Core connection (autocommit, or committed by the caller).
+    user_id, paper_id, digest_id : int
+        From the signed link; ``digest_id`` may be None.
+    now : datetime
+        When the link was followed.
+    method, user_agent : str
+        The request's method and ``User-Agent``, for scanner detection.
+    scanner_window_s : float
+        Clicks this soon after the digest was sent are a scanner's.
+
+    Returns
+    -------
+    Click
+        The paper's stored URL (to redirect to) and whether the click was flagged.
+
+    Raises
+    ------
+    SubscriberError
+        When the paper (``field="paper_id"``) or the user (``"user_id"``) is gone, or the
+        paper's stored URL is not a web page (``"url"``); nothing is stored then.
+    """
+    ids = {"user_id": user_id, "paper_id": paper_id, "digest_id": digest_id}
+    found = conn.execute(_CLICK_TARGET, ids).first()
+    if found is None:
+        raise SubscriberError("paper_id", f"no paper {paper_id}")
+    url, user, digest, sent_at = found
+    if user is None:
+        raise SubscriberError("user_id", f"no user {user_id}")
+    if urlsplit(url).scheme not in WEB_SCHEMES:  # a click that cannot lead anywhere is not one
+        raise SubscriberError("url", f"paper {paper_id} has no web page: {url[:80]!r}")
+    suspect = suspect_reason(method, user_agent, now, sent_at, scanner_window_s) is not None
+    event = {
+        "user_id": user_id, "paper_id": paper_id, "kind": "click", "digest_id": digest,
+        "created_at": now, "user_agent": user_agent[:_MAX_AGENT_CHARS] if user_agent else None,
+        "suspect": suspect,
+    }  # fmt: skip
+    conn.execute(_INSERT_EVENT, event)
+    return Click(url=url, suspect=suspect)
+
+
+# Built once: constructing the statement per click cost more than running it. The digest
+# joins only when it is the user's; a NULL digest id joins nothing.
+_CLICK_TARGET = (
+    select(PaperRow.url, UserRow.id, DigestRow.id, DigestRow.sent_at)
+    .select_from(PaperRow)
+    .outerjoin(UserRow, UserRow.id == bindparam("user_id"))
+    .outerjoin(
+        DigestRow,
+        (DigestRow.id == bindparam("digest_id")) & (DigestRow.user_id == bindparam("user_id")),
+    )
+    .where(PaperRow.id == bindparam("paper_id"))
+)
+_INSERT_EVENT = insert(EventRow)
 
 
 def unsubscribe(session: Session, user_id: int, now: datetime) -> bool:

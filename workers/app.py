@@ -9,11 +9,35 @@ a lost message (a restarted Redis, a killed worker) would have done.
 
 from __future__ import annotations
 
-from celery import Celery
+import os
+from typing import Any
 
-from recsys.settings import Settings, get_settings
+# One BLAS thread per pool process, set before anything loads numpy. The prefork pool already
+# runs one process per core; BLAS threads on top oversubscribe the cores and make a chunk's
+# matrix products slower, not faster. An operator's own setting wins. OpenMP is left alone:
+# the training task's ALS and LightFM fits are parallel loops that do use every core.
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+for _variable in BLAS_THREAD_VARIABLES:
+    os.environ.setdefault(_variable, "1")
+
+from celery import Celery  # noqa: E402 - after the BLAS variables, see above
+from celery.signals import worker_process_init  # noqa: E402
+
+from recsys.settings import Settings, get_settings  # noqa: E402
 
 QUEUE = "paperboy"
+
+
+@worker_process_init.connect
+def limit_blas_threads(**_: Any) -> None:
+    """Hold each pool process to ``OPENBLAS_NUM_THREADS`` BLAS threads.
+
+    The variables above only act on a BLAS library loaded after them; this also covers a
+    worker started from a process that had already imported numpy.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
 
 
 def make_celery(settings: Settings) -> Celery:

@@ -21,6 +21,7 @@ from recsys import catalog, digests, reconcile, scoring, sending, training
 from recsys.delivery import BatchEmailBackend
 from recsys.embeddings import EmbeddingStore
 from recsys.model import embeddings_dir
+from recsys.online_experiments import RankingDefaults
 from recsys.schedule import SchedulePolicy
 from recsys.settings import Settings, get_settings
 from workers import runtime
@@ -91,9 +92,13 @@ def score(digest_ids: list[int]) -> int:
     if model is None:
         log.warning("no active model: %d digests stay planned until training runs", len(digest_ids))
         return 0
-    lookback = timedelta(days=get_settings().candidate_lookback_days)
+    settings = get_settings()
+    lookback = timedelta(days=settings.candidate_lookback_days)
+    defaults = RankingDefaults.from_settings(settings)  # exploration and holdout
     with runtime.database().session() as session:
-        ranked = scoring.rank_digests(session, digest_ids, model, runtime.now(), lookback=lookback)
+        ranked = scoring.rank_digests(
+            session, digest_ids, model, runtime.now(), lookback=lookback, defaults=defaults
+        )
     _enqueue_chunks(send, ranked, _send_chunk_size())
     return len(ranked)
 

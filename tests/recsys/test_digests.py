@@ -127,6 +127,31 @@ def test_the_planner_adds_the_hashed_jitter(db: Database) -> None:
     assert user.next_digest_at == datetime(2026, 11, 22, 7, tzinfo=UTC) + timedelta(seconds=jitter)
 
 
+def test_users_sharing_a_schedule_each_get_their_own_jitter_and_zone(db: Database) -> None:
+    with db.session() as s:
+        alice, bob = _user(s, "alice@example.org"), _user(s, "bob@example.org")
+        kenji = _user(s, "kenji@example.org", timezone="Asia/Tokyo")
+    with db.session() as s:
+        plan_due(s, NOW, SchedulePolicy(jitter_s=3600))
+    with db.session() as s:
+        nxt = {u.id: u.next_digest_at for u in s.scalars(select(UserRow))}
+    utc_slot, tokyo_slot = (
+        datetime(2026, 11, 22, 7, tzinfo=UTC),
+        datetime(2026, 11, 21, 22, tzinfo=UTC),
+    )
+
+    def jittered(uid: int, slot: datetime) -> datetime:
+        return slot + timedelta(seconds=jitter_seconds(uid, date(2026, 11, 22), 3600))
+
+    assert nxt == {
+        alice: jittered(alice, utc_slot),
+        bob: jittered(bob, utc_slot),
+        kenji: jittered(kenji, tokyo_slot),  # 07:00 on the 22nd in Tokyo
+    }
+    assert nxt[alice] != nxt[bob]
+    assert [d.period for d in _digests(db)] == ["2026-11-21"] * 3
+
+
 def test_a_first_digest_covers_the_first_lookback(db: Database) -> None:
     with db.session() as s:
         _user(s, "alice@example.org")
