@@ -100,6 +100,19 @@ def explore_slate(
     return _slate(cols, propensity, len(head))
 
 
+def ranked_slate(ranked: NDArray[np.integer]) -> Slate:
+    """The plain top-k: every position by rank, propensity 1 (what ``explore_slate`` gives
+    with no exploration slots, without reading the pool).
+
+    Parameters
+    ----------
+    ranked : NDArray[np.integer], shape (n,)
+        The columns to show, best first.
+    """
+    cols = np.asarray(ranked, dtype=np.int32)
+    return _slate(cols, np.ones(len(cols)), len(cols))
+
+
 def uniform_slate(pool: NDArray[np.integer], size: int, rng: np.random.Generator) -> Slate:
     """A digest drawn uniformly at random from the pool: the holdout's logging policy.
 

@@ -24,6 +24,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from recsys.assignment import RankerConfig
+from recsys.db.bulk import insert_rows
 from recsys.db.models import (
     CandidatePoolRow,
     DigestItemRow,
@@ -34,7 +35,7 @@ from recsys.db.models import (
     UserRow,
 )
 from recsys.digests import claim_many
-from recsys.exploration import Slate, explore_slate, pack_mask, uniform_slate
+from recsys.exploration import Slate, explore_slate, pack_mask, ranked_slate, uniform_slate
 from recsys.fastrank import cosine_similarity, mmr
 from recsys.model import Model
 from recsys.online_experiments import Arm, RankingDefaults, arms_for
@@ -226,8 +227,7 @@ def rank_users(
         if config.diversity is not None:
             cols = _diversified(cols, best, candidates.block, size, config.diversity)
         for i, row in enumerate(rows):
-            rng = np.random.default_rng([EXPLORATION_STREAM, seeds[row]])
-            slate = _slate(cols[i], pool[row], users[row].digest_size, config, rng)
+            slate = _slate(cols[i], pool[row], users[row].digest_size, config, seeds[row])
             digests[row] = RankedDigest(slate, scores[i, slate.cols], pool[row], arms[row])
     return Ranking(candidates, context, [d for d in digests if d is not None])
 
@@ -338,13 +338,17 @@ def _slate(
     pool: NDArray[np.bool_],
     size: int,
     config: RankerConfig,
-    rng: np.random.Generator,
+    seed: int,
 ) -> Slate:
     """The arm's slate from one top-k row (padding dropped) and the user's pool."""
+    ranked = cols[cols >= 0][:size]
+    if not config.uniform and not config.explore_slots:
+        return ranked_slate(ranked)  # the common case: no pool scan, no generator
     eligible = np.flatnonzero(pool)
+    rng = np.random.default_rng([EXPLORATION_STREAM, seed])
     if config.uniform:
         return uniform_slate(eligible, size, rng)
-    return explore_slate(cols[cols >= 0][:size], eligible, size, config.explore_slots, rng)
+    return explore_slate(ranked, eligible, size, config.explore_slots, rng)
 
 
 def _planned(session: Session, digest_ids: Sequence[int]) -> list[tuple[DigestRow, UserRow]]:
@@ -562,5 +566,4 @@ def _insert_items(session: Session, rows: dict[int, int], ranking: Ranking, mode
             )
         )
     ]
-    if items:
-        session.execute(insert(DigestItemRow), items)
+    insert_rows(session, DigestItemRow.__table__, items)

@@ -8,7 +8,13 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from recsys.exploration import explore_slate, pack_mask, uniform_slate, unpack_mask
+from recsys.exploration import (
+    explore_slate,
+    pack_mask,
+    ranked_slate,
+    uniform_slate,
+    unpack_mask,
+)
 
 DRAWS = 24_000
 
@@ -23,6 +29,10 @@ def test_it_keeps_the_plain_top_k_when_no_slot_explores() -> None:
     assert slate.cols.tolist() == [4, 2]
     assert slate.propensity.tolist() == [1.0, 1.0]
     assert not slate.explored.any()
+    plain = ranked_slate(np.array([4, 2]))  # the shortcut the scorer takes without slots
+    assert plain.cols.tolist() == slate.cols.tolist()
+    assert plain.propensity.tolist() == slate.propensity.tolist()
+    assert plain.explored.tolist() == slate.explored.tolist()
 
 
 def test_every_ordered_outcome_of_a_tiny_case_has_its_computed_probability() -> None:

@@ -1,0 +1,53 @@
+"""insert_rows: every row lands with its values, on SQLite and on PostgreSQL alike."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from recsys import catalog
+from recsys.db.bulk import insert_rows
+from recsys.db.models import DigestItemRow, DigestRow
+from recsys.db.session import Database
+from recsys.subscribers import create_user
+from tests.conftest import NOW
+from tests.recsys import world
+
+TITLES = ["bulk one", "bulk two", "bulk three"]
+
+
+def test_it_inserts_every_row_with_its_values(db: Database) -> None:
+    with db.session() as s:
+        user = create_user(s, "bulk@example.org", NOW)
+        catalog.upsert_papers(s, [world.paper(t, "vision") for t in TITLES], NOW)
+        papers = catalog.ids_by_title(s, TITLES)
+        digest = DigestRow(
+            user_id=user.id, period="2026-11-21", status="ranked", created_at=NOW, updated_at=NOW
+        )
+        s.add(digest)
+        s.flush()
+        digest_id = digest.id
+    rows = [
+        {"digest_id": digest_id, "paper_id": papers[title], "position": i, "score": i / 4,
+         "reason": f"reason {i} ’quoted’", "propensity": 1 / (i + 1), "explored": i % 2 == 1}
+        for i, title in enumerate(TITLES)
+    ]  # fmt: skip
+    with db.session() as s:
+        insert_rows(s, DigestItemRow.__table__, rows)
+    with db.session() as s:
+        stored = s.execute(
+            select(
+                DigestItemRow.paper_id, DigestItemRow.score, DigestItemRow.reason,
+                DigestItemRow.propensity, DigestItemRow.explored,
+            ).order_by(DigestItemRow.position)
+        ).all()  # fmt: skip
+    assert [tuple(r) for r in stored] == [
+        (papers["bulk one"], 0.0, "reason 0 ’quoted’", 1.0, False),
+        (papers["bulk two"], 0.25, "reason 1 ’quoted’", 0.5, True),
+        (papers["bulk three"], 0.5, "reason 2 ’quoted’", 1 / 3, False),
+    ]
+
+
+def test_no_rows_is_no_statement(db: Database) -> None:
+    with db.session() as s:
+        insert_rows(s, DigestItemRow.__table__, [])
+        assert s.scalar(select(DigestItemRow.id)) is None
