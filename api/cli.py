@@ -201,15 +201,18 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate")] = True,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server processes (one per core for tracked-link load).")
+    ] = 1,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log")] = True,
 ) -> None:
     """Serve the HTTP API (tracked links, feedback, unsubscribe, JSON API)."""
-    import uvicorn
-
+    from api.app import serve as serve_app
     from recsys.db.session import Database
 
     if migrate_first:
         Database(_settings().sqlalchemy_url).migrate()
-    uvicorn.run("api.app:asgi", factory=True, host=host, port=port)
+    serve_app(host, port, workers=workers, access_log=access_log)
 
 
 if __name__ == "__main__":
