@@ -20,11 +20,11 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from recsys.assignment import RankerConfig
-from recsys.db.bulk import insert_rows
+from recsys.db.bulk import insert_rows, update_rows
 from recsys.db.models import (
     CandidatePoolRow,
     DigestItemRow,
@@ -535,7 +535,7 @@ def _log_rankings(
         }
         for digest_id, row in rows.items()
     ]
-    session.execute(update(DigestRow), logs)
+    update_rows(session, DigestRow, logs)
 
 
 def _insert_items(session: Session, rows: dict[int, int], ranking: Ranking, model: Model) -> None:

@@ -1,4 +1,4 @@
-"""Many-row inserts that stay fast on PostgreSQL.
+"""Many-row inserts and updates that stay fast on PostgreSQL.
 
 An ``executemany`` of 100,000 digest items costs one statement execution per row even when
 pipelined; PostgreSQL's ``unnest`` takes one array per column instead, so the whole batch is
@@ -7,10 +7,11 @@ one statement with a handful of parameters, however many rows it holds.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import FromClause, Table, text
+from sqlalchemy import JSON, FromClause, Table, text, update
 from sqlalchemy.orm import Session
 
 
@@ -40,3 +41,39 @@ def insert_rows(
         f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays})"
     )
     session.execute(statement, {name: [row[name] for row in rows] for name in names})
+
+
+def update_rows(session: Session, model: type[Any], rows: Sequence[Mapping[str, Any]]) -> None:
+    """Update rows of the mapped class ``model`` by primary key ``id``.
+
+    Each dict holds ``id`` and the new values. On PostgreSQL: one
+    ``UPDATE ... FROM unnest(...)``, JSON values serialised here (the arrays travel as
+    ``json[]``). Elsewhere: SQLAlchemy's ORM bulk UPDATE by primary key.
+    """
+    if not rows:
+        return
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        session.execute(update(model), list(rows))
+        return
+    table: Table = model.__table__
+    names = ["id", *(name for name in rows[0] if name != "id")]
+    arrays = ", ".join(f"CAST(:{name} AS {_array_type(table, name, bind)})" for name in names)
+    assignments = ", ".join(f"{name} = v.{name}" for name in names[1:])
+    statement = text(
+        f"UPDATE {table.name} SET {assignments} "
+        f"FROM unnest({arrays}) AS v({', '.join(names)}) WHERE {table.name}.id = v.id"
+    )
+    session.execute(
+        statement, {name: [_plain(table, name, r[name]) for r in rows] for name in names}
+    )
+
+
+def _array_type(table: Table, name: str, bind: Any) -> str:
+    column_type = table.c[name].type
+    return "json[]" if isinstance(column_type, JSON) else f"{column_type.compile(bind.dialect)}[]"
+
+
+def _plain(table: Table, name: str, value: Any) -> Any:
+    is_json = isinstance(table.c[name].type, JSON)
+    return json.dumps(value) if is_json and value is not None else value

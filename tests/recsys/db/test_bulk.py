@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from recsys import catalog
-from recsys.db.bulk import insert_rows
+from recsys.db.bulk import insert_rows, update_rows
 from recsys.db.models import DigestItemRow, DigestRow
 from recsys.db.session import Database
 from recsys.subscribers import create_user
@@ -51,3 +51,31 @@ def test_no_rows_is_no_statement(db: Database) -> None:
     with db.session() as s:
         insert_rows(s, DigestItemRow.__table__, [])
         assert s.scalar(select(DigestItemRow.id)) is None
+
+
+def test_update_rows_sets_each_rows_own_values_including_json_and_bytes(db: Database) -> None:
+    with db.session() as s:
+        user = create_user(s, "update@example.org", NOW)
+        digests = [
+            DigestRow(user_id=user.id, period=p, status="ranked", created_at=NOW, updated_at=NOW)
+            for p in ("a", "b")
+        ]
+        s.add_all(digests)
+        s.flush()
+        ids = [d.id for d in digests]
+    config = {"explore_slots": 2}
+    rows = [
+        {"id": ids[0], "variant": "x", "ranker_config": config, "candidate_mask": b"\x01"},
+        {"id": ids[1], "variant": None, "ranker_config": {}, "candidate_mask": b"\xff\x00"},
+    ]
+    with db.session() as s:
+        update_rows(s, DigestRow, rows)
+    with db.session() as s:
+        stored = s.execute(
+            select(DigestRow.variant, DigestRow.ranker_config, DigestRow.candidate_mask)
+            .order_by(DigestRow.id)
+        ).all()  # fmt: skip
+    assert [tuple(r) for r in stored] == [
+        ("x", {"explore_slots": 2}, b"\x01"),
+        (None, {}, b"\xff\x00"),
+    ]
