@@ -18,6 +18,13 @@ bench_app = typer.Typer(
 )
 
 
+# The scratch database every benchmark drops and refills.
+_SCRATCH_DB = typer.Option(
+    envvar=["PAPERBOY_BENCH_DATABASE_URL", "PAPERBOY_TEST_DATABASE_URL"],
+    help="A SCRATCH PostgreSQL database: its schema is dropped and recreated.",
+)
+
+
 @bench_app.command("send")
 def send(
     users: Annotated[int, typer.Option(min=1, help="Due subscribers, one digest each.")] = 100_000,
@@ -26,13 +33,7 @@ def send(
     ] = "template",
     chunk: Annotated[int | None, typer.Option(help="Score chunk (default by mode).")] = None,
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 1800.0,
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            envvar=["PAPERBOY_BENCH_DATABASE_URL", "PAPERBOY_TEST_DATABASE_URL"],
-            help="A SCRATCH PostgreSQL database: its schema is dropped and recreated.",
-        ),
-    ] = None,
+    database_url: Annotated[str | None, _SCRATCH_DB] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """Plan, rank and send one digest per user through a real worker, Redis, PostgreSQL and
@@ -43,13 +44,6 @@ def send(
     from benchmarks import send as bench_send
 
     bench_send.run_cli(database_url, users, mode, chunk, timeout, as_json)
-
-
-# The scratch database every benchmark drops and refills.
-_SCRATCH_DB = typer.Option(
-    envvar=["PAPERBOY_BENCH_DATABASE_URL", "PAPERBOY_TEST_DATABASE_URL"],
-    help="A SCRATCH PostgreSQL database: its schema is dropped and recreated.",
-)
 
 
 @bench_app.command("train")
