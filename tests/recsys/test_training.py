@@ -34,9 +34,7 @@ def test_training_writes_activates_and_fills_the_store(db: Database, settings: S
     assert model.component.name == "hybrid"
 
 
-def test_before_any_click_the_content_profile_ranks_alone(
-    db: Database, settings: Settings
-) -> None:
+def test_before_any_click_the_content_profile_ranks_alone(db: Database, settings: Settings) -> None:
     with db.session() as s:
         world.load(s)
         s.execute(delete(EventRow))
