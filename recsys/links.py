@@ -19,6 +19,7 @@ import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from recsys.settings import Settings
@@ -34,6 +35,7 @@ class TokenError(ValueError):
     """A token that is malformed, tampered with, expired or meant for something else."""
 
 
+@lru_cache(maxsize=16)
 def key_id(secret: str) -> str:
     """A short public name for ``secret``; reveals nothing usable about it."""
     return hashlib.sha256(b"paperboy-link-key:" + secret.encode()).hexdigest()[:8]
@@ -71,8 +73,15 @@ def make_token(keys: Keys, purpose: str, data: dict[str, Any], expires_at: datet
         raise ValueError(f"unknown token purpose {purpose!r}")
     secret = _keyring(keys).current
     payload = {"k": key_id(secret), "p": purpose, "e": int(expires_at.timestamp()), "d": data}
-    body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
-    return f"{body}.{_b64(_mac(secret, body))}"
+    return _sign(secret.encode(), json.dumps(payload, separators=(",", ":"), sort_keys=True))
+
+
+def _sign(secret: bytes, payload_json: str) -> str:
+    # Bytes throughout, _b64 written out: a batch signs ~32,000 links through here.
+    body = binascii.b2a_base64(payload_json.encode(), newline=False).translate(_URLSAFE)
+    body = body.rstrip(b"=")
+    mac = binascii.b2a_base64(hmac.digest(secret, body, "sha256"), newline=False)
+    return (body + b"." + mac.translate(_URLSAFE).rstrip(b"=")).decode()
 
 
 def read_token(keys: Keys, token: str, purpose: str, now: datetime) -> dict[str, Any]:
@@ -108,11 +117,15 @@ def _payload(body: str) -> dict[str, Any]:
 
 
 def _mac(secret: str, body: str) -> bytes:
-    return hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()
+    return hmac.digest(secret.encode(), body.encode(), "sha256")
+
+
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    # base64.urlsafe_b64encode without its wrappers: this runs twice per link signed.
+    return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
 
 
 def _unb64(text: str) -> bytes:
@@ -132,24 +145,42 @@ def _user_data(user_id: int, created_at: datetime | None) -> dict[str, Any]:
 
 
 class LinkMaker:
-    """Builds the signed URLs that go into our e-mails and pages."""
+    """Builds the signed URLs that go into our e-mails and pages.
+
+    A 1,000-digest batch signs ~32,000 links, so the key id, secret and expiry are worked
+    out once here, and the three per-paper links write their payload JSON directly: the
+    same bytes ``make_token`` produces (sorted keys, no spaces), without a dict and
+    ``json.dumps`` per link. ``test_links`` checks the two agree.
+    """
 
     def __init__(self, keys: Keys, base_url: str, expires_at: datetime) -> None:
         self._keys = keys
         self._base = base_url.rstrip("/")
         self._expires_at = expires_at
+        secret = _keyring(keys).current
+        self._secret = secret.encode()
+        # The payload after the data dict, identical for every link of one purpose.
+        tail = f',"e":{int(expires_at.timestamp())},"k":"{key_id(secret)}","p":'
+        self._tails = {purpose: f'{tail}"{purpose}"}}' for purpose in PURPOSES}
 
     def _url(self, route: str, purpose: str, data: dict[str, Any]) -> str:
         return f"{self._base}/{route}/{make_token(self._keys, purpose, data, self._expires_at)}"
 
+    def _paper_url(self, route: str, purpose: str, user: int, paper: int, digest: int) -> str:
+        if type(user) is not int or type(paper) is not int or type(digest) is not int:
+            # Only plain ints print as json.dumps prints them (not bools, not numpy ints).
+            return self._url(route, purpose, {"u": user, "p": paper, "d": digest})
+        data = f'{{"d":{{"d":{digest},"p":{paper},"u":{user}}}'
+        return f"{self._base}/{route}/{_sign(self._secret, data + self._tails[purpose])}"
+
     def click(self, user_id: int, paper_id: int, digest_id: int) -> str:
-        return self._url("c", "click", {"u": user_id, "p": paper_id, "d": digest_id})
+        return self._paper_url("c", "click", user_id, paper_id, digest_id)
 
     def more(self, user_id: int, paper_id: int, digest_id: int) -> str:
-        return self._url("more", "more", {"u": user_id, "p": paper_id, "d": digest_id})
+        return self._paper_url("more", "more", user_id, paper_id, digest_id)
 
     def less(self, user_id: int, paper_id: int, digest_id: int) -> str:
-        return self._url("less", "less", {"u": user_id, "p": paper_id, "d": digest_id})
+        return self._paper_url("less", "less", user_id, paper_id, digest_id)
 
     def unsubscribe(self, user_id: int, created_at: datetime | None = None) -> str:
         return self._url("unsubscribe", "unsubscribe", _user_data(user_id, created_at))

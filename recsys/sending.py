@@ -12,15 +12,28 @@ per request; a template-mode one (:class:`~recsys.delivery.BatchEmailBackend`) g
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    any_,
+    bindparam,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from recsys.db.models import (
     DeliveryAttemptRow,
@@ -100,7 +113,8 @@ def send_digests(
     ids = sorted(set(digest_ids))
     report = SendReport()
     for start in range(0, len(ids), size):
-        group = _send_group(db, backend, settings, ids[start : start + size], clock)
+        with _collector_paused():
+            group = _send_group(db, backend, settings, ids[start : start + size], clock)
         report.outcomes.update(group)
         if any(o.outcome is Outcome.UNKNOWN for o in group.values()):
             # The provider stopped answering in time: sending on would stack one timeout per
@@ -109,6 +123,27 @@ def send_digests(
             report.outcomes.update({i: deferred for i in ids[start + size :]})
             break
     return report
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for one request's worth of work.
+
+    A 1,000-digest batch builds ~35,000 objects (rows, lines, e-mails) that all live until
+    the request is answered. With the collector on, they survive its young collections,
+    are promoted, and push it into a full walk of the worker's heap every other batch:
+    29% of the send CPU when measured. Paused, they are freed by reference counting when
+    the batch ends and nothing is walked. Only a caller that found the collector on turns
+    it back on, so it is never left off, nor turned on under someone who paused it.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _send_group(
@@ -151,12 +186,15 @@ def _deliver(
 def _record_attempts(session: Session, digest_ids: list[int], backend: str, now: datetime) -> None:
     if not digest_ids:
         return
-    numbers = session.execute(
-        select(DigestRow.id, DigestRow.attempts).where(DigestRow.id.in_(digest_ids))
-    ).all()
-    session.add_all(
-        DeliveryAttemptRow(digest_id=i, attempt=n, backend=backend, started_at=now)
-        for i, n in numbers
+    # One INSERT ... SELECT: the attempt numbers never leave the database.
+    started = DeliveryAttemptRow.__table__.c.started_at.type
+    rows = select(
+        DigestRow.id, DigestRow.attempts, literal(backend, String()), literal(now, started)
+    ).where(_among(session, DigestRow.id, digest_ids))
+    session.execute(
+        insert(DeliveryAttemptRow).from_select(
+            ["digest_id", "attempt", "backend", "started_at"], rows
+        )
     )
 
 
@@ -192,10 +230,29 @@ def _finish_attempts(
 ) -> None:
     session.execute(
         update(DeliveryAttemptRow)
-        .where(DeliveryAttemptRow.digest_id.in_(ids), DeliveryAttemptRow.finished_at.is_(None))
+        .where(
+            _among(session, DeliveryAttemptRow.digest_id, ids),
+            DeliveryAttemptRow.finished_at.is_(None),
+        )
         .values(outcome=outcome, detail=detail, finished_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+def _among(
+    session: Session, column: InstrumentedAttribute[Any], values: Sequence[Any]
+) -> ColumnElement[bool]:
+    """``column IN values``, as one array parameter on PostgreSQL.
+
+    A 1,000-value ``IN`` is 1,000 placeholders: SQLAlchemy names each one and psycopg
+    re-parses the long statement on every call (too long for its cache). ``= ANY(:array)``
+    is one parameter and a short, cached statement.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return column.in_(list(values))
+    item = Integer() if isinstance(column.type, Integer) else String()
+    array = bindparam(None, list(values), type_=ARRAY(item))
+    return column == any_(array)
 
 
 # Building the e-mails ------------------------------------------------------------------------
@@ -206,24 +263,31 @@ def load_emails(
 ) -> tuple[list[DigestEmail], list[int]]:
     """The e-mails for ``digest_ids``, and the ids whose address is suppressed (not built).
 
-    Three queries whatever the number of digests, so a 1,000-digest batch costs no more
-    round trips than one digest.
+    Four queries whatever the number of digests, so a 1,000-digest batch costs no more
+    round trips than one digest. Each paper is loaded once however many digests list it.
     """
     if not digest_ids:
         return [], []
     pairs = session.execute(
-        select(DigestRow, UserRow)
+        select(
+            DigestRow.id,
+            DigestRow.period,
+            UserRow.id.label("user_id"),
+            UserRow.email,
+            UserRow.name,
+            UserRow.created_at,
+        )
         .join(UserRow, UserRow.id == DigestRow.user_id)
-        .where(DigestRow.id.in_(list(digest_ids)))
+        .where(_among(session, DigestRow.id, digest_ids))
         .order_by(DigestRow.id)
     ).all()
-    blocked = _suppressed(session, [u.email for _, u in pairs])
-    suppressed = [d.id for d, u in pairs if u.email in blocked]
-    wanted = [(d, u) for d, u in pairs if u.email not in blocked]
-    items = _items(session, [d.id for d, _ in wanted])
+    blocked = _suppressed(session, [p.email for p in pairs])
+    suppressed = [p.id for p in pairs if p.email in blocked]
+    wanted = [p for p in pairs if p.email not in blocked]
+    items = _items(session, [p.id for p in wanted])
     expires = now + timedelta(days=settings.link_ttl_days)
     links = LinkMaker(Keyring.from_settings(settings), settings.public_base_url, expires)
-    emails = [_email(d, u, items[d.id], links) for d, u in wanted]
+    emails = [_email(p, items[p.id], links) for p in wanted]
     return emails, suppressed
 
 
@@ -236,50 +300,70 @@ def build_email(
 
 
 def _suppressed(session: Session, addresses: list[str]) -> set[str]:
-    query = select(SuppressionRow.email).where(SuppressionRow.email.in_(addresses))
+    if not addresses:
+        return set()
+    query = select(SuppressionRow.email).where(_among(session, SuppressionRow.email, addresses))
     return set(session.scalars(query).all())
 
 
-def _items(session: Session, digest_ids: list[int]) -> dict[int, list[Any]]:
+@dataclass(frozen=True, slots=True)
+class _Paper:
+    id: int
+    title: str
+    authors: tuple[str, ...]
+
+
+def _items(session: Session, digest_ids: list[int]) -> dict[int, list[tuple[_Paper, str]]]:
+    """Each digest's (paper, reason) pairs in slate order."""
+    by_digest: dict[int, list[tuple[_Paper, str]]] = defaultdict(list)
+    if not digest_ids:
+        return by_digest
     rows = session.execute(
-        select(
-            DigestItemRow.digest_id,
-            DigestItemRow.reason,
-            PaperRow.id,
-            PaperRow.title,
-            PaperRow.authors,
-        )
-        .join(PaperRow, PaperRow.id == DigestItemRow.paper_id)
-        .where(DigestItemRow.digest_id.in_(digest_ids))
+        select(DigestItemRow.digest_id, DigestItemRow.paper_id, DigestItemRow.reason)
+        .where(_among(session, DigestItemRow.digest_id, digest_ids))
         .order_by(DigestItemRow.digest_id, DigestItemRow.position)
     ).all()
-    by_digest: dict[int, list[Any]] = defaultdict(list)
-    for row in rows:
-        by_digest[row.digest_id].append(row)
+    papers = _papers(session, {paper_id for _, paper_id, _ in rows})
+    for digest_id, paper_id, reason in rows:
+        if paper_id in papers:  # as the inner join it replaces: a paper deleted meanwhile drops
+            by_digest[digest_id].append((papers[paper_id], reason))
     return by_digest
 
 
-def _email(digest: DigestRow, user: UserRow, items: list[Any], links: LinkMaker) -> DigestEmail:
+def _papers(session: Session, paper_ids: set[int]) -> dict[int, _Paper]:
+    # A batch's digests share most of their papers: fetching (and decoding the authors of)
+    # each one once, instead of once per digest item, saves ~90% of the rows.
+    rows = session.execute(
+        select(PaperRow.id, PaperRow.title, PaperRow.authors).where(
+            _among(session, PaperRow.id, sorted(paper_ids))
+        )
+    ).all()
+    return {i: _Paper(i, title, tuple(authors)) for i, title, authors in rows}
+
+
+def _email(digest: Any, items: list[tuple[_Paper, str]], links: LinkMaker) -> DigestEmail:
+    """``digest`` is a row of :func:`load_emails`'s first query (digest and user columns)."""
+    user_id, digest_id = digest.user_id, digest.id
     lines = tuple(
         DigestLine(
-            paper_id=row.id,
-            title=row.title,
-            authors=tuple(row.authors),
-            reason=row.reason,
-            click_url=links.click(user.id, row.id, digest.id),
-            more_url=links.more(user.id, row.id, digest.id),
-            less_url=links.less(user.id, row.id, digest.id),
+            paper_id=paper.id,
+            title=paper.title,
+            authors=paper.authors,
+            reason=reason,
+            click_url=links.click(user_id, paper.id, digest_id),
+            more_url=links.more(user_id, paper.id, digest_id),
+            less_url=links.less(user_id, paper.id, digest_id),
         )
-        for row in items
+        for paper, reason in items
     )
     n = len(lines)
     return DigestEmail(
-        digest_id=digest.id,
-        to_email=user.email,
-        to_name=user.name,
+        digest_id=digest_id,
+        to_email=digest.email,
+        to_name=digest.name,
         subject=f"Your Paperboy digest: {n} new paper{'s' if n != 1 else ''} for {digest.period}",
         period_label=digest.period,
         items=lines,
-        unsubscribe_url=links.unsubscribe(user.id, user.created_at),
-        preferences_url=links.preferences(user.id, user.created_at),
+        unsubscribe_url=links.unsubscribe(user_id, digest.created_at),
+        preferences_url=links.preferences(user_id, digest.created_at),
     )

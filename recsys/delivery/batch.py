@@ -38,7 +38,8 @@ def template_data(email: DigestEmail) -> dict[str, Any]:
     _validate(email)
     data = _template_context(email)
     # Handlebars has only a 0-based @index; the text part numbers papers from 1.
-    data["items"] = [{**item, "number": n} for n, item in enumerate(data["items"], start=1)]
+    for n, item in enumerate(data["items"], start=1):
+        item["number"] = n
     return data
 
 

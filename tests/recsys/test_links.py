@@ -112,3 +112,29 @@ def test_it_rejects_payloads_that_are_not_ours(payload: bytes) -> None:
 def test_it_rejects_overlong_tokens() -> None:
     with pytest.raises(TokenError, match="malformed"):
         read_token(SECRET, "a" * 5000 + ".b", "click", NOW)
+
+
+@pytest.mark.parametrize("ids", [(1, 2, 3), (0, 0, 0), (10**12, 7, 99_999_999), (-1, 5, 6)])
+@pytest.mark.parametrize("route, purpose", [("c", "click"), ("more", "more"), ("less", "less")])
+def test_link_maker_signs_paper_links_exactly_as_make_token(
+    ids: tuple[int, int, int], route: str, purpose: str
+) -> None:
+    keys = Keyring("new secret", previous=("old secret",))
+    links = LinkMaker(keys, "https://pb.example.org", LATER)
+    user, paper, digest = ids
+
+    url = getattr(links, purpose)(user, paper, digest)
+
+    expected = make_token(keys, purpose, {"u": user, "p": paper, "d": digest}, LATER)
+    assert url == f"https://pb.example.org/{route}/{expected}"
+    # Still readable after the next rotation, like every link already in an inbox.
+    rotated = Keyring("newer secret", previous=("new secret",))
+    token = url.rsplit("/", 1)[1]
+    assert read_token(rotated, token, purpose, NOW) == {"u": user, "p": paper, "d": digest}
+
+
+def test_link_maker_signs_ids_that_are_not_plain_ints_as_make_token_does() -> None:
+    links = LinkMaker(SECRET, "https://pb.example.org", LATER)
+    url = links.click(True, 2, 3)  # a bool is an int to mypy, but prints as true in JSON
+    expected = make_token(SECRET, "click", {"u": True, "p": 2, "d": 3}, LATER)
+    assert url.rsplit("/", 1)[1] == expected

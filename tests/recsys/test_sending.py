@@ -1,3 +1,4 @@
+import gc
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from recsys.db.models import DeliveryAttemptRow, DigestRow
+from recsys.db.models import DeliveryAttemptRow, DigestItemRow, DigestRow
 from recsys.db.session import Database
 from recsys.delivery import (
     FileBackend,
@@ -21,7 +22,7 @@ from recsys.delivery.batch import template_data
 from recsys.digests import plan_due
 from recsys.model import load_active_model
 from recsys.scoring import rank_digests
-from recsys.sending import Outcome, load_emails, send_digest, send_digests
+from recsys.sending import Outcome, _collector_paused, load_emails, send_digest, send_digests
 from recsys.settings import Settings
 from recsys.subscribers import suppress
 from recsys.training import train
@@ -334,3 +335,41 @@ def test_after_a_timeout_the_rest_of_the_chunk_waits_for_the_retry(
     with db.session() as s:
         statuses = [s.get(DigestRow, i).status for i in digest_ids]  # type: ignore[union-attr]
     assert statuses == ["unknown", "ranked", "ranked"]
+
+
+def test_load_emails_builds_each_digest_from_its_own_items(
+    db: Database, settings: Settings, ada_digest: int
+) -> None:
+    with db.session() as s:
+        digest_ids = list(s.scalars(select(DigestRow.id).where(DigestRow.status == "ranked")))
+        items = s.execute(
+            select(DigestItemRow.digest_id, DigestItemRow.paper_id, DigestItemRow.reason).order_by(
+                DigestItemRow.digest_id, DigestItemRow.position
+            )
+        ).all()
+        expected: dict[int, list[tuple[int, str]]] = {d: [] for d in digest_ids}
+        for digest_id, paper_id, reason in items:
+            if digest_id in expected:
+                expected[digest_id].append((paper_id, reason))
+        emails, suppressed = load_emails(s, settings, digest_ids, NOW)
+
+    assert len(digest_ids) > 1 and suppressed == []
+    assert [e.digest_id for e in emails] == sorted(digest_ids)
+    got = {e.digest_id: [(line.paper_id, line.reason) for line in e.items] for e in emails}
+    assert got == expected
+
+
+def test_the_collector_pause_leaves_the_collector_as_it_found_it() -> None:
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), _collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("the send blew up")
+    assert gc.isenabled()
+
+    gc.disable()  # someone else paused it: the pause must not turn it back on
+    try:
+        with _collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
