@@ -13,24 +13,21 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Row,
-    any_,
-    bindparam,
     func,
     select,
     text,
     update,
 )
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from recsys.db.bulk import among
 from recsys.db.models import DigestRow, UserRow
 from recsys.schedule import (
     Frequency,
@@ -211,17 +208,10 @@ def _last_digest_at(session: Session, user_ids: list[int]) -> dict[int, datetime
     """When each user's latest delivered (or delivering) digest was planned."""
     rows = session.execute(
         select(DigestRow.user_id, func.max(DigestRow.created_at))
-        .where(_among(session, DigestRow.user_id, user_ids), DigestRow.status.in_(_DELIVERING))
+        .where(among(session, DigestRow.user_id, user_ids), DigestRow.status.in_(_DELIVERING))
         .group_by(DigestRow.user_id)
     ).all()
     return {uid: at for uid, at in rows if at is not None}
-
-
-def _among(session: Session, column: Any, ids: list[int]) -> ColumnElement[bool]:
-    """``column IN ids``: one array parameter on PostgreSQL instead of one per id."""
-    if _is_postgresql(session):
-        return column == any_(bindparam(None, ids, type_=ARRAY(BigInteger)))
-    return column.in_(ids)
 
 
 def _is_postgresql(session: Session) -> bool:
@@ -323,7 +313,7 @@ def claim_many(
         return []
     stmt = (
         update(DigestRow)
-        .where(DigestRow.id.in_(list(digest_ids)), DigestRow.status == expected)
+        .where(among(session, DigestRow.id, digest_ids), DigestRow.status == expected)
         .values(status=new, updated_at=now, **values)
         .returning(DigestRow.id)
         .execution_options(synchronize_session=False)

@@ -22,19 +22,15 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
-    Integer,
     String,
-    any_,
-    bindparam,
     insert,
     literal,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
+from recsys.db.bulk import among
 from recsys.db.models import (
     DeliveryAttemptRow,
     DigestItemRow,
@@ -190,7 +186,7 @@ def _record_attempts(session: Session, digest_ids: list[int], backend: str, now:
     started = DeliveryAttemptRow.__table__.c.started_at.type
     rows = select(
         DigestRow.id, DigestRow.attempts, literal(backend, String()), literal(now, started)
-    ).where(_among(session, DigestRow.id, digest_ids))
+    ).where(among(session, DigestRow.id, digest_ids))
     session.execute(
         insert(DeliveryAttemptRow).from_select(
             ["digest_id", "attempt", "backend", "started_at"], rows
@@ -231,28 +227,12 @@ def _finish_attempts(
     session.execute(
         update(DeliveryAttemptRow)
         .where(
-            _among(session, DeliveryAttemptRow.digest_id, ids),
+            among(session, DeliveryAttemptRow.digest_id, ids),
             DeliveryAttemptRow.finished_at.is_(None),
         )
         .values(outcome=outcome, detail=detail, finished_at=now)
         .execution_options(synchronize_session=False)
     )
-
-
-def _among(
-    session: Session, column: InstrumentedAttribute[Any], values: Sequence[Any]
-) -> ColumnElement[bool]:
-    """``column IN values``, as one array parameter on PostgreSQL.
-
-    A 1,000-value ``IN`` is 1,000 placeholders: SQLAlchemy names each one and psycopg
-    re-parses the long statement on every call (too long for its cache). ``= ANY(:array)``
-    is one parameter and a short, cached statement.
-    """
-    if session.get_bind().dialect.name != "postgresql":
-        return column.in_(list(values))
-    item = Integer() if isinstance(column.type, Integer) else String()
-    array = bindparam(None, list(values), type_=ARRAY(item))
-    return column == any_(array)
 
 
 # Building the e-mails ------------------------------------------------------------------------
@@ -278,7 +258,7 @@ def load_emails(
             UserRow.created_at,
         )
         .join(UserRow, UserRow.id == DigestRow.user_id)
-        .where(_among(session, DigestRow.id, digest_ids))
+        .where(among(session, DigestRow.id, digest_ids))
         .order_by(DigestRow.id)
     ).all()
     blocked = _suppressed(session, [p.email for p in pairs])
@@ -302,7 +282,7 @@ def build_email(
 def _suppressed(session: Session, addresses: list[str]) -> set[str]:
     if not addresses:
         return set()
-    query = select(SuppressionRow.email).where(_among(session, SuppressionRow.email, addresses))
+    query = select(SuppressionRow.email).where(among(session, SuppressionRow.email, addresses))
     return set(session.scalars(query).all())
 
 
@@ -320,7 +300,7 @@ def _items(session: Session, digest_ids: list[int]) -> dict[int, list[tuple[_Pap
         return by_digest
     rows = session.execute(
         select(DigestItemRow.digest_id, DigestItemRow.paper_id, DigestItemRow.reason)
-        .where(_among(session, DigestItemRow.digest_id, digest_ids))
+        .where(among(session, DigestItemRow.digest_id, digest_ids))
         .order_by(DigestItemRow.digest_id, DigestItemRow.position)
     ).all()
     papers = _papers(session, {paper_id for _, paper_id, _ in rows})
@@ -335,7 +315,7 @@ def _papers(session: Session, paper_ids: set[int]) -> dict[int, _Paper]:
     # each one once, instead of once per digest item, saves ~90% of the rows.
     rows = session.execute(
         select(PaperRow.id, PaperRow.title, PaperRow.authors).where(
-            _among(session, PaperRow.id, sorted(paper_ids))
+            among(session, PaperRow.id, sorted(paper_ids))
         )
     ).all()
     return {i: _Paper(i, title, tuple(authors)) for i, title, authors in rows}

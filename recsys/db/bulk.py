@@ -11,8 +11,34 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, FromClause, Table, text, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    FromClause,
+    Integer,
+    String,
+    Table,
+    any_,
+    bindparam,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+
+
+def among(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column IN values``, as one array parameter (``= ANY(:array)``) on PostgreSQL.
+
+    A 1,000-value ``IN`` is 1,000 placeholders: SQLAlchemy names each one and psycopg
+    re-parses the long statement on every call (too long for its cache); one array
+    parameter keeps the statement short and cached. SQLite keeps the plain ``IN``.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return column.in_(list(values))
+    item = BigInteger() if isinstance(column.type, Integer) else String()
+    return column == any_(bindparam(None, list(values), type_=ARRAY(item)))
 
 
 def insert_rows(
