@@ -11,13 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, bindparam, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert, literal_column, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
 
 from recsys.catalog import storage_keys
 from recsys.db.models import (
@@ -30,6 +31,7 @@ from recsys.db.models import (
     SuppressionRow,
     UserRow,
 )
+from recsys.db.session import LoopWrites
 from recsys.digests import next_send_time
 from recsys.domain import Paper
 from recsys.interests_import import Library, LibraryError, SeedPaper, parse_library
@@ -188,13 +190,16 @@ def record_click(
     user_agent: str | None = None,
     scanner_window_s: float,
 ) -> Click:
-    """Store a click on a paper link in two statements; return the paper's URL.
+    """Store a click on a paper link, usually in one statement; return the paper's URL.
 
-    The hot path of every digest: one query finds the paper, the user and the digest's
-    send time (for :func:`recsys.scanners.suspect_reason`), one ``INSERT`` stores the event,
-    as :func:`record_event` would, with no ORM objects. The digest is kept only when it is
-    still stored and belongs to the user. Run it on an autocommit connection: the single
-    ``INSERT`` is the whole write, so no transaction is needed around it.
+    The hot path of every digest, so no ORM objects, and the common click (a reader's, on a
+    digest sent more than ``scanner_window_s`` ago, to a paper with an ``http(s)://`` URL)
+    is one ``INSERT ... SELECT ... RETURNING``. Any other click is checked in full, as
+    :func:`record_event` would, in two statements: one query finds the paper, the user and
+    the digest's send time (for :func:`recsys.scanners.suspect_reason`), one ``INSERT``
+    stores the event. The digest is kept only when it is still stored and belongs to the
+    user. Run it on an autocommit connection: the single ``INSERT`` is the whole write, so
+    no transaction is needed around it.
 
     Parameters
     ----------
@@ -220,8 +225,59 @@ def record_click(
         When the paper (``field="paper_id"``) or the user (``"user_id"``) is gone, or the
         paper's stored URL is not a web page (``"url"``); nothing is stored then.
     """
-    ids = {"user_id": user_id, "paper_id": paper_id, "digest_id": digest_id}
-    found = conn.execute(_CLICK_TARGET, ids).first()
+    event = _click_event(user_id, paper_id, digest_id, now, method, user_agent, scanner_window_s)
+    stored = conn.execute(_STORE_CLICK, event).first()
+    if stored is not None:
+        return Click(url=stored[0], suspect=event["suspect"])
+    return _record_checked_click(conn, event, method, scanner_window_s)
+
+
+async def store_reader_click(
+    writes: LoopWrites,
+    user_id: int,
+    paper_id: int,
+    digest_id: int | None,
+    now: datetime,
+    *,
+    method: str = "GET",
+    user_agent: str | None = None,
+    scanner_window_s: float,
+) -> Click | None:
+    """The common click of :func:`record_click`, in its one statement, on the event loop.
+
+    Returns None, having stored nothing, for any other click: pass that one to
+    :func:`record_click`. ``now`` must be aware (it is bound without type processing).
+    """
+    event = _click_event(user_id, paper_id, digest_id, now, method, user_agent, scanner_window_s)
+    stored = await writes.first(_STORE_CLICK, event)
+    return Click(url=stored[0], suspect=event["suspect"]) if stored is not None else None
+
+
+def _click_event(
+    user_id: int,
+    paper_id: int,
+    digest_id: int | None,
+    now: datetime,
+    method: str,
+    user_agent: str | None,
+    scanner_window_s: float,
+) -> dict[str, Any]:
+    # Without a send time suspect_reason judges the request alone; _STORE_CLICK stores the
+    # click only when the send time cannot change that (none, or a window or more ago).
+    suspect = suspect_reason(method, user_agent, now, None, scanner_window_s) is not None
+    return {
+        "user_id": user_id, "paper_id": paper_id, "kind": "click", "digest_id": digest_id,
+        "created_at": now, "user_agent": user_agent[:_MAX_AGENT_CHARS] if user_agent else None,
+        "suspect": suspect, "settled": now - timedelta(seconds=scanner_window_s),
+    }  # fmt: skip
+
+
+def _record_checked_click(
+    conn: Connection, event: dict[str, Any], method: str, scanner_window_s: float
+) -> Click:
+    """The click :data:`_STORE_CLICK` left alone: checked in Python, then stored or refused."""
+    user_id, paper_id, now = event["user_id"], event["paper_id"], event["created_at"]
+    found = conn.execute(_CLICK_TARGET, event).first()
     if found is None:
         raise SubscriberError("paper_id", f"no paper {paper_id}")
     url, user, digest, sent_at = found
@@ -229,17 +285,13 @@ def record_click(
         raise SubscriberError("user_id", f"no user {user_id}")
     if urlsplit(url).scheme not in WEB_SCHEMES:  # a click that cannot lead anywhere is not one
         raise SubscriberError("url", f"paper {paper_id} has no web page: {url[:80]!r}")
-    suspect = suspect_reason(method, user_agent, now, sent_at, scanner_window_s) is not None
-    event = {
-        "user_id": user_id, "paper_id": paper_id, "kind": "click", "digest_id": digest,
-        "created_at": now, "user_agent": user_agent[:_MAX_AGENT_CHARS] if user_agent else None,
-        "suspect": suspect,
-    }  # fmt: skip
-    conn.execute(_INSERT_EVENT, event)
+    agent = event["user_agent"]
+    suspect = suspect_reason(method, agent, now, sent_at, scanner_window_s) is not None
+    conn.execute(_INSERT_EVENT, {**event, "digest_id": digest, "suspect": suspect})
     return Click(url=url, suspect=suspect)
 
 
-# Built once: constructing the statement per click cost more than running it. The digest
+# Built once: constructing a statement per click cost more than running it. The digest
 # joins only when it is the user's; a NULL digest id joins nothing.
 _CLICK_TARGET = (
     select(PaperRow.url, UserRow.id, DigestRow.id, DigestRow.sent_at)
@@ -252,6 +304,39 @@ _CLICK_TARGET = (
     .where(PaperRow.id == bindparam("paper_id"))
 )
 _INSERT_EVENT = insert(EventRow)
+# The common click in one round trip. Its conditions only narrow what _record_checked_click
+# accepts (any click they turn away goes there), so the rules stay in Python: the user and
+# paper exist, the URL starts like a web page's, the digest's send time cannot make the
+# click suspect. RETURNING may not name the joined tables (SQLite), hence the subquery,
+# written out: SQLAlchemy does not correlate a subquery in RETURNING with the new row.
+_URL_OF_STORED = "(SELECT p.url FROM papers AS p WHERE p.id = events.paper_id)"
+_STORE_CLICK: ReturningInsert[Any] = (
+    insert(EventRow)
+    .from_select(
+        ["user_id", "paper_id", "kind", "digest_id", "created_at", "user_agent", "suspect"],
+        select(
+            UserRow.id,
+            PaperRow.id,
+            bindparam("kind"),
+            DigestRow.id,
+            bindparam("created_at", type_=EventRow.created_at.type),
+            bindparam("user_agent", type_=EventRow.user_agent.type),
+            bindparam("suspect", type_=EventRow.suspect.type),
+        )
+        .select_from(PaperRow)
+        .join(UserRow, UserRow.id == bindparam("user_id"))
+        .outerjoin(
+            DigestRow,
+            (DigestRow.id == bindparam("digest_id")) & (DigestRow.user_id == bindparam("user_id")),
+        )
+        .where(
+            PaperRow.id == bindparam("paper_id"),
+            PaperRow.url.startswith("https://") | PaperRow.url.startswith("http://"),
+            DigestRow.sent_at.is_(None) | (DigestRow.sent_at <= bindparam("settled")),
+        ),
+    )
+    .returning(literal_column(_URL_OF_STORED))
+)
 
 
 def unsubscribe(session: Session, user_id: int, now: datetime) -> bool:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, event, select
 
 from recsys.db.models import DigestRow, EventRow, PaperRow
 from recsys.db.session import Database
-from recsys.subscribers import Click, SubscriberError, create_user, record_click
+from recsys.subscribers import (
+    Click,
+    SubscriberError,
+    create_user,
+    record_click,
+    store_reader_click,
+)
 from tests.conftest import NOW
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -122,3 +129,57 @@ def test_a_long_user_agent_is_cut_to_512_characters(db: Database, conn: Connecti
 
     [event] = _events(db)
     assert event[5] == (FIREFOX * 20)[:512]
+
+
+@pytest.mark.parametrize(("sent_ago", "suspect"), [(WINDOW_S, False), (WINDOW_S - 1e-6, True)])
+def test_the_scanner_window_ends_where_suspect_reason_says(
+    db: Database, conn: Connection, sent_ago: float, suspect: bool
+) -> None:
+    paper = _paper(db)
+    ada, digest = _user_with_digest(db, "ada@example.org", timedelta(seconds=sent_ago))
+
+    click = record_click(conn, ada, paper, digest, NOW, user_agent=FIREFOX, scanner_window_s=10)
+
+    assert click.suspect is suspect
+    assert [e[4] for e in _events(db)] == [suspect]
+
+
+def test_a_readers_click_is_one_statement(db: Database, conn: Connection) -> None:
+    paper = _paper(db)
+    ada, digest = _user_with_digest(db, "ada@example.org", timedelta(hours=2))
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(conn, "before_cursor_execute", count)
+    record_click(conn, ada, paper, digest, NOW, user_agent=FIREFOX, scanner_window_s=10)
+
+    assert len(statements) == 1 and statements[0].startswith("INSERT")
+    assert len(_events(db)) == 1
+
+
+def test_on_the_event_loop_a_readers_click_is_stored_and_any_other_left_alone(
+    db: Database,
+) -> None:
+    if db.loop_writes is None:
+        pytest.skip("the event-loop path is PostgreSQL's")
+    writes = db.loop_writes
+    paper = _paper(db)
+    ada, digest = _user_with_digest(db, "ada@example.org", timedelta(hours=2))
+    bob, fresh = _user_with_digest(db, "bob@example.org", timedelta(seconds=2))
+
+    async def clicks() -> list[Click | None]:
+        try:
+            return [
+                await store_reader_click(writes, *ids, NOW, user_agent=FIREFOX, scanner_window_s=10)
+                for ids in [(ada, paper, digest), (bob, paper, fresh), (999_999, paper, None)]
+            ]
+        finally:
+            await writes.close()
+
+    reader, scanned, nobody = asyncio.run(clicks())
+
+    assert reader == Click(url="https://arxiv.org/abs/1706.03762", suspect=False)
+    assert (scanned, nobody) == (None, None)  # for record_click to check and store or refuse
+    assert _events(db) == [(ada, paper, "click", digest, False, FIREFOX)]
