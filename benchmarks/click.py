@@ -34,7 +34,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,15 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import func, insert, select, text
 
-from benchmarks.common import PeakMemory, Status, cpu_seconds, load_average, machine
+from benchmarks.common import (
+    PeakMemory,
+    Status,
+    cpu_seconds,
+    load_average,
+    machine,
+    print_fields,
+    scratch_database,
+)
 from recsys.db.models import Base, DigestRow, EventRow, PaperRow, UserRow
 from recsys.db.session import Database
 from recsys.links import LinkMaker
@@ -317,10 +325,8 @@ def run_cli(
     as_json: bool,
 ) -> Result:
     """Run the benchmark and print its result: the body of ``paperboy bench click``."""
-    if not database_url or not database_url.startswith("postgresql"):
-        raise SystemExit("give --database-url postgresql+psycopg://... (a scratch database)")
     result = bench(
-        database_url, n_users=users, n_papers=papers, workers=workers,
+        scratch_database(database_url), n_users=users, n_papers=papers, workers=workers,
         connections=connections, seconds=seconds, status=Status(),
     )  # fmt: skip
     _print(result, as_json)
@@ -328,11 +334,8 @@ def run_cli(
 
 
 def _print(result: Result, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(asdict(result)))
+    if print_fields(result, as_json):
         return
-    for key, value in asdict(result).items():
-        print(f"{key}: {value}")
     click, health = result.click, result.health
     print(
         f"\nclicks: {click['requests_per_s']} req/s, p50 {click['p50_ms']} ms, "

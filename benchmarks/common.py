@@ -7,12 +7,15 @@ comparable between runs.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -124,3 +127,20 @@ def cpu_seconds(pid: int) -> float:
             continue
         total += times.user + times.system
     return total
+
+
+def scratch_database(database_url: str | None) -> str:
+    """The benchmark's PostgreSQL URL, or exit saying what to pass (its schema is dropped)."""
+    if not database_url or not database_url.startswith("postgresql"):
+        raise SystemExit("give --database-url postgresql+psycopg://... (a scratch database)")
+    return database_url
+
+
+def print_fields(result: Any, as_json: bool) -> bool:
+    """Print a result dataclass as one JSON object (True) or as ``key: value`` lines (False)."""
+    if as_json:
+        print(json.dumps(asdict(result)))
+        return True
+    for key, value in asdict(result).items():
+        print(f"{key}: {value}")
+    return False

@@ -36,7 +36,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, text, update
 
 from api.demo import load_world
-from benchmarks.common import PeakMemory, Status, load_average, machine
+from benchmarks.common import PeakMemory, Status, load_average, machine, scratch_database
 from recsys.db.models import Base, DigestRow, EventRow, InterestRow, UserRow
 from recsys.db.session import Database
 from recsys.delivery import compose
@@ -291,8 +291,7 @@ def run_cli(
     as_json: bool,
 ) -> Result:
     """Run the benchmark and print its result: the body of ``paperboy bench send``."""
-    if not database_url or not database_url.startswith("postgresql"):
-        raise SystemExit("give --database-url postgresql+psycopg://... (a scratch database)")
+    database_url = scratch_database(database_url)
     if mode not in ("rendered", "template"):
         raise SystemExit(f"--mode must be 'rendered' or 'template', not {mode!r}")
     chunk = chunk or (1000 if mode == "template" else 100)

@@ -32,14 +32,13 @@ from __future__ import annotations
 import argparse
 import functools
 import inspect
-import json
 import os
 import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,7 +49,14 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
-from benchmarks.common import PeakMemory, Status, load_average, machine
+from benchmarks.common import (
+    PeakMemory,
+    Status,
+    load_average,
+    machine,
+    print_fields,
+    scratch_database,
+)
 from recsys import artifacts, catalog, recommender, training
 from recsys.db.models import Base, InterestRow, UserRow
 from recsys.db.session import Database
@@ -315,22 +321,17 @@ def run_cli(
     as_json: bool,
 ) -> Result:
     """Run the benchmark and print its result: the body of ``paperboy bench train``."""
-    if not database_url or not database_url.startswith("postgresql"):
-        raise SystemExit("give --database-url postgresql+psycopg://... (a scratch database)")
+    url = scratch_database(database_url)
     result = bench(
-        database_url, n_users=users, n_papers=papers, clicks_per_user=clicks_per_user,
-        status=Status(),
-    )  # fmt: skip
+        url, n_users=users, n_papers=papers, clicks_per_user=clicks_per_user, status=Status()
+    )
     _print(result, as_json)
     return result
 
 
 def _print(result: Result, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(asdict(result)))
+    if print_fields(result, as_json):
         return
-    for key, value in asdict(result).items():
-        print(f"{key}: {value}")
     print(
         f"\ntraining on {result.interactions:,} interactions: {result.seconds} s "
         f"(target {TARGET_S:.0f} s: {'met' if result.target_met else 'NOT met'}); "
