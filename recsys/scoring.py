@@ -57,8 +57,7 @@ EXPLORATION_STREAM = 0x5EED_0006
 class UserContext:
     """What the explanations need besides vectors: titles of history papers, interest labels."""
 
-    block: UserBlock
-    history_ids: NDArray[np.int64]  # paper id of each history row
+    block: UserBlock  # its history_ids say which paper each history row is
     history_titles: list[str]
     interest_labels: list[str]
 
@@ -432,7 +431,7 @@ def build_user_context(
         history_ids=hist,  # lets ALS fold users in with the factors of papers it learned
     )
     titles = _titles(session, hist_ids)
-    return UserContext(block=block, history_ids=hist, history_titles=titles, interest_labels=labels)
+    return UserContext(block=block, history_titles=titles, interest_labels=labels)
 
 
 def _embed_labels(model: Model, labels: list[str]) -> NDArray[np.float32]:

@@ -151,8 +151,9 @@ def _corpus(
 def _over_corpus(context: UserContext, papers: PaperBlock) -> UserBlock:
     """Re-point the users' events at rows of the corpus, as ``TrainingSnapshot`` expects."""
     row_of = {int(pid): row for row, pid in enumerate(papers.paper_ids)}
-    rows = np.array([row_of[int(pid)] for pid in context.history_ids], dtype=np.int32)
     block = context.block
+    assert block.history_ids is not None  # build_user_context always names the history
+    rows = np.array([row_of[int(pid)] for pid in block.history_ids], dtype=np.int32)
     return replace(
         block,
         history_embeddings=papers.embeddings,

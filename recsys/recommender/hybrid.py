@@ -117,26 +117,26 @@ class Hybrid(Component):
         block in the embedding space; the others (LightFM, popularity) follow, in blend
         order. Components weighted 0 are left out of both sides.
         """
+        live = self._live(users.d)
         folded = np.zeros((users.n_users, users.d), np.float32)
         blocks = []
-        for weight, component, mapping in self._live(users.d):
+        for weight, component, mapping in live:
             vectors = np.float32(weight) * component.user_vectors(users)
             if mapping is None:
                 blocks.append(vectors)
             else:
                 folded += vectors @ mapping.T
-        if self._folds(users.d):
+        if _folds(live):
             blocks.insert(0, folded)
         return np.hstack(blocks).astype(np.float32)
 
     def paper_vectors(self, papers: PaperBlock) -> NDArray[np.float32]:
         """``[unit embeddings, P_o ...]``, matching :meth:`user_vectors` column for column."""
+        live = self._live(papers.d)
         blocks = [
-            component.paper_vectors(papers)
-            for _, component, mapping in self._live(papers.d)
-            if mapping is None
+            component.paper_vectors(papers) for _, component, mapping in live if mapping is None
         ]
-        if self._folds(papers.d):
+        if _folds(live):
             blocks.insert(0, unit_rows(papers.embeddings))
         return np.hstack(blocks).astype(np.float32)
 
@@ -147,9 +147,6 @@ class Hybrid(Component):
             for weight, component in zip(self.weights, self.components, strict=True)
             if weight
         ]
-
-    def _folds(self, d: int) -> bool:
-        return any(mapping is not None for _, _, mapping in self._live(d))
 
     def get_state(self) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
         """Component arrays under ``"<position>.<name>.<array>"``; names, configs and weights."""
@@ -191,6 +188,11 @@ class Hybrid(Component):
         if used != len(arrays):
             raise ValueError("Hybrid state: some arrays belong to no listed component")
         return cls(components, weights)
+
+
+def _folds(live: Sequence[tuple[float, Component, NDArray[np.float32] | None]]) -> bool:
+    """Whether any live component is scored through the folded embedding block."""
+    return any(mapping is not None for _, _, mapping in live)
 
 
 def _check_weights(weights: ArrayLike | None, n: int) -> NDArray[np.float64]:
