@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
-from recsys.db.bulk import among
+from recsys.db.bulk import among, is_postgresql
 from recsys.db.models import DigestRow, UserRow
 from recsys.schedule import (
     Frequency,
@@ -214,13 +214,9 @@ def _last_digest_at(session: Session, user_ids: list[int]) -> dict[int, datetime
     return {uid: at for uid, at in rows if at is not None}
 
 
-def _is_postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
 def _insert_digests(session: Session, plan: _Plan) -> list[int]:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the unique key decides, not us."""
-    if _is_postgresql(session):
+    if is_postgresql(session):
         return _insert_digests_pg(session, plan)
     rows = [
         {
@@ -273,7 +269,7 @@ def _insert_digests_pg(session: Session, plan: _Plan) -> list[int]:
 
 
 def _advance_users(session: Session, plan: _Plan) -> None:
-    if _is_postgresql(session):
+    if is_postgresql(session):
         session.execute(_ADVANCE_PG, {"user_ids": plan.user_ids, "next_at": plan.next_at})
         return
     advance = [

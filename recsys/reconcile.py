@@ -42,6 +42,7 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from recsys.db.bulk import is_postgresql
 from recsys.db.models import DeliveryAttemptRow, DigestRow, ProviderEventRow, SuppressionRow
 from recsys.digests import stale
 
@@ -263,8 +264,7 @@ def _store_new(session: Session, events: list[ProviderEvent], now: datetime) -> 
 
 
 def _insert(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return postgresql.insert if is_postgresql(session) else sqlite.insert
 
 
 def _existing_digests(session: Session, ids: set[int]) -> set[int]:

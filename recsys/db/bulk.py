@@ -28,6 +28,11 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 
+def is_postgresql(session: Session) -> bool:
+    """Whether ``session`` talks to PostgreSQL (else SQLite, the embedded mode)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def among(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
     """``column IN values``, as one array parameter (``= ANY(:array)``) on PostgreSQL.
 
@@ -35,7 +40,7 @@ def among(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement
     re-parses the long statement on every call (too long for its cache); one array
     parameter keeps the statement short and cached. SQLite keeps the plain ``IN``.
     """
-    if session.get_bind().dialect.name != "postgresql":
+    if not is_postgresql(session):
         return column.in_(list(values))
     item = BigInteger() if isinstance(column.type, Integer) else String()
     return column == any_(bindparam(None, list(values), type_=ARRAY(item)))
@@ -55,10 +60,10 @@ def insert_rows(
         return
     if not isinstance(table, Table):
         raise TypeError(f"insert_rows: expected a Table, got {type(table).__name__}")
-    bind = session.get_bind()
-    if bind.dialect.name != "postgresql":
+    if not is_postgresql(session):
         session.execute(table.insert(), list(rows))
         return
+    bind = session.get_bind()
     names = list(rows[0])
     arrays = ", ".join(
         f"CAST(:{name} AS {table.c[name].type.compile(bind.dialect)}[])" for name in names
@@ -78,10 +83,10 @@ def update_rows(session: Session, model: type[Any], rows: Sequence[Mapping[str, 
     """
     if not rows:
         return
-    bind = session.get_bind()
-    if bind.dialect.name != "postgresql":
+    if not is_postgresql(session):
         session.execute(update(model), list(rows))
         return
+    bind = session.get_bind()
     table: Table = model.__table__
     names = ["id", *(name for name in rows[0] if name != "id")]
     arrays = ", ".join(f"CAST(:{name} AS {_array_type(table, name, bind)})" for name in names)
