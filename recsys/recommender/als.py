@@ -32,7 +32,13 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
-from recsys.recommender.base import Component, PaperBlock, TrainingSnapshot, UserBlock
+from recsys.recommender.base import (
+    Component,
+    PaperBlock,
+    TrainingSnapshot,
+    UserBlock,
+    unit_rows,
+)
 from recsys.recommender.linear import (
     check_width,
     checked_config,
@@ -40,7 +46,6 @@ from recsys.recommender.linear import (
     interest_weight_matrix,
     require,
     state_array,
-    unit_rows,
 )
 
 # Conjugate-gradient residual (relative to the right-hand side) at which a user is solved.

@@ -26,7 +26,13 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from sklearn.cluster import KMeans
 
-from recsys.recommender.base import Component, PaperBlock, TrainingSnapshot, UserBlock
+from recsys.recommender.base import (
+    Component,
+    PaperBlock,
+    TrainingSnapshot,
+    UserBlock,
+    unit_rows,
+)
 from recsys.recommender.linear import (
     check_width,
     checked_config,
@@ -34,7 +40,6 @@ from recsys.recommender.linear import (
     interest_weight_matrix,
     require,
     state_array,
-    unit_rows,
 )
 
 
