@@ -35,11 +35,11 @@ from recsys.recommender.fitting import (
     MAX_VALIDATION_USERS,
     VALIDATION_FRACTION,
     Progress,
+    fallback_weights,
     fit_components,
     latest_events,
     learn_blend_weights,
     no_progress,
-    spread_weights,
 )
 from recsys.recommender.hybrid import Hybrid, default_components
 
@@ -280,7 +280,8 @@ def fit_models(
     fit_components(hybrid, training_snapshot(data), progress, "fit on full training data")
     source = "validation"
     if weights is None:
-        weights = fallback_weights(hybrid, data, np.random.default_rng(seed))
+        snapshot = training_snapshot(data)  # spreads over the training catalogue
+        weights = fallback_weights(hybrid, snapshot, np.random.default_rng(seed))
         source = "fallback (no validation split possible)"
     hybrid.with_weights(weights)
     seconds["fit"] = time.perf_counter() - started
@@ -300,22 +301,6 @@ def _learn_weights(
     weights = learn_blend_weights(probe, block, papers, validation.test[users][:, cols], exclude)
     progress("learn blend weights", 1, 1)
     return weights
-
-
-def fallback_weights(
-    hybrid: Hybrid, data: EvalData, rng: np.random.Generator
-) -> NDArray[np.float64]:
-    """Weights when no validation split can be held out (every user has one training paper).
-
-    ``recsys.recommender.fitting.spread_weights`` on a sample of training users.
-    """
-    train = data.train_matrix()
-    users = np.flatnonzero(np.diff(train.indptr) > 0)
-    users = np.sort(rng.choice(users, min(len(users), 500), replace=False))
-    cols = data.candidate_rows()
-    block, papers = user_block(data, users), paper_block(data, cols)
-    co_read = bool((np.diff(sp.csr_matrix(train > 0).indptr) >= 2).any())
-    return spread_weights(hybrid, block, papers, train[users][:, cols], co_read)
 
 
 # --- ranking and metrics --------------------------------------------------------------------

@@ -207,7 +207,7 @@ def fit_hybrid(
     hybrid = fit_components(Hybrid(make_components()), snapshot, progress, "fit")
     source = "validation"
     if weights is None:
-        weights = _fallback(hybrid, snapshot, rng)
+        weights = fallback_weights(hybrid, snapshot, rng)
         source = "fallback (no user has two positive events to hold one out)"
     hybrid.with_weights(weights)
     seconds["fit"] = round(time.perf_counter() - started, 2)
@@ -236,9 +236,13 @@ def _validation_users(
     return users
 
 
-def _fallback(
+def fallback_weights(
     hybrid: Hybrid, snapshot: TrainingSnapshot, rng: np.random.Generator
 ) -> NDArray[np.float64]:
+    """:func:`spread_weights` of the fitted ``hybrid`` on a sample of users with a click.
+
+    The weights when nothing can be held out (every user has a single positive event).
+    """
     train = snapshot.interactions()
     users = np.flatnonzero(np.diff(train.indptr) > 0)
     if len(users) == 0:  # no positive event at all: every user is cold, any weights do
