@@ -23,6 +23,7 @@ import uvicorn
 from api.app import create_app
 from recsys.db.session import Database
 from recsys.settings import Settings
+from tests.conftest import NOW
 from workers.embedded import Embedded
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -86,7 +87,12 @@ def site(db: Database, settings: Settings) -> Iterator[Site]:
     with Embedded(configured, concurrency=1) as runtime:
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(runtime.settings), host="127.0.0.1", port=port, log_level="warning"
+                # The world's papers are dated ``NOW``: a server on the wall clock would find
+                # them too old to preview once a week has passed.
+                create_app(runtime.settings, clock=lambda: NOW),
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
             )
         )
         thread = threading.Thread(target=server.run, daemon=True)

@@ -154,13 +154,13 @@ def test_the_holdout_gets_a_uniform_sample_of_its_pool(
     db: Database, ids: dict[str, int], model: Model
 ) -> None:
     _set_sizes(db, 3)
+    users = [ids["ada"], ids["ben"], ids["cy"]]
+    salt = _salt_splitting(users, 0.5)
     with db.session() as s:
         digest_ids = plan_due(s, NOW)
-        defaults = RankingDefaults(holdout_share=0.5, holdout_salt="h")
+        defaults = RankingDefaults(holdout_share=0.5, holdout_salt=salt)
         rank_digests(s, digest_ids, model, NOW, lookback=LOOKBACK, defaults=defaults)
-    users = [ids["ada"], ids["ben"], ids["cy"]]
-    in_holdout = dict(zip(users, in_share("h", users, 0.5).tolist(), strict=True))
-    assert set(in_holdout.values()) == {True, False}  # salt "h" puts users on both sides
+    in_holdout = dict(zip(users, in_share(salt, users, 0.5).tolist(), strict=True))
     for user_id, digest in _digests(db).items():
         items = _items(db, digest.id)
         if in_holdout[user_id]:
@@ -169,6 +169,18 @@ def test_the_holdout_gets_a_uniform_sample_of_its_pool(
         else:
             assert (digest.variant, digest.ranker_config) == (None, {})
             assert [i.propensity for i in items] == [1.0] * 3
+
+
+def _salt_splitting(users: list[int], share: float) -> str:
+    """A salt that puts these users on both sides of ``share``.
+
+    User ids depend on what ran before in the same database (PostgreSQL sequences keep
+    growing), so no fixed salt is sure to split them.
+    """
+    for n in range(1000):
+        if set(in_share(f"h{n}", users, share).tolist()) == {True, False}:
+            return f"h{n}"
+    raise AssertionError(f"no salt splits users {users}")
 
 
 def test_users_split_between_arms_as_assigned(
