@@ -79,13 +79,13 @@ def ingest(
     as_json: JsonFlag = False,
 ) -> None:
     """Ingest paper files; a malformed file is reported with its line and nothing is written."""
-    from recsys import catalog
+    from recsys.catalog.papers import ingest_files
     from recsys.db.session import Database
 
     db = Database(_settings().sqlalchemy_url)
     db.migrate()
     with db.session() as session:
-        report = catalog.ingest_files(session, paths, _now())
+        report = ingest_files(session, paths, _now())
     _emit(report.as_dict(), as_json, "ingest")
     if report.errors:
         for line in report.errors:

@@ -18,7 +18,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.digest_run import wait_until_final
-from recsys import artifacts, catalog
+from recsys import artifacts
+from recsys.catalog.papers import (
+    all_paper_ids,
+    ids_by_external_id,
+    ids_by_title,
+    parse_files,
+    upsert_papers,
+)
 from recsys.db.models import EventRow, UserRow
 from recsys.db.session import Database
 from recsys.domain import Paper
@@ -99,20 +106,20 @@ def _prepare(
     session: Session, now: datetime, n_users: int, paper_files: Sequence[Path], seed: int
 ) -> tuple[int, list[int]]:
     if paper_files:
-        papers, errors = catalog.parse_files(paper_files)
+        papers, errors = parse_files(paper_files)
         if errors:
             raise DemoError("; ".join(errors))
-        catalog.upsert_papers(session, papers, now)
+        upsert_papers(session, papers, now)
         users = _users_from_papers(session, papers, n_users, now, seed)
-        return len(catalog.all_paper_ids(session)), users
+        return len(all_paper_ids(session)), users
     world = generate_world(n_users, max(300, 3 * n_users), seed=seed, now=now)
     return len(world.papers), load_world(session, world, now)
 
 
 def load_world(session: Session, world: World, now: datetime) -> list[int]:
     """Store a synthetic world's papers, users, interests and clicks; return the user ids."""
-    catalog.upsert_papers(session, world.papers, now)
-    paper_ids = catalog.ids_by_external_id(session, [p.external_id or "" for p in world.papers])
+    upsert_papers(session, world.papers, now)
+    paper_ids = ids_by_external_id(session, [p.external_id or "" for p in world.papers])
     user_ids = []
     for i, email in enumerate(world.user_emails):
         interests = [Interest("keyword", kw) for kw in world.user_interests[i]]
@@ -142,7 +149,7 @@ def _users_from_papers(
     if not papers:
         raise DemoError("the given files hold no papers")
     rng = random.Random(seed)
-    by_title = catalog.ids_by_title(session, [p.title for p in papers])
+    by_title = ids_by_title(session, [p.title for p in papers])
     user_ids = []
     for i in range(n_users):
         paper = papers[rng.randrange(len(papers))]

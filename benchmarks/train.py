@@ -57,10 +57,11 @@ from benchmarks.common import (
     print_fields,
     scratch_database,
 )
-from recsys import artifacts, catalog, recommender, training
+from recsys import artifacts, recommender, training
+from recsys.catalog.embeddings import TfidfSvdEmbedder
+from recsys.catalog.papers import ids_by_external_id, upsert_papers
 from recsys.db.models import Base, InterestRow, UserRow
 from recsys.db.session import Database
-from recsys.embeddings import TfidfSvdEmbedder
 from recsys.settings import Settings
 from recsys.synth import World, generate_world
 
@@ -101,11 +102,11 @@ def load(db: Database, world: World, now: datetime, status: Status) -> None:
     db.migrate()
     for start in range(0, world.n_papers, PAPER_SLICE):
         with db.session() as s:  # the ingestion path itself, one slice a transaction
-            catalog.upsert_papers(s, world.papers[start : start + PAPER_SLICE], now)
+            upsert_papers(s, world.papers[start : start + PAPER_SLICE], now)
     status(f"  {world.n_papers:,} papers stored")
     with db.session() as s:
         user_ids = _add_users(s, world, now)
-        paper_ids = catalog.ids_by_external_id(s, [p.external_id or "" for p in world.papers])
+        paper_ids = ids_by_external_id(s, [p.external_id or "" for p in world.papers])
     status(f"  {world.n_users:,} users stored")
     _copy_events(db, world, np.asarray(user_ids), np.asarray(paper_ids), now)
     status(f"  {len(world.events_user):,} clicks stored")

@@ -30,7 +30,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from experiments.evaluation import EvalData, Progress, no_progress, run_evaluation
-from recsys.embeddings import TfidfSvdEmbedder
+from recsys.catalog.embeddings import TfidfSvdEmbedder
 
 CANDIDATES: Final = ("all", "unseen")
 NEGATIVE_KINDS: Final = frozenset({"dislike", "less", "less_like_this", "hide", "negative"})

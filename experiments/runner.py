@@ -569,7 +569,7 @@ def _world_content(papers: list[Any]) -> _Content:
     The embedder sees only content, never clicks, so fitting it on every paper (future ones
     included) leaks nothing: a new paper's text is known the day it appears.
     """
-    from recsys.embeddings import TfidfSvdEmbedder
+    from recsys.catalog.embeddings import TfidfSvdEmbedder
 
     tokens = [
         [f"author_{_slug(a)}" for a in p.authors] + [f"category_{_slug(c)}" for c in p.categories]

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from recsys.ingest.keys import normalise_arxiv_id, normalise_doi
+from recsys.catalog.keys import normalise_arxiv_id, normalise_doi
 
 # A library is a summary of taste: its most frequent keywords and authors say enough, and
 # capping them keeps a 2,000-entry export from drowning the interests a user typed.

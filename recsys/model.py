@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from recsys import artifacts
+from recsys.catalog.embeddings import EmbeddingStore, TfidfSvdEmbedder
 from recsys.db.models import PaperRow
-from recsys.embeddings import EmbeddingStore, TfidfSvdEmbedder
 from recsys.recommender import Component, load_component
 
 

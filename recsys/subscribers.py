@@ -20,7 +20,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, literal_column, se
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningInsert
 
-from recsys.catalog import storage_keys
+from recsys.catalog.papers import storage_keys
 from recsys.db.models import (
     DigestItemRow,
     DigestRow,

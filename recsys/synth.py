@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from recsys.catalog.sources.jsonl import paper_record
 from recsys.domain import Paper
-from recsys.ingest.jsonl import paper_record
 
 # The click model: P(click | shown) = sigmoid(CLICK_SLOPE * <user_prefs, paper_mix> + CLICK_BIAS).
 # A single-topic user shown a typical on-topic paper (affinity ~0.8) clicks with p ~0.97; an

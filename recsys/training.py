@@ -19,8 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from recsys import artifacts
+from recsys.catalog.embeddings import EmbeddingStore, TfidfSvdEmbedder
 from recsys.db.models import PaperRow, UserRow
-from recsys.embeddings import EmbeddingStore, TfidfSvdEmbedder
 from recsys.model import Model, embeddings_dir
 from recsys.recommender import Component, ContentProfile, PaperBlock, TrainingSnapshot, UserBlock
 from recsys.recommender.fitting import Progress, fit_hybrid, no_progress

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from celery import Task
 
-from recsys import catalog, digests, reconcile, scoring, sending, training
+from recsys import digests, reconcile, scoring, sending, training
+from recsys.catalog.embeddings import EmbeddingStore
+from recsys.catalog.papers import all_paper_ids, ingest_files
 from recsys.delivery import BatchEmailBackend
-from recsys.embeddings import EmbeddingStore
 from recsys.model import embeddings_dir
 from recsys.online_experiments import RankingDefaults
 from recsys.schedule import SchedulePolicy
@@ -38,7 +39,7 @@ MAX_RETRY_WAIT_S = 600.0
 def ingest(paths: list[str]) -> dict[str, object]:
     """Ingest files readable by the worker, then embed what is new."""
     with runtime.database().session() as session:
-        report = catalog.ingest_files(session, [Path(p) for p in paths], runtime.now())
+        report = ingest_files(session, [Path(p) for p in paths], runtime.now())
     if report.new:
         embed.delay()
     return report.as_dict()
@@ -51,7 +52,7 @@ def embed() -> int:
     if model is None:
         return 0
     with runtime.database().session() as session:
-        ids = catalog.all_paper_ids(session)
+        ids = all_paper_ids(session)
         missing = model.store.missing(ids)
         vectors = model.paper_vectors(session, missing)
     EmbeddingStore(

@@ -26,7 +26,7 @@ from selenium.webdriver.chrome.service import Service
 
 from api.app import create_app
 from api.demo import load_world
-from recsys import catalog
+from recsys.catalog.papers import parse_files, upsert_papers
 from recsys.db.session import Database
 from recsys.delivery import FileBackend
 from recsys.digests import plan_due
@@ -95,9 +95,9 @@ def _send_one_digest(settings: Settings) -> tuple[Path, str]:
 def _load_corpus(session: Any) -> None:
     dumps = sorted(SEED_PAPERS.glob("*.txt"))
     if dumps:
-        papers, errors = catalog.parse_files(dumps)
+        papers, errors = parse_files(dumps)
         assert not errors, errors
-        catalog.upsert_papers(session, papers, NOW)
+        upsert_papers(session, papers, NOW)
     else:
         load_world(session, generate_world(5, 300, seed=1, now=NOW), NOW)
 

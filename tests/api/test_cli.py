@@ -14,7 +14,9 @@ from recsys.db.session import Database
 from tests.conftest import shared_data
 
 runner = CliRunner()
-SEED_UNIQUE_PAPERS = 494  # 500 records in the four dumps; 6 repeat (see tests/recsys/ingest)
+SEED_UNIQUE_PAPERS = (
+    494  # 500 records in the four dumps; 6 repeat (see tests/recsys/catalog/sources)
+)
 
 
 def _env(db: Database, tmp_path: Path) -> dict[str, str]:

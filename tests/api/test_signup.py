@@ -11,7 +11,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from recsys import catalog
+from recsys.catalog.papers import ids_by_title, upsert_papers
 from recsys.db.models import EventRow, InterestRow, UserRow
 from recsys.db.session import Database
 from recsys.delivery import FileBackend
@@ -171,8 +171,8 @@ def test_seed_papers_and_a_library_become_seeds_and_interests(
     client: TestClient, db: Database
 ) -> None:
     with db.session() as session:
-        catalog.upsert_papers(session, [Paper(title="Attention Is All You Need")], NOW)
-        paper_id = catalog.ids_by_title(session, ["Attention Is All You Need"])
+        upsert_papers(session, [Paper(title="Attention Is All You Need")], NOW)
+        paper_id = ids_by_title(session, ["Attention Is All You Need"])
     library = "@article{a, title={Attention is all you need}, keywords={transformers}}"
 
     sign_up(client, seeds="attention is all you need\nA paper nobody has\n", library=library)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.demo import load_world
-from recsys import catalog
+from recsys.catalog.papers import ids_by_external_id
 from recsys.db.models import Base, DigestItemRow, DigestRow
 from recsys.db.session import Database
 from recsys.digests import plan_due
@@ -54,7 +54,7 @@ def loaded(migrated_db: Database, tmp_path_factory: pytest.TempPathFactory) -> I
     _empty(migrated_db)
     with migrated_db.session() as s:
         users = load_world(s, world, NOW)
-        paper_ids = catalog.ids_by_external_id(s, [p.external_id or "" for p in world.papers])
+        paper_ids = ids_by_external_id(s, [p.external_id or "" for p in world.papers])
         words = [*world.topics[TOPIC_A].words[:3], *world.topics[TOPIC_B].words[:3]]
         newcomer = create_user(
             s, "newcomer@example.org", NOW, interests=[Interest("keyword", w) for w in words]

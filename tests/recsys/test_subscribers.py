@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from recsys import catalog
+from recsys.catalog.papers import ids_by_title, upsert_papers
 from recsys.db.models import (
     DigestItemRow,
     DigestRow,
@@ -58,8 +58,8 @@ def _store_papers(db: Database) -> dict[str, int]:
         Paper(title="Speech recognition with deep recurrent networks"),
     ]
     with db.session() as s:
-        catalog.upsert_papers(s, papers, NOW)
-        return catalog.ids_by_title(s, [p.title for p in papers])
+        upsert_papers(s, papers, NOW)
+        return ids_by_title(s, [p.title for p in papers])
 
 
 def test_a_sign_up_waits_for_confirmation_and_is_never_planned(db: Database) -> None:

@@ -238,7 +238,7 @@ def test_a_large_world_is_generated_vectorised() -> None:
 
 
 def test_every_title_survives_ingestion_deduplication() -> None:
-    from recsys.ingest import title_fingerprint
+    from recsys.catalog.keys import title_fingerprint
 
     world = generate_world(5, 5000, seed=3, now=NOW)
     fingerprints = {title_fingerprint(p.title) for p in world.papers}

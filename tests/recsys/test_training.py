@@ -3,7 +3,7 @@ import pytest
 from sqlalchemy import delete
 
 from recsys import artifacts
-from recsys.catalog import all_paper_ids
+from recsys.catalog.papers import all_paper_ids
 from recsys.db.models import EventRow
 from recsys.db.session import Database
 from recsys.model import load_active_model

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from recsys import catalog
+from recsys.catalog.papers import ids_by_title, upsert_papers
 from recsys.domain import Paper
 from recsys.subscribers import Interest, create_user, record_event
 from tests.conftest import NOW
@@ -43,9 +43,9 @@ def load(session: Session) -> dict[str, int]:
     """Store the world; return ids by name: users ada/ben/cy, papers by title."""
     old = [paper(t, "vision") for t in VISION[:2]] + [paper(t, "audio") for t in AUDIO[:2]]
     new = [paper(t, "vision") for t in VISION[2:]] + [paper(t, "audio") for t in AUDIO[2:]]
-    catalog.upsert_papers(session, old, NOW - timedelta(days=30))
-    catalog.upsert_papers(session, new, NOW)
-    ids = catalog.ids_by_title(session, VISION + AUDIO)
+    upsert_papers(session, old, NOW - timedelta(days=30))
+    upsert_papers(session, new, NOW)
+    ids = ids_by_title(session, VISION + AUDIO)
     ada = create_user(session, "ada@example.org", NOW, name="Ada").id
     ben = create_user(session, "ben@example.org", NOW, interests=[Interest("keyword", "speech")]).id
     cy = create_user(session, "cy@example.org", NOW).id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from recsys import catalog
+from recsys.catalog.papers import ids_by_title, upsert_papers
 from recsys.db.bulk import insert_rows, update_rows
 from recsys.db.models import DigestItemRow, DigestRow
 from recsys.db.session import Database
@@ -18,8 +18,8 @@ TITLES = ["bulk one", "bulk two", "bulk three"]
 def test_it_inserts_every_row_with_its_values(db: Database) -> None:
     with db.session() as s:
         user = create_user(s, "bulk@example.org", NOW)
-        catalog.upsert_papers(s, [world.paper(t, "vision") for t in TITLES], NOW)
-        papers = catalog.ids_by_title(s, TITLES)
+        upsert_papers(s, [world.paper(t, "vision") for t in TITLES], NOW)
+        papers = ids_by_title(s, TITLES)
         digest = DigestRow(
             user_id=user.id, period="2026-11-21", status="ranked", created_at=NOW, updated_at=NOW
         )

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from recsys.embeddings import EmbeddingStore, TfidfSvdEmbedder
+from recsys.catalog.embeddings import EmbeddingStore, TfidfSvdEmbedder
 from recsys.synth import World, generate_world
 
 NOW = datetime(2026, 11, 21, 7, 0, tzinfo=UTC)

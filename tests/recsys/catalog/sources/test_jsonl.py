@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from recsys.catalog.sources.jsonl import parse_jsonl, write_jsonl
 from recsys.domain import IngestError, Paper
-from recsys.ingest import parse_jsonl, write_jsonl
 
 FULL = {
     "id": "2401.01234v2",

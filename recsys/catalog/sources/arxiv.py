@@ -17,8 +17,8 @@ from types import TracebackType
 
 import httpx
 
+from recsys.catalog.keys import normalise_arxiv_id, normalise_doi
 from recsys.domain import IngestError, Paper
-from recsys.ingest.keys import normalise_arxiv_id, normalise_doi
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 ARXIV = "{http://arxiv.org/schemas/atom}"

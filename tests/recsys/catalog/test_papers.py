@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from recsys.catalog import default_url, upsert_papers
+from recsys.catalog.papers import default_url, upsert_papers
 from recsys.db.models import PaperRow
 from recsys.db.session import Database
 from recsys.domain import Paper

@@ -1,43 +1,16 @@
-"""Ingestion parsers: paper files and arXiv feeds in, :class:`~recsys.domain.Paper` out.
-
-Pure parsing, no database: storing papers is the ingestion DB layer's job. Every parser
-rejects bad input with an :class:`~recsys.domain.IngestError` naming file, line and reason.
-"""
+"""Read a paper file of any supported format, choosing the parser by its suffix."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
+from recsys.catalog.keys import read_text
+from recsys.catalog.sources.arxiv import parse_atom
+from recsys.catalog.sources.csvfile import parse_csv
+from recsys.catalog.sources.jsonl import parse_jsonl
+from recsys.catalog.sources.seedpages import parse_seed_dump
 from recsys.domain import IngestError, Paper
-from recsys.ingest.arxiv import ArxivClient, ArxivError, parse_atom
-from recsys.ingest.csvfile import parse_csv
-from recsys.ingest.jsonl import parse_jsonl, write_jsonl
-from recsys.ingest.keys import (
-    dedupe,
-    normalise_arxiv_id,
-    normalise_doi,
-    paper_keys,
-    read_text,
-    title_fingerprint,
-)
-from recsys.ingest.seedpages import parse_seed_dump
-
-__all__ = [
-    "ArxivClient",
-    "ArxivError",
-    "dedupe",
-    "normalise_arxiv_id",
-    "normalise_doi",
-    "paper_keys",
-    "parse_atom",
-    "parse_csv",
-    "parse_jsonl",
-    "parse_seed_dump",
-    "read_papers",
-    "title_fingerprint",
-    "write_jsonl",
-]
 
 
 def _parse_atom_file(path: Path) -> list[Paper]:
@@ -65,7 +38,7 @@ def read_papers(path: Path) -> list[Paper]:
     Returns
     -------
     list of Paper
-        Every record in file order, duplicates included (see :func:`dedupe`).
+        Every record in file order, duplicates included (see :func:`recsys.catalog.keys.dedupe`).
 
     Raises
     ------

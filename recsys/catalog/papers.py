@@ -18,9 +18,10 @@ from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from recsys.catalog.keys import dedupe, title_fingerprint
+from recsys.catalog.sources.files import read_papers
 from recsys.db.models import PaperRow
 from recsys.domain import IngestError, IngestReport, Paper
-from recsys.ingest import dedupe, read_papers, title_fingerprint
 
 _KEY_COLUMNS = {"arxiv": PaperRow.arxiv_id, "doi": PaperRow.doi, "title": PaperRow.title_key}
 _IN_CHUNK = 500  # keep IN (...) lists well under every backend's parameter limit

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from recsys.catalog.sources.files import read_papers
 from recsys.domain import IngestError
-from recsys.ingest import read_papers
 from tests.fakes.arxiv import atom_entry, atom_feed
 
 ABSTRACT = "We study a problem. Our method works well on every benchmark we tried."

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from recsys.catalog.sources.csvfile import parse_csv
 from recsys.domain import IngestError, Paper
-from recsys.ingest import parse_csv
 
 
 def _write(tmp_path: Path, text: str) -> Path:

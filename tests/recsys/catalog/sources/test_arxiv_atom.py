@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from recsys.catalog.sources.arxiv import parse_atom
 from recsys.domain import IngestError, Paper
-from recsys.ingest import parse_atom
 from tests.fakes.arxiv import atom_entry, atom_error_feed, atom_feed
 
 # A trimmed copy of a real arXiv API answer, odd whitespace included.

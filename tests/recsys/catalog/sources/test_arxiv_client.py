@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from recsys.catalog.sources.arxiv import ArxivClient, ArxivError
 from recsys.domain import IngestError
-from recsys.ingest import ArxivClient, ArxivError
 from tests.fakes.arxiv import FakeArxiv, atom_entry, atom_error_feed, atom_feed
 
 

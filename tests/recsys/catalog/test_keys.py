@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from recsys.domain import Paper
-from recsys.ingest.keys import (
+from recsys.catalog.keys import (
     dedupe,
     normalise_arxiv_id,
     normalise_doi,
     paper_keys,
     title_fingerprint,
 )
+from recsys.domain import Paper
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 The header must have a ``title`` column; ``id``, ``abstract``, ``authors``,
 ``categories``, ``published``, ``url``, ``doi`` and ``arxiv_id`` are optional and mean
-what they mean in JSON Lines (:mod:`recsys.ingest.jsonl`). ``authors`` and ``categories``
+what they mean in JSON Lines (:mod:`recsys.catalog.sources.jsonl`). ``authors`` and ``categories``
 hold several values separated by ``;``. Column names are matched case-insensitively; other
 columns are ignored. Empty cells count as absent; blank rows are skipped.
 """
@@ -14,9 +14,9 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
+from recsys.catalog.keys import read_text
+from recsys.catalog.sources.jsonl import paper_from_fields
 from recsys.domain import IngestError, Paper
-from recsys.ingest.jsonl import paper_from_fields
-from recsys.ingest.keys import read_text
 
 LIST_COLUMNS = frozenset({"authors", "categories"})
 LIST_SEPARATOR = ";"

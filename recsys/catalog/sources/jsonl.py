@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from recsys.catalog.keys import normalise_arxiv_id, normalise_doi, read_text
 from recsys.domain import IngestError, Paper
-from recsys.ingest.keys import normalise_arxiv_id, normalise_doi, read_text
 
 
 def parse_jsonl(path: Path) -> list[Paper]:

@@ -23,8 +23,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from recsys.catalog.keys import read_text
 from recsys.domain import IngestError, Paper
-from recsys.ingest.keys import read_text
 
 # Whole lines of page chrome. Matched exactly, after whitespace is collapsed.
 CHROME_LINES = frozenset(
@@ -58,7 +58,7 @@ def parse_seed_dump(path: Path) -> list[Paper]:
     """Parse one papers-page text dump.
 
     Every record is returned, in file order, duplicates included: folding duplicates is
-    :func:`recsys.ingest.keys.dedupe`'s job, which also counts them.
+    :func:`recsys.catalog.keys.dedupe`'s job, which also counts them.
 
     Parameters
     ----------

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from recsys.catalog.keys import dedupe, title_fingerprint
+from recsys.catalog.sources.seedpages import parse_seed_dump
 from recsys.domain import IngestError, Paper
-from recsys.ingest import dedupe, parse_seed_dump
-from recsys.ingest.keys import title_fingerprint
-
-SEED_DIR = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "seed-papers"
+from tests.conftest import shared_data
 
 # Counted independently of the parser (awk over non-blank, non-chrome lines: one short
 # title line per record, one long abstract line) and checked against it.
@@ -29,10 +28,7 @@ ABSTRACT = (
 
 
 def _seed_file(name: str) -> Path:
-    path = SEED_DIR / name
-    if not path.exists():
-        pytest.skip(f"{SEED_DIR} is absent (../shared/data only sits beside the project in CI)")
-    return path
+    return shared_data("seed-papers", name)
 
 
 @pytest.fixture(scope="module")
