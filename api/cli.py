@@ -144,8 +144,8 @@ def demo(
 def train(as_json: JsonFlag = False) -> None:
     """Fit a new model version on the database and activate it (runs in this process)."""
     from recsys.db.session import Database
-    from recsys.training import TrainingError
-    from recsys.training import train as fit
+    from recsys.training.nightly import TrainingError
+    from recsys.training.nightly import train as fit
 
     settings = _settings()
     db = Database(settings.sqlalchemy_url)

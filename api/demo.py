@@ -18,7 +18,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.digest_run import wait_until_final
-from recsys import artifacts
 from recsys.catalog.papers import (
     all_paper_ids,
     ids_by_external_id,
@@ -32,6 +31,7 @@ from recsys.domain import Paper
 from recsys.settings import Settings
 from recsys.subscribers import Interest, create_user
 from recsys.synth import World, generate_world
+from recsys.training import artifacts
 from workers.embedded import Embedded
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z-]{3,}")

@@ -19,13 +19,13 @@ from sqlalchemy.orm import Session
 
 from api.pages import PageError
 from api.schemas import MAX_ID, UserLink
-from recsys import artifacts
 from recsys.db.models import UserRow
 from recsys.db.session import Database
 from recsys.links import Keyring, TokenError, read_token
-from recsys.model import Model, load_model
 from recsys.settings import Settings
 from recsys.subscribers import SubscriberError
+from recsys.training import artifacts
+from recsys.training.model import Model, load_model
 
 log = logging.getLogger(__name__)
 

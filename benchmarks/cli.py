@@ -54,8 +54,9 @@ def train(
     database_url: Annotated[str | None, _SCRATCH_DB] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
-    """Time the nightly training (recsys.training.train) on users x clicks interactions, stage
-    by stage; baseline: implicit's ALS fit and the TF-IDF+SVD fit alone on the same data."""
+    """Time the nightly training (recsys.training.nightly.train) on users x clicks
+    interactions, stage by stage; baseline: implicit's ALS fit and the TF-IDF+SVD fit alone on the
+    same data."""
     from benchmarks import train as bench_train
 
     bench_train.run_cli(
@@ -105,8 +106,9 @@ def score(
     ] = 100_000,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
-    """Score users x papers, keep each user's top 50, re-rank by MMR to 10 (recsys.fastrank);
-    baselines: the bare float32 matmul, implicit.cpu.topk and numpy argpartition."""
+    """Score users x papers, keep each user's top 50, re-rank by MMR to 10
+    (recsys.recommender.fastrank); baselines: the bare float32 matmul, implicit.cpu.topk and numpy
+    argpartition."""
     from benchmarks import score as bench_score
 
     bench_score.run_cli(users, papers, width, repeats, baseline_users, as_json)

@@ -1,6 +1,6 @@
 """Benchmark: score 1,000,000 users x 1,000 new papers and keep each user's diversified top 10.
 
-What is timed (``recsys.fastrank.score_top_k(users, papers, k=10, pool=50)``): the dot
+What is timed (``recsys.recommender.fastrank.score_top_k(users, papers, k=10, pool=50)``): the dot
 product of every user with every paper, each user's 50 best papers, and MMR re-ranking of
 those 50 down to 10. Beside it, in the same run and on the same arrays:
 
@@ -49,7 +49,13 @@ from numpy.typing import NDArray
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from benchmarks.common import PeakMemory, load_average, machine
-from recsys.fastrank import BLOCK_ROWS, DEFAULT_LAMBDA, cosine_similarity, mmr, score_top_k
+from recsys.recommender.fastrank import (
+    BLOCK_ROWS,
+    DEFAULT_LAMBDA,
+    cosine_similarity,
+    mmr,
+    score_top_k,
+)
 
 TARGET_S = 2.5
 TARGET_RATIO = 3.0

@@ -45,7 +45,7 @@ from recsys.delivery.batch import template_payload
 from recsys.digests import FINAL_STATUSES
 from recsys.settings import Settings
 from recsys.synth import World, generate_world
-from recsys.training import train
+from recsys.training.nightly import train
 from tests.fakes.sendgrid import DEFAULT_API_KEY, RESET_PATH, STATS_PATH
 from tests.faults.conftest import RedisServer, free_port
 from tests.recsys.delivery.samples import FROM, ada_digest

@@ -2,10 +2,10 @@
 
 A synthetic world from ``recsys.synth`` (default 20,000 users x 50 clicks = 1,000,000
 interactions over 50,000 papers) is loaded into a scratch PostgreSQL (not timed), then
-``recsys.training.train(session, settings, now)`` is timed: everything the nightly task does,
-from reading the database to activating the artifact.
+``recsys.training.nightly.train(session, settings, now)`` is timed: everything the nightly
+task does, from reading the database to activating the artifact.
 
-Stages are measured from the outside: every function of ``recsys.training``, ``fit`` and
+Stages are measured from the outside: every function of ``recsys.training.nightly``, ``fit`` and
 ``transform`` of the embedder, ``fit`` of each recommender component, and the artifact
 writer are wrapped with a timer for the run. Nested stages overlap (a hybrid's ``fit`` holds
 its components' fits), so the stage times do not add up to the total.
@@ -57,13 +57,14 @@ from benchmarks.common import (
     print_fields,
     scratch_database,
 )
-from recsys import artifacts, recommender, training
+from recsys import recommender
 from recsys.catalog.embeddings import TfidfSvdEmbedder
 from recsys.catalog.papers import ids_by_external_id, upsert_papers
 from recsys.db.models import Base, InterestRow, UserRow
 from recsys.db.session import Database
 from recsys.settings import Settings
 from recsys.synth import World, generate_world
+from recsys.training import artifacts, nightly
 
 TARGET_S = 60.0
 PAPER_SLICE = 5000
@@ -190,10 +191,10 @@ class Stages:
             originals.append((owner, attr, original))
             setattr(owner, attr, self.timer(name, getattr(owner, attr)))
 
-        for attr, value in vars(training).items():
+        for attr, value in vars(nightly).items():
             ours = inspect.isfunction(value) and value.__module__.startswith("recsys.")
             if ours and attr != "train":
-                patch(training, attr, f"training.{attr}")
+                patch(nightly, attr, f"training.{attr}")
         for cls in (TfidfSvdEmbedder, *_components()):
             for attr in ("fit", "transform"):
                 if attr in vars(cls):
@@ -223,7 +224,7 @@ def run_training(db: Database, settings: Settings, now: datetime, result: Result
     stages = Stages()
     with stages.wrapped(), PeakMemory() as memory, db.session() as s:
         started = time.perf_counter()
-        report = training.train(s, settings, now)
+        report = nightly.train(s, settings, now)
         result.seconds = round(time.perf_counter() - started, 2)
     result.stages = stages.as_dict()
     result.report = report.as_dict()
@@ -299,7 +300,7 @@ def bench(
         with threadpool_limits(limits=1, user_api="blas"):
             baseline(world, result)
             status(f"  {result.baseline_seconds} s: {result.baseline_stages}")
-            status("timed: recsys.training.train")
+            status("timed: recsys.training.nightly.train")
             run_training(db, settings, now, result)
         result.load_average_after = load_average()
         status(f"  {result.seconds} s")

@@ -8,8 +8,9 @@ ranked. :func:`run_evaluation` then
    the test pairs are never read for this), fits every component on the rest, and learns the
    hybrid's blend weights on the held-out part (``fit_blend_weights``);
 2. refits every component on the full training events;
-3. ranks the candidates for every test user in blocks, with ``recsys.ranking.top_k``, for
-   the hybrid and for each component alone, excluding each user's own training papers;
+3. ranks the candidates for every test user in blocks, with
+   ``recsys.recommender.ranking.top_k``, for the hybrid and for each component alone, excluding each user's
+   own training papers;
 4. returns recall@50/100/300, NDCG@10 and friends per model, averaged over users with at
    least one relevant candidate (the published citeulike-a protocol).
 
@@ -28,9 +29,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
-from recsys import metrics
-from recsys.ranking import top_k
-from recsys.recommender import Component, PaperBlock, TrainingSnapshot, UserBlock
+from recsys.recommender import Component, PaperBlock, TrainingSnapshot, UserBlock, metrics
 from recsys.recommender.fitting import (
     MAX_VALIDATION_USERS,
     VALIDATION_FRACTION,
@@ -42,6 +41,7 @@ from recsys.recommender.fitting import (
     no_progress,
 )
 from recsys.recommender.hybrid import Hybrid, default_components
+from recsys.recommender.ranking import top_k
 
 CUTOFFS: tuple[int, ...] = (50, 100, 300)
 NDCG_CUTOFFS: tuple[int, ...] = (10, 100)

@@ -39,9 +39,8 @@ from experiments.evaluation import (
     training_snapshot,
     user_block,
 )
-from recsys import metrics
-from recsys.ranking import top_k
-from recsys.recommender import Component
+from recsys.recommender import Component, metrics
+from recsys.recommender.ranking import top_k
 
 SECONDS_PER_DAY = 86_400.0
 CONFIDENCE = 0.95

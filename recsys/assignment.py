@@ -40,16 +40,16 @@ class RankerConfig:
         The last positions of the digest sampled uniformly from the unshown pool
         (:func:`recsys.exploration.explore_slate`).
     min_score : float or None
-        Relevance bar; None keeps the caller's (``recsys.ranking.MIN_RELEVANCE``).
+        Relevance bar; None keeps the caller's (``recsys.recommender.ranking.MIN_RELEVANCE``).
     weights : tuple of (component name, multiplier)
         Multipliers of the model's learned blend weights, e.g. ``{"als": 0}`` drops ALS.
         A name the active model does not have multiplies a weight of 0, so changes nothing.
     uniform : bool
         The whole digest is a uniform sample of the pool (the holdout's policy).
     diversity : float or None
-        MMR trade-off in [0, 1] (``recsys.fastrank.mmr``): the digest is re-ranked from the
-        top ``DIVERSITY_POOL`` papers, 1 keeping the relevance order and lower values
-        trading relevance for papers unlike those already picked. None: no re-ranking.
+        MMR trade-off in [0, 1] (``recsys.recommender.fastrank.mmr``): the digest is
+        re-ranked from the top ``DIVERSITY_POOL`` papers, 1 keeping the relevance order
+        and lower values trading relevance for papers unlike those already picked. None: no re-ranking.
     """
 
     explore_slots: int = 0

@@ -13,12 +13,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from recsys.db.models import DigestItemRow, DigestRow, PaperRow, UserRow
-from recsys.model import Model
 from recsys.online_experiments import RankingDefaults, arms_for
-from recsys.ranking import MIN_RELEVANCE
+from recsys.recommender.ranking import MIN_RELEVANCE
 
 # The scorer's own ranking, so a preview never drifts from the real one.
 from recsys.scoring import SKIP_REASON, Ranking, explain, rank_users
+from recsys.training.model import Model
 
 NO_MODEL = "no model is trained yet, so there is nothing to rank"
 NO_PAPERS = "no new papers have arrived since your last digest"

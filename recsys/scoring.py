@@ -36,12 +36,12 @@ from recsys.db.models import (
 )
 from recsys.digests import claim_many
 from recsys.exploration import Slate, explore_slate, pack_mask, ranked_slate, uniform_slate
-from recsys.fastrank import cosine_similarity, mmr
-from recsys.model import Model
 from recsys.online_experiments import Arm, RankingDefaults, arms_for
-from recsys.ranking import MIN_RELEVANCE, top_k
 from recsys.recommender import ContentProfile, Hybrid, PaperBlock, UserBlock
+from recsys.recommender.fastrank import cosine_similarity, mmr
+from recsys.recommender.ranking import MIN_RELEVANCE, top_k
 from recsys.subscribers import EVENT_WEIGHTS
+from recsys.training.model import Model
 
 # Papers an arm with ``diversity`` re-ranks from: deep enough to find a different topic,
 # shallow enough that every pick is still relevant.

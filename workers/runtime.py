@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from recsys import artifacts
 from recsys.db.session import Database
 from recsys.delivery import (
     BatchEmailBackend,
@@ -16,8 +15,9 @@ from recsys.delivery import (
     backend_from_settings,
     single_backend_from_settings,
 )
-from recsys.model import Model, load_model
 from recsys.settings import get_settings
+from recsys.training import artifacts
+from recsys.training.model import Model, load_model
 
 _model: Model | None = None
 

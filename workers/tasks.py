@@ -17,14 +17,15 @@ from pathlib import Path
 
 from celery import Task
 
-from recsys import digests, reconcile, scoring, sending, training
+from recsys import digests, reconcile, scoring, sending
 from recsys.catalog.embeddings import EmbeddingStore
 from recsys.catalog.papers import all_paper_ids, ingest_files
 from recsys.delivery import BatchEmailBackend
-from recsys.model import embeddings_dir
 from recsys.online_experiments import RankingDefaults
 from recsys.schedule import SchedulePolicy
 from recsys.settings import Settings, get_settings
+from recsys.training import nightly
+from recsys.training.model import embeddings_dir
 from workers import runtime
 from workers.app import app
 
@@ -65,7 +66,7 @@ def embed() -> int:
 def train() -> dict[str, object]:
     """Fit and activate a new model version."""
     with runtime.database().session() as session:
-        report = training.train(session, get_settings(), runtime.now())
+        report = nightly.train(session, get_settings(), runtime.now())
     return report.as_dict()
 
 

@@ -28,7 +28,6 @@ from api.pages import PAGE_HEADERS, FormInvalid, message_page, render
 from api.schemas import DeleteForm, PreferencesForm
 from recsys.db.models import UserRow
 from recsys.links import Keyring, LinkMaker
-from recsys.model import Model
 from recsys.preview import last_sent_digest, preview_digest
 from recsys.settings import Settings
 from recsys.subscribers import (
@@ -44,6 +43,7 @@ from recsys.subscribers import (
     seed_papers,
     update_preferences,
 )
+from recsys.training.model import Model
 
 router = APIRouter(
     prefix="/preferences/{token}",

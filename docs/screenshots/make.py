@@ -31,13 +31,13 @@ from recsys.db.session import Database
 from recsys.delivery import FileBackend
 from recsys.digests import plan_due
 from recsys.links import LinkMaker
-from recsys.model import load_active_model
 from recsys.scoring import rank_digests
 from recsys.sending import send_digest
 from recsys.settings import Settings
 from recsys.subscribers import Interest, create_user
 from recsys.synth import generate_world
-from recsys.training import train
+from recsys.training.model import load_active_model
+from recsys.training.nightly import train
 
 HERE = Path(__file__).resolve().parent
 SEED_PAPERS = HERE.parents[2] / "shared" / "data" / "seed-papers"

@@ -337,8 +337,8 @@ class Component(ABC):
 
     Cold start: a user with no events and no interests gets a zero vector, hence score 0 for
     every paper. No component invents a preference; the ranking layer
-    (``recsys.ranking.top_k`` with ``tie_break=-papers.age_days``) then orders those equal
-    scores by recency, so a new subscriber receives the newest papers.
+    (``recsys.recommender.ranking.top_k`` with ``tie_break=-papers.age_days``) then orders
+    those equal scores by recency, so a new subscriber receives the newest papers.
 
     State is plain data (arrays and JSON config) so artifacts never need pickle:
     ``type(c).from_state(*c.get_state())`` scores exactly as ``c`` does.

@@ -1,6 +1,6 @@
 """Fit the hybrid the pipeline ships: blend weights from a time-based validation split.
 
-Nightly training (``recsys.training``) and the offline evaluation (``experiments``) share
+Nightly training (``recsys.training.nightly``) and the offline evaluation (``experiments``) share
 this: hold out each user's latest positive events, fit every component on the rest, learn
 the blend weights (``fit_blend_weights``) on the held-out events, then refit every
 component on everything. The weights are stored with the model, so the hybrid that ranks

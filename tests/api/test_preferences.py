@@ -16,7 +16,7 @@ from recsys.delivery import compose, html_part
 from recsys.links import LinkMaker
 from recsys.sending import build_email
 from recsys.settings import Settings
-from recsys.training import train
+from recsys.training.nightly import train
 from tests.api.conftest import path_of, stored_user
 from tests.conftest import NOW
 from tests.recsys import world

@@ -17,7 +17,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select
 
 from recsys.db.models import UserRow
-from recsys.training import train
+from recsys.training.nightly import train
 from tests.browser.conftest import Site, screenshot_dir
 from tests.conftest import NOW
 from tests.recsys import world

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from experiments.cli import experiment_app
 from experiments.config import load_config
 from experiments.runner import _Block, load_folds, temporal_folds
-from recsys.ranking import top_k
+from recsys.recommender.ranking import top_k
 from tests.conftest import shared_data
 
 TINY = """

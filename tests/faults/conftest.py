@@ -32,7 +32,7 @@ from recsys.db.models import DigestRow, ProviderEventRow
 from recsys.db.session import Database
 from recsys.settings import Settings
 from recsys.synth import generate_world
-from recsys.training import train
+from recsys.training.nightly import train
 from tests.fakes.sendgrid import SendGridStandIn
 from workers.embedded import Embedded
 

@@ -19,7 +19,7 @@ from recsys.db.models import DeliveryAttemptRow, DigestRow
 from recsys.db.session import Database
 from recsys.settings import Settings
 from recsys.synth import generate_world
-from recsys.training import train
+from recsys.training.nightly import train
 from tests.fakes.sendgrid import SendGridStandIn
 from tests.recsys.delivery.test_smtp_backend import SmtpResponder, running
 from workers.embedded import Embedded

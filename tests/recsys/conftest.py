@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from recsys.db.session import Database
-from recsys.model import Model, load_active_model
 from recsys.settings import Settings
-from recsys.training import train
+from recsys.training.model import Model, load_active_model
+from recsys.training.nightly import train
 from tests.conftest import NOW
 from tests.recsys import world
 

@@ -22,12 +22,12 @@ from recsys.catalog.papers import ids_by_external_id
 from recsys.db.models import Base, DigestItemRow, DigestRow
 from recsys.db.session import Database
 from recsys.digests import plan_due
-from recsys.model import Model, load_active_model
 from recsys.scoring import rank_digests
 from recsys.settings import Settings
 from recsys.subscribers import Interest, create_user, record_event
 from recsys.synth import World, generate_world
-from recsys.training import train
+from recsys.training.model import Model, load_active_model
+from recsys.training.nightly import train
 from tests.conftest import NOW
 
 LOOKBACK = timedelta(days=7)

@@ -20,12 +20,12 @@ from recsys.delivery import (
 )
 from recsys.delivery.batch import template_data
 from recsys.digests import plan_due
-from recsys.model import load_active_model
 from recsys.scoring import rank_digests
 from recsys.sending import Outcome, _collector_paused, load_emails, send_digest, send_digests
 from recsys.settings import Settings
 from recsys.subscribers import suppress
-from recsys.training import train
+from recsys.training.model import load_active_model
+from recsys.training.nightly import train
 from tests.conftest import NOW
 from tests.fakes.sendgrid import SendGridStandIn, mail_send_errors
 from tests.recsys import world

@@ -15,7 +15,7 @@ from recsys.db.models import DigestItemRow, DigestRow, UserRow
 from recsys.db.session import Database
 from recsys.settings import Settings
 from recsys.synth import generate_world
-from recsys.training import train
+from recsys.training.nightly import train
 from workers.embedded import Embedded
 
 N_USERS = 200

@@ -26,10 +26,10 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from recsys.artifacts import load_artifact, write_artifact
-from recsys.ranking import top_k
 from recsys.recommender import COMPONENTS, Component, PaperBlock, TrainingSnapshot, UserBlock
 from recsys.recommender.base import load_component
+from recsys.recommender.ranking import top_k
+from recsys.training.artifacts import load_artifact, write_artifact
 
 D = 16
 A, B, C = 0, 1, 2

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from numpy.typing import ArrayLike
 
-from recsys.ranking import top_k
 from recsys.recommender import ContentProfile, PaperBlock, TrainingSnapshot, UserBlock
+from recsys.recommender.ranking import top_k
 from tests.recsys.recommender.contract import (
     ALICE,
     CAROL,

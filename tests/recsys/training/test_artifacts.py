@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsys.artifacts import (
+from recsys.training.artifacts import (
     ACTIVE_FILE,
     ARRAYS_FILE,
     MANIFEST_FILE,

@@ -2,13 +2,13 @@ import numpy as np
 import pytest
 from sqlalchemy import delete
 
-from recsys import artifacts
 from recsys.catalog.papers import all_paper_ids
 from recsys.db.models import EventRow
 from recsys.db.session import Database
-from recsys.model import load_active_model
 from recsys.settings import Settings
-from recsys.training import TrainingError, train
+from recsys.training import artifacts
+from recsys.training.model import load_active_model
+from recsys.training.nightly import TrainingError, train
 from tests.conftest import NOW
 from tests.recsys import world
 

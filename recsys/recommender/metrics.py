@@ -4,7 +4,7 @@ Every metric starts from the same two arrays, so each is a line or two of numpy:
 
 - ``hits``: bool, shape (n_users, k); ``hits[u, r]`` says whether the paper ranked at position
   ``r`` (0 = best) for user ``u`` is one of that user's relevant (test) papers. Build it from
-  ``recsys.ranking.top_k``'s columns with :func:`hit_matrix`.
+  ``recsys.recommender.ranking.top_k``'s columns with :func:`hit_matrix`.
 - ``n_relevant``: int, shape (n_users,); how many relevant papers each user has in the
   candidate set.
 
@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from recsys.ranking import PAD_COLUMN
+from recsys.recommender.ranking import PAD_COLUMN
 
 
 def hit_matrix(cols: NDArray[np.integer[Any]], relevant: sp.csr_matrix) -> NDArray[np.bool_]:
@@ -35,7 +35,7 @@ def hit_matrix(cols: NDArray[np.integer[Any]], relevant: sp.csr_matrix) -> NDArr
     ----------
     cols : NDArray[np.int32], shape (n_users, k)
         Ranked candidate columns per user, best first, padded with ``PAD_COLUMN`` (-1), as
-        returned by ``recsys.ranking.top_k``.
+        returned by ``recsys.recommender.ranking.top_k``.
     relevant : scipy.sparse.csr_matrix, shape (n_users, n_candidates)
         Any stored non-zero marks a relevant (user, candidate) pair.
 

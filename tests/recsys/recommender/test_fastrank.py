@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recsys.fastrank import cosine_similarity, mmr, score_top_k
-from recsys.ranking import PAD_COLUMN, top_k
+from recsys.recommender.fastrank import cosine_similarity, mmr, score_top_k
+from recsys.recommender.ranking import PAD_COLUMN, top_k
 
 NEG_INF = -np.inf
 

@@ -14,10 +14,10 @@ from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from recsys import artifacts
 from recsys.catalog.embeddings import EmbeddingStore, TfidfSvdEmbedder
 from recsys.db.models import PaperRow
 from recsys.recommender import Component, load_component
+from recsys.training import artifacts
 
 
 @dataclass

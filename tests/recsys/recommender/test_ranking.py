@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recsys.ranking import MIN_RELEVANCE, PAD_COLUMN, tie_ranks, top_k
+from recsys.recommender.ranking import MIN_RELEVANCE, PAD_COLUMN, tie_ranks, top_k
 
 NEG_INF = -np.inf
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recsys import metrics
+from recsys.recommender import metrics
 
 # Two users ranked over 6 candidates (columns), best first; -1 pads a short list.
 COLS = np.array([[4, 0, 5, 2], [1, 3, -1, -1]])

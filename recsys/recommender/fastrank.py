@@ -15,7 +15,7 @@ threads followed by a numba-parallel top-k made the two thread pools fight over 
 other, and the scores a worker writes are read back while still in its L2 cache. The BLAS
 call and the numba kernel both release the GIL.
 
-Same contract as :func:`recsys.ranking.top_k`: pure (arrays in, ``(cols, scores)`` out),
+Same contract as :func:`recsys.recommender.ranking.top_k`: pure (arrays in, ``(cols, scores)`` out),
 rows padded with ``PAD_COLUMN`` / -inf, ties broken by ``tie_break`` then by the lower
 column; on the same scores the two return identical results.
 """
@@ -33,7 +33,7 @@ from numba import njit
 from numpy.typing import ArrayLike, NDArray
 from threadpoolctl import threadpool_limits
 
-from recsys.ranking import PAD_COLUMN, check_k, tie_ranks
+from recsys.recommender.ranking import PAD_COLUMN, check_k, tie_ranks
 
 BLOCK_ROWS: Final[int] = 128
 """Users per block: 128 rows x 1,000 papers of float32 is 0.5 MB, half a core's L2 cache here,

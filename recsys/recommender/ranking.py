@@ -136,7 +136,7 @@ def _apply_exclude(valid: NDArray[np.bool_], exclude: Any) -> None:
 def tie_ranks(tie_break: ArrayLike | None, shape: tuple[int, ...]) -> NDArray[np.int64]:
     """Distinct per-row ranks in [0, n_papers): the higher rank wins a tie in score.
 
-    Shared by :func:`top_k` and ``recsys.fastrank`` so both break ties the same way.
+    Shared by :func:`top_k` and ``recsys.recommender.fastrank`` so both break ties the same way.
 
     Parameters
     ----------
