@@ -29,7 +29,7 @@ from recsys.db.models import EventRow, UserRow
 from recsys.db.session import Database
 from recsys.domain import Paper
 from recsys.settings import Settings
-from recsys.subscribers import Interest, create_user
+from recsys.subscribers.accounts import Interest, create_user
 from recsys.synth import World, generate_world
 from recsys.training import artifacts
 from workers.embedded import Embedded

@@ -21,9 +21,9 @@ from api.pages import PageError
 from api.schemas import MAX_ID, UserLink
 from recsys.db.models import UserRow
 from recsys.db.session import Database
-from recsys.links import Keyring, TokenError, read_token
 from recsys.settings import Settings
-from recsys.subscribers import SubscriberError
+from recsys.subscribers.accounts import SubscriberError
+from recsys.subscribers.links import Keyring, TokenError, read_token
 from recsys.training import artifacts
 from recsys.training.model import Model, load_model
 

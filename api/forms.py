@@ -17,8 +17,8 @@ from pydantic import BaseModel, ValidationError
 
 from api.pages import PageError
 from api.schemas import MAX_LIBRARY_CHARS, PreferencesForm, SignUpForm
-from recsys.interests_import import SeedPaper, parse_seed
-from recsys.subscribers import Interest, Preferences, SubscriberError
+from recsys.subscribers.accounts import Interest, Preferences, SubscriberError
+from recsys.subscribers.library import SeedPaper, parse_seed
 
 # A pasted library may be large; anything beyond this is not a form a person filled in.
 MAX_FORM_BYTES = 3 * MAX_LIBRARY_CHARS

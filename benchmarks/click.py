@@ -53,8 +53,8 @@ from benchmarks.common import (
 )
 from recsys.db.models import Base, DigestRow, EventRow, PaperRow, UserRow
 from recsys.db.session import Database
-from recsys.links import LinkMaker
 from recsys.settings import Settings
+from recsys.subscribers.links import LinkMaker
 
 TARGET_RPS = 1000.0
 TARGET_P99_MS = 50.0

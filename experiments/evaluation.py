@@ -9,8 +9,8 @@ ranked. :func:`run_evaluation` then
    hybrid's blend weights on the held-out part (``fit_blend_weights``);
 2. refits every component on the full training events;
 3. ranks the candidates for every test user in blocks, with
-   ``recsys.recommender.ranking.top_k``, for the hybrid and for each component alone, excluding each user's
-   own training papers;
+   ``recsys.recommender.ranking.top_k``, for the hybrid and for each component alone, excluding each
+   user's own training papers;
 4. returns recall@50/100/300, NDCG@10 and friends per model, averaged over users with at
    least one relevant candidate (the published citeulike-a protocol).
 

@@ -49,7 +49,8 @@ class RankerConfig:
     diversity : float or None
         MMR trade-off in [0, 1] (``recsys.recommender.fastrank.mmr``): the digest is
         re-ranked from the top ``DIVERSITY_POOL`` papers, 1 keeping the relevance order
-        and lower values trading relevance for papers unlike those already picked. None: no re-ranking.
+        and lower values trading relevance for papers unlike those already picked. None: no
+        re-ranking.
     """
 
     explore_slots: int = 0

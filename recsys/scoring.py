@@ -40,7 +40,7 @@ from recsys.online_experiments import Arm, RankingDefaults, arms_for
 from recsys.recommender import ContentProfile, Hybrid, PaperBlock, UserBlock
 from recsys.recommender.fastrank import cosine_similarity, mmr
 from recsys.recommender.ranking import MIN_RELEVANCE, top_k
-from recsys.subscribers import EVENT_WEIGHTS
+from recsys.subscribers.events import EVENT_WEIGHTS
 from recsys.training.model import Model
 
 # Papers an arm with ``diversity`` re-ranks from: deep enough to find a different topic,

@@ -50,8 +50,8 @@ from recsys.delivery import (
     compose,
 )
 from recsys.digests import claim_many
-from recsys.links import Keyring, LinkMaker
 from recsys.settings import Settings
+from recsys.subscribers.links import Keyring, LinkMaker
 
 Clock = Callable[[], datetime]
 Backend = EmailBackend | BatchEmailBackend

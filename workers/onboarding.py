@@ -17,8 +17,8 @@ from recsys.db.models import UserRow
 from recsys.db.session import Database
 from recsys.delivery import DeliveryError, EmailBackend
 from recsys.delivery.compose import ConfirmationEmail, compose_confirmation
-from recsys.links import LinkMaker
 from recsys.settings import Settings, get_settings
+from recsys.subscribers.links import LinkMaker
 from workers import runtime
 from workers.app import app
 

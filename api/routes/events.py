@@ -6,7 +6,8 @@ from fastapi import APIRouter, Depends, HTTPException, status
 
 from api.deps import NowDep, SessionDep, invalid_field, require_admin
 from api.schemas import EventCreate, EventPublic
-from recsys.subscribers import SubscriberError, record_event
+from recsys.subscribers.accounts import SubscriberError
+from recsys.subscribers.events import record_event
 
 router = APIRouter(prefix="/events", tags=["events"], dependencies=[Depends(require_admin)])
 

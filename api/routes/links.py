@@ -1,11 +1,11 @@
 """The links in a digest e-mail: tracked clicks, more / less like this, unsubscribe.
 
-Each link carries a signed token (``recsys.links``); a bad, expired or misused one gets a
-400 page, never a redirect. A click redirects only to the paper's stored URL, never to one
+Each link carries a signed token (``recsys.subscribers.links``); a bad, expired or misused one gets
+a 400 page, never a redirect. A click redirects only to the paper's stored URL, never to one
 taken from the request or the token, so these links cannot be used as an open redirect.
 
 Mail scanners follow links too. Every follow is recorded, and one that looks automated
-(``recsys.scanners``: HEAD, a scanner's User-Agent, seconds after delivery) is flagged
+(``recsys.subscribers.scanners``: HEAD, a scanner's User-Agent, seconds after delivery) is flagged
 ``suspect`` so it never counts as the reader's interest.
 """
 
@@ -37,18 +37,12 @@ from api.pages import PAGE_HEADERS, PageError, message_page, unsubscribe_page
 from api.schemas import PaperLink, UserLink
 from recsys.db.models import DigestRow, EventRow, PaperRow, UserRow
 from recsys.db.session import Database
-from recsys.links import Keyring, TokenError, read_token
-from recsys.scanners import suspect_reason
 from recsys.settings import Settings
-from recsys.subscribers import (
-    WEB_SCHEMES,
-    SubscriberError,
-    record_click,
-    record_event,
-    store_reader_click,
-    unsubscribe,
-)
-from recsys.subscribers import Click as RecordedClick
+from recsys.subscribers.accounts import SubscriberError, unsubscribe
+from recsys.subscribers.events import WEB_SCHEMES, record_click, record_event, store_reader_click
+from recsys.subscribers.events import Click as RecordedClick
+from recsys.subscribers.links import Keyring, TokenError, read_token
+from recsys.subscribers.scanners import suspect_reason
 
 router = APIRouter(
     tags=["links"],

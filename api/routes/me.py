@@ -23,9 +23,8 @@ from api.schemas import (
     SubscriberUpdated,
 )
 from recsys.db.models import UserRow
-from recsys.interests_import import parse_seed
 from recsys.preview import preview_digest
-from recsys.subscribers import (
+from recsys.subscribers.accounts import (
     Additions,
     Interest,
     Preferences,
@@ -38,6 +37,7 @@ from recsys.subscribers import (
     seed_papers,
     update_preferences,
 )
+from recsys.subscribers.library import parse_seed
 
 router = APIRouter(
     prefix="/me",

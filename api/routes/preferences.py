@@ -27,10 +27,9 @@ from api.forms import (
 from api.pages import PAGE_HEADERS, FormInvalid, message_page, render
 from api.schemas import DeleteForm, PreferencesForm
 from recsys.db.models import UserRow
-from recsys.links import Keyring, LinkMaker
 from recsys.preview import last_sent_digest, preview_digest
 from recsys.settings import Settings
-from recsys.subscribers import (
+from recsys.subscribers.accounts import (
     FREQUENCIES,
     Additions,
     SeedReport,
@@ -43,6 +42,7 @@ from recsys.subscribers import (
     seed_papers,
     update_preferences,
 )
+from recsys.subscribers.links import Keyring, LinkMaker
 from recsys.training.model import Model
 
 router = APIRouter(

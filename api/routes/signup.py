@@ -29,10 +29,8 @@ from api.forms import form_of, openapi_form, preferences_of, seeds_of, timezone_
 from api.pages import FormInvalid, message_page, render
 from api.schemas import SignUpAccepted, SignUpCreate, SignUpForm
 from recsys.db.models import UserRow
-from recsys.interests_import import parse_seed
-from recsys.links import Keyring, LinkMaker
 from recsys.settings import Settings
-from recsys.subscribers import (
+from recsys.subscribers.accounts import (
     FREQUENCIES,
     Additions,
     Interest,
@@ -42,6 +40,8 @@ from recsys.subscribers import (
     read_library,
     sign_up,
 )
+from recsys.subscribers.library import parse_seed
+from recsys.subscribers.links import Keyring, LinkMaker
 
 router = APIRouter(tags=["sign-up"])
 

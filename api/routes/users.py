@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from api.deps import NowDep, PageDep, PathId, SessionDep, invalid_field, require_admin
 from api.schemas import UserCreate, UserPublic, UsersPublic
 from recsys.db.models import UserRow
-from recsys.subscribers import Interest, SubscriberError, create_user, normalise_email
+from recsys.subscribers.accounts import Interest, SubscriberError, create_user, normalise_email
 
 router = APIRouter(prefix="/users", tags=["users"], dependencies=[Depends(require_admin)])
 

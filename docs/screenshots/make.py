@@ -30,11 +30,11 @@ from recsys.catalog.papers import parse_files, upsert_papers
 from recsys.db.session import Database
 from recsys.delivery import FileBackend
 from recsys.digests import plan_due
-from recsys.links import LinkMaker
 from recsys.scoring import rank_digests
 from recsys.sending import send_digest
 from recsys.settings import Settings
-from recsys.subscribers import Interest, create_user
+from recsys.subscribers.accounts import Interest, create_user
+from recsys.subscribers.links import LinkMaker
 from recsys.synth import generate_world
 from recsys.training.model import load_active_model
 from recsys.training.nightly import train

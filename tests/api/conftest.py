@@ -20,9 +20,9 @@ from sqlalchemy import select
 from api.app import create_app
 from recsys.db.models import DigestRow, EventRow, PaperRow, UserRow
 from recsys.db.session import Database
-from recsys.links import LinkMaker
 from recsys.settings import Settings
-from recsys.subscribers import Interest, create_user
+from recsys.subscribers.accounts import Interest, create_user
+from recsys.subscribers.links import LinkMaker
 from tests.conftest import NOW
 
 

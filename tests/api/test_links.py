@@ -7,8 +7,8 @@ from sqlalchemy import select, update
 
 from recsys.db.models import DigestRow, PaperRow, SuppressionRow, UserRow
 from recsys.db.session import Database
-from recsys.links import LinkMaker
 from recsys.settings import Settings
+from recsys.subscribers.links import LinkMaker
 from tests.api.conftest import add_paper, path_of, stored_events, stored_user
 from tests.conftest import NOW
 

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 
 from recsys.db.models import DigestRow, UserRow
 from recsys.db.session import Database
-from recsys.links import LinkMaker
+from recsys.subscribers.links import LinkMaker
 from tests.api.conftest import path_of, stored_user
 
 

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from recsys.db.models import DigestRow, InterestRow, PaperRow, UserRow
 from recsys.db.session import Database
 from recsys.delivery import compose, html_part
-from recsys.links import LinkMaker
 from recsys.sending import build_email
 from recsys.settings import Settings
+from recsys.subscribers.links import LinkMaker
 from recsys.training.nightly import train
 from tests.api.conftest import path_of, stored_user
 from tests.conftest import NOW

@@ -21,8 +21,8 @@ from schemathesis.checks import not_a_server_error
 from api.app import create_app
 from recsys.db.models import DigestRow, PaperRow, UserRow
 from recsys.db.session import Database
-from recsys.links import LinkMaker
 from recsys.settings import Settings
+from recsys.subscribers.links import LinkMaker
 from tests.api.conftest import Tasks, path_of
 from tests.conftest import NOW
 

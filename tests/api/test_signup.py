@@ -17,8 +17,8 @@ from recsys.db.session import Database
 from recsys.delivery import FileBackend
 from recsys.digests import plan_due
 from recsys.domain import Paper
-from recsys.links import LinkMaker
 from recsys.settings import Settings
+from recsys.subscribers.links import LinkMaker
 from tests.api.conftest import Tasks, path_of, stored_user
 from tests.conftest import NOW
 from workers.onboarding import outbox_key, send_confirmation

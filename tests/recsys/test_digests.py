@@ -15,7 +15,7 @@ from recsys.digests import (
     stale,
 )
 from recsys.schedule import SchedulePolicy, jitter_seconds
-from recsys.subscribers import create_user
+from recsys.subscribers.accounts import create_user
 from tests.conftest import NOW
 
 

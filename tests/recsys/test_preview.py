@@ -9,7 +9,7 @@ from recsys.digests import plan_due
 from recsys.online_experiments import create_experiment
 from recsys.preview import NO_MODEL, last_sent_digest, preview_digest
 from recsys.scoring import SKIP_REASON, rank_digests
-from recsys.subscribers import Interest, Preferences, update_preferences
+from recsys.subscribers.accounts import Interest, Preferences, update_preferences
 from recsys.training.model import Model
 from tests.conftest import NOW
 from tests.recsys import world

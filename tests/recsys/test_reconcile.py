@@ -25,7 +25,7 @@ from recsys.reconcile import (
     sweep,
     verify_signature,
 )
-from recsys.subscribers import create_user
+from recsys.subscribers.accounts import create_user
 from tests.conftest import NOW
 
 POLICY = SweepPolicy(stale_after=timedelta(minutes=15), grace=timedelta(minutes=30))

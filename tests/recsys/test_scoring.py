@@ -11,7 +11,7 @@ from recsys.digests import claim, plan_due
 from recsys.experiment_analysis import candidate_pool
 from recsys.online_experiments import RankingDefaults, create_experiment
 from recsys.scoring import SKIP_REASON, rank_digests
-from recsys.subscribers import record_event
+from recsys.subscribers.events import record_event
 from recsys.training.model import Model
 from tests.conftest import NOW
 from tests.recsys import world

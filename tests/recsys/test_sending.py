@@ -23,7 +23,7 @@ from recsys.digests import plan_due
 from recsys.scoring import rank_digests
 from recsys.sending import Outcome, _collector_paused, load_emails, send_digest, send_digests
 from recsys.settings import Settings
-from recsys.subscribers import suppress
+from recsys.subscribers.accounts import suppress
 from recsys.training.model import load_active_model
 from recsys.training.nightly import train
 from tests.conftest import NOW

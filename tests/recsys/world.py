@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from recsys.catalog.papers import ids_by_title, upsert_papers
 from recsys.domain import Paper
-from recsys.subscribers import Interest, create_user, record_event
+from recsys.subscribers.accounts import Interest, create_user
+from recsys.subscribers.events import record_event
 from tests.conftest import NOW
 
 VISION = [

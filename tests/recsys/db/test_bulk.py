@@ -8,7 +8,7 @@ from recsys.catalog.papers import ids_by_title, upsert_papers
 from recsys.db.bulk import insert_rows, update_rows
 from recsys.db.models import DigestItemRow, DigestRow
 from recsys.db.session import Database
-from recsys.subscribers import create_user
+from recsys.subscribers.accounts import create_user
 from tests.conftest import NOW
 from tests.recsys import world
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from recsys.interests_import import (
+from recsys.subscribers.library import (
     MAX_AUTHORS,
     LibraryError,
     SeedPaper,

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 
-from recsys.scanners import suspect_reason
+from recsys.subscribers.scanners import suspect_reason
 from tests.conftest import NOW
 
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0"

@@ -4,8 +4,8 @@ from datetime import timedelta
 
 import pytest
 
-from recsys.links import Keyring, LinkMaker, TokenError, key_id, make_token, read_token
 from recsys.settings import Settings
+from recsys.subscribers.links import Keyring, LinkMaker, TokenError, key_id, make_token, read_token
 from tests.conftest import NOW
 
 SECRET = "s3cret"

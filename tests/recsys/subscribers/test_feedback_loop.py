@@ -24,7 +24,8 @@ from recsys.db.session import Database
 from recsys.digests import plan_due
 from recsys.scoring import rank_digests
 from recsys.settings import Settings
-from recsys.subscribers import Interest, create_user, record_event
+from recsys.subscribers.accounts import Interest, create_user
+from recsys.subscribers.events import record_event
 from recsys.synth import World, generate_world
 from recsys.training.model import Model, load_active_model
 from recsys.training.nightly import train

@@ -11,13 +11,8 @@ from sqlalchemy import Connection, event, select
 
 from recsys.db.models import DigestRow, EventRow, PaperRow
 from recsys.db.session import Database
-from recsys.subscribers import (
-    Click,
-    SubscriberError,
-    create_user,
-    record_click,
-    store_reader_click,
-)
+from recsys.subscribers.accounts import SubscriberError, create_user
+from recsys.subscribers.events import Click, record_click, store_reader_click
 from tests.conftest import NOW
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"

@@ -1,4 +1,4 @@
-"""Subscribers, their explicit interests, their interaction events and suppressions.
+"""Subscribers, their explicit interests, their seed papers and suppressions.
 
 A self-service sign-up is ``pending`` until its owner confirms the address (double opt-in):
 only ``active`` subscribers are ever planned a digest, so an unconfirmed address receives
@@ -11,14 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, bindparam, delete, insert, literal_column, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.dml import ReturningInsert
 
 from recsys.catalog.papers import storage_keys
 from recsys.db.models import (
@@ -31,11 +29,9 @@ from recsys.db.models import (
     SuppressionRow,
     UserRow,
 )
-from recsys.db.session import LoopWrites
 from recsys.digests import next_send_time
 from recsys.domain import Paper
-from recsys.interests_import import Library, LibraryError, SeedPaper, parse_library
-from recsys.scanners import suspect_reason
+from recsys.subscribers.library import Library, LibraryError, SeedPaper, parse_library
 
 INTEREST_KINDS = ("keyword", "author", "category", "text")
 STATUSES = ("pending", "active", "paused", "unsubscribed")
@@ -46,11 +42,6 @@ MAX_INTERESTS = 100
 MAX_INTEREST_CHARS = 2000
 # The scorer reads a user's latest 200 events; more seeds than that would push out clicks.
 MAX_SEEDS = 100
-# Event kinds and the sign they give the user's content profile.
-EVENT_WEIGHTS = {"click": 1.0, "more": 2.0, "seed": 2.0, "less": -2.0}
-_MAX_AGENT_CHARS = 512
-# Paper URLs come from outside feeds: only these are ever followed (no javascript:, data:).
-WEB_SCHEMES = ("http", "https")
 _EMAIL = re.compile(r"^[^@\s<>\x00-\x1f\x7f]+@[^@\s<>\x00-\x1f\x7f]+\.[^@\s<>\x00-\x1f\x7f]+$")
 # Control characters mean garbage input, and PostgreSQL refuses NUL in text outright.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -134,209 +125,6 @@ def _interest_row(interest: Interest) -> InterestRow:
     if len(value) > MAX_INTEREST_CHARS:
         raise SubscriberError("interests.value", f"at most {MAX_INTEREST_CHARS} characters")
     return InterestRow(kind=interest.kind, value=value)
-
-
-def record_event(
-    session: Session,
-    user_id: int,
-    paper_id: int,
-    kind: str,
-    now: datetime,
-    *,
-    digest_id: int | None = None,
-    user_agent: str | None = None,
-    suspect: bool = False,
-) -> EventRow:
-    """Store one interaction; it changes the user's next digest without retraining.
-
-    A ``suspect`` event (a link scanner's fetch) is kept for the record but never counted.
-    """
-    if kind not in EVENT_WEIGHTS:
-        raise SubscriberError("kind", f"must be one of {', '.join(EVENT_WEIGHTS)}")
-    if session.get(UserRow, user_id) is None:
-        raise SubscriberError("user_id", f"no user {user_id}")
-    if session.get(PaperRow, paper_id) is None:
-        raise SubscriberError("paper_id", f"no paper {paper_id}")
-    event = EventRow(
-        user_id=user_id,
-        paper_id=paper_id,
-        kind=kind,
-        digest_id=digest_id,
-        created_at=now,
-        user_agent=user_agent[:_MAX_AGENT_CHARS] if user_agent else None,
-        suspect=suspect,
-    )
-    session.add(event)
-    session.flush()
-    return event
-
-
-@dataclass(frozen=True)
-class Click:
-    """A recorded click on a digest link: where it leads and whether it looked automated."""
-
-    url: str
-    suspect: bool
-
-
-def record_click(
-    conn: Connection,
-    user_id: int,
-    paper_id: int,
-    digest_id: int | None,
-    now: datetime,
-    *,
-    method: str = "GET",
-    user_agent: str | None = None,
-    scanner_window_s: float,
-) -> Click:
-    """Store a click on a paper link, usually in one statement; return the paper's URL.
-
-    The hot path of every digest, so no ORM objects, and the common click (a reader's, on a
-    digest sent more than ``scanner_window_s`` ago, to a paper with an ``http(s)://`` URL)
-    is one ``INSERT ... SELECT ... RETURNING``. Any other click is checked in full, as
-    :func:`record_event` would, in two statements: one query finds the paper, the user and
-    the digest's send time (for :func:`recsys.scanners.suspect_reason`), one ``INSERT``
-    stores the event. The digest is kept only when it is still stored and belongs to the
-    user. Run it on an autocommit connection: the single ``INSERT`` is the whole write, so
-    no transaction is needed around it.
-
-    Parameters
-    ----------
-    conn : Connection
-        A Core connection (autocommit, or committed by the caller).
-    user_id, paper_id, digest_id : int
-        From the signed link; ``digest_id`` may be None.
-    now : datetime
-        When the link was followed.
-    method, user_agent : str
-        The request's method and ``User-Agent``, for scanner detection.
-    scanner_window_s : float
-        Clicks this soon after the digest was sent are a scanner's.
-
-    Returns
-    -------
-    Click
-        The paper's stored URL (to redirect to) and whether the click was flagged.
-
-    Raises
-    ------
-    SubscriberError
-        When the paper (``field="paper_id"``) or the user (``"user_id"``) is gone, or the
-        paper's stored URL is not a web page (``"url"``); nothing is stored then.
-    """
-    event = _click_event(user_id, paper_id, digest_id, now, method, user_agent, scanner_window_s)
-    stored = conn.execute(_STORE_CLICK, event).first()
-    if stored is not None:
-        return Click(url=stored[0], suspect=event["suspect"])
-    return _record_checked_click(conn, event, method, scanner_window_s)
-
-
-async def store_reader_click(
-    writes: LoopWrites,
-    user_id: int,
-    paper_id: int,
-    digest_id: int | None,
-    now: datetime,
-    *,
-    method: str = "GET",
-    user_agent: str | None = None,
-    scanner_window_s: float,
-) -> Click | None:
-    """The common click of :func:`record_click`, in its one statement, on the event loop.
-
-    Returns None, having stored nothing, for any other click: pass that one to
-    :func:`record_click`. ``now`` must be aware (it is bound without type processing).
-    """
-    event = _click_event(user_id, paper_id, digest_id, now, method, user_agent, scanner_window_s)
-    stored = await writes.first(_STORE_CLICK, event)
-    return Click(url=stored[0], suspect=event["suspect"]) if stored is not None else None
-
-
-def _click_event(
-    user_id: int,
-    paper_id: int,
-    digest_id: int | None,
-    now: datetime,
-    method: str,
-    user_agent: str | None,
-    scanner_window_s: float,
-) -> dict[str, Any]:
-    # Without a send time suspect_reason judges the request alone; _STORE_CLICK stores the
-    # click only when the send time cannot change that (none, or a window or more ago).
-    suspect = suspect_reason(method, user_agent, now, None, scanner_window_s) is not None
-    return {
-        "user_id": user_id, "paper_id": paper_id, "kind": "click", "digest_id": digest_id,
-        "created_at": now, "user_agent": user_agent[:_MAX_AGENT_CHARS] if user_agent else None,
-        "suspect": suspect, "settled": now - timedelta(seconds=scanner_window_s),
-    }  # fmt: skip
-
-
-def _record_checked_click(
-    conn: Connection, event: dict[str, Any], method: str, scanner_window_s: float
-) -> Click:
-    """The click :data:`_STORE_CLICK` left alone: checked in Python, then stored or refused."""
-    user_id, paper_id, now = event["user_id"], event["paper_id"], event["created_at"]
-    found = conn.execute(_CLICK_TARGET, event).first()
-    if found is None:
-        raise SubscriberError("paper_id", f"no paper {paper_id}")
-    url, user, digest, sent_at = found
-    if user is None:
-        raise SubscriberError("user_id", f"no user {user_id}")
-    if urlsplit(url).scheme not in WEB_SCHEMES:  # a click that cannot lead anywhere is not one
-        raise SubscriberError("url", f"paper {paper_id} has no web page: {url[:80]!r}")
-    agent = event["user_agent"]
-    suspect = suspect_reason(method, agent, now, sent_at, scanner_window_s) is not None
-    conn.execute(_INSERT_EVENT, {**event, "digest_id": digest, "suspect": suspect})
-    return Click(url=url, suspect=suspect)
-
-
-# Built once: constructing a statement per click cost more than running it. The digest
-# joins only when it is the user's; a NULL digest id joins nothing.
-_CLICK_TARGET = (
-    select(PaperRow.url, UserRow.id, DigestRow.id, DigestRow.sent_at)
-    .select_from(PaperRow)
-    .outerjoin(UserRow, UserRow.id == bindparam("user_id"))
-    .outerjoin(
-        DigestRow,
-        (DigestRow.id == bindparam("digest_id")) & (DigestRow.user_id == bindparam("user_id")),
-    )
-    .where(PaperRow.id == bindparam("paper_id"))
-)
-_INSERT_EVENT = insert(EventRow)
-# The common click in one round trip. Its conditions only narrow what _record_checked_click
-# accepts (any click they turn away goes there), so the rules stay in Python: the user and
-# paper exist, the URL starts like a web page's, the digest's send time cannot make the
-# click suspect. RETURNING may not name the joined tables (SQLite), hence the subquery,
-# written out: SQLAlchemy does not correlate a subquery in RETURNING with the new row.
-_URL_OF_STORED = "(SELECT p.url FROM papers AS p WHERE p.id = events.paper_id)"
-_STORE_CLICK: ReturningInsert[Any] = (
-    insert(EventRow)
-    .from_select(
-        ["user_id", "paper_id", "kind", "digest_id", "created_at", "user_agent", "suspect"],
-        select(
-            UserRow.id,
-            PaperRow.id,
-            bindparam("kind"),
-            DigestRow.id,
-            bindparam("created_at", type_=EventRow.created_at.type),
-            bindparam("user_agent", type_=EventRow.user_agent.type),
-            bindparam("suspect", type_=EventRow.suspect.type),
-        )
-        .select_from(PaperRow)
-        .join(UserRow, UserRow.id == bindparam("user_id"))
-        .outerjoin(
-            DigestRow,
-            (DigestRow.id == bindparam("digest_id")) & (DigestRow.user_id == bindparam("user_id")),
-        )
-        .where(
-            PaperRow.id == bindparam("paper_id"),
-            PaperRow.url.startswith("https://") | PaperRow.url.startswith("http://"),
-            DigestRow.sent_at.is_(None) | (DigestRow.sent_at <= bindparam("settled")),
-        ),
-    )
-    .returning(literal_column(_URL_OF_STORED))
-)
 
 
 def unsubscribe(session: Session, user_id: int, now: datetime) -> bool:

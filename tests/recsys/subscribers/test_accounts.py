@@ -21,8 +21,7 @@ from recsys.db.models import (
 from recsys.db.session import Database
 from recsys.digests import plan_due
 from recsys.domain import Paper
-from recsys.interests_import import SeedPaper, parse_library
-from recsys.subscribers import (
+from recsys.subscribers.accounts import (
     Additions,
     Interest,
     Preferences,
@@ -33,7 +32,6 @@ from recsys.subscribers import (
     export_data,
     import_library,
     pause,
-    record_event,
     resume,
     seed_papers,
     sign_up,
@@ -41,6 +39,8 @@ from recsys.subscribers import (
     unsubscribe,
     update_preferences,
 )
+from recsys.subscribers.events import record_event
+from recsys.subscribers.library import SeedPaper, parse_library
 from tests.conftest import NOW
 
 SPEECH = Preferences(interests=[Interest("keyword", "speech recognition")], send_hour=8)
