@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from recsys.db.models import DigestRow
 from recsys.db.session import Database
-from recsys.digests import FINAL_STATUSES, count_due
+from recsys.digests.outbox import FINAL_STATUSES, count_due
 from recsys.settings import Settings
 from workers.embedded import Embedded
 

@@ -42,7 +42,7 @@ from recsys.db.session import Database
 from recsys.delivery import compose
 from recsys.delivery.backends import MailSendClient, sendgrid_payload
 from recsys.delivery.batch import template_payload
-from recsys.digests import FINAL_STATUSES
+from recsys.digests.outbox import FINAL_STATUSES
 from recsys.settings import Settings
 from recsys.synth import World, generate_world
 from recsys.training.nightly import train

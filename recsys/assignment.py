@@ -38,7 +38,7 @@ class RankerConfig:
     ----------
     explore_slots : int
         The last positions of the digest sampled uniformly from the unshown pool
-        (:func:`recsys.exploration.explore_slate`).
+        (:func:`recsys.digests.exploration.explore_slate`).
     min_score : float or None
         Relevance bar; None keeps the caller's (``recsys.recommender.ranking.MIN_RELEVANCE``).
     weights : tuple of (component name, multiplier)

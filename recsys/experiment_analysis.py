@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from recsys.db.models import CandidatePoolRow, DigestItemRow, DigestRow, EventRow
-from recsys.exploration import unpack_mask
+from recsys.digests.exploration import unpack_mask
 from recsys.online_experiments import experiment_variants, get_experiment
 
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile

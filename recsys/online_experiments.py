@@ -2,8 +2,8 @@
 
 The pure rules (variant configs, hashing users into arms) are in ``recsys.assignment``; this
 module reads and writes the ``experiments`` table and turns both into one :class:`Arm` per
-user for ``recsys.scoring``. At most one experiment runs at a time, so every digest is ranked
-by exactly one arm and its ``experiment_id``/``variant`` columns are the exposure log.
+user for ``recsys.digests.scoring``. At most one experiment runs at a time, so every digest is
+ranked by exactly one arm and its ``experiment_id``/``variant`` columns are the exposure log.
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     # The defaults rank exactly as before: no exploration, no holdout. A running experiment
     # (table ``experiments``) overrides explore_slots for the users in its arms.
     # The last positions of every digest sampled uniformly from the unshown pool (exact
-    # propensities for off-policy evaluation); recsys.exploration says how.
+    # propensities for off-policy evaluation); recsys.digests.exploration says how.
     explore_slots: int = Field(default=0, ge=0, le=50)
     # Share of users whose whole digest is a uniform sample of their pool: an unbiased
     # baseline, and logs any ranker can be evaluated on. Chosen by a hash of holdout_salt.

@@ -17,12 +17,12 @@ from pathlib import Path
 
 from celery import Task
 
-from recsys import digests, reconcile, scoring, sending
 from recsys.catalog.embeddings import EmbeddingStore
 from recsys.catalog.papers import all_paper_ids, ingest_files
 from recsys.delivery import BatchEmailBackend
+from recsys.digests import outbox, reconcile, scoring, sending
+from recsys.digests.schedule import SchedulePolicy
 from recsys.online_experiments import RankingDefaults
-from recsys.schedule import SchedulePolicy
 from recsys.settings import Settings, get_settings
 from recsys.training import nightly
 from recsys.training.model import embeddings_dir
@@ -78,8 +78,8 @@ def plan() -> int:
     total = 0
     for _ in range(MAX_PLAN_BATCHES):
         with runtime.database().session() as session:
-            ids = digests.plan_due(session, now, policy)
-            more = digests.count_due(session, now) > 0
+            ids = outbox.plan_due(session, now, policy)
+            more = outbox.count_due(session, now) > 0
         _enqueue_chunks(score, ids, get_settings().score_chunk_size)  # after the commit
         total += len(ids)
         if not more:

@@ -23,7 +23,7 @@ from api.schemas import (
     SubscriberUpdated,
 )
 from recsys.db.models import UserRow
-from recsys.preview import preview_digest
+from recsys.digests.preview import preview_digest
 from recsys.subscribers.accounts import (
     Additions,
     Interest,

@@ -27,7 +27,7 @@ from api.forms import (
 from api.pages import PAGE_HEADERS, FormInvalid, message_page, render
 from api.schemas import DeleteForm, PreferencesForm
 from recsys.db.models import UserRow
-from recsys.preview import last_sent_digest, preview_digest
+from recsys.digests.preview import last_sent_digest, preview_digest
 from recsys.settings import Settings
 from recsys.subscribers.accounts import (
     FREQUENCIES,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 
 from api.deps import NowDep, SessionDep, SettingsDep
-from recsys.reconcile import SignatureError, ingest_events, verify_signature
+from recsys.digests.reconcile import SignatureError, ingest_events, verify_signature
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 

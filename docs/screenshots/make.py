@@ -29,9 +29,9 @@ from api.demo import load_world
 from recsys.catalog.papers import parse_files, upsert_papers
 from recsys.db.session import Database
 from recsys.delivery import FileBackend
-from recsys.digests import plan_due
-from recsys.scoring import rank_digests
-from recsys.sending import send_digest
+from recsys.digests.outbox import plan_due
+from recsys.digests.scoring import rank_digests
+from recsys.digests.sending import send_digest
 from recsys.settings import Settings
 from recsys.subscribers.accounts import Interest, create_user
 from recsys.subscribers.links import LinkMaker

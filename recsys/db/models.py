@@ -213,7 +213,8 @@ class DigestItemRow(Base):
     score: Mapped[float] = mapped_column(Float)
     reason: Mapped[str] = mapped_column(Text, default="")
     # Position-wise marginal probability that the policy showed this paper at this position
-    # (recsys.exploration); 1 for a ranked slot, so rows from before exploration are exact too.
+    # (recsys.digests.exploration); 1 for a ranked slot, so rows from before exploration are exact
+    # too.
     propensity: Mapped[float] = mapped_column(Float, default=1.0, server_default="1.0")
     explored: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 

@@ -29,13 +29,13 @@ from recsys.db.models import (
     SuppressionRow,
     UserRow,
 )
-from recsys.digests import next_send_time
+from recsys.digests.outbox import next_send_time
 from recsys.domain import Paper
 from recsys.subscribers.library import Library, LibraryError, SeedPaper, parse_library
 
 INTEREST_KINDS = ("keyword", "author", "category", "text")
 STATUSES = ("pending", "active", "paused", "unsubscribed")
-# The frequencies the planner knows (recsys.schedule.Frequency).
+# The frequencies the planner knows (recsys.digests.schedule.Frequency).
 FREQUENCIES = ("daily", "weekdays", "weekly")
 MAX_DIGEST_SIZE = 50  # 50 lines still fit in a 100 kB e-mail
 MAX_INTERESTS = 100

@@ -3,5 +3,5 @@
 ``nightly`` snapshots the database and fits the hybrid; ``artifacts`` writes and reads
 versioned model directories atomically (npz/npy + JSON manifest, no pickle); ``model`` is the
 active model as loaded by API and workers. May import ``recsys.recommender``,
-``recsys.catalog`` (embeddings), ``recsys.db`` and the scoring context of ``recsys.digests``.
+``recsys.catalog`` (embeddings), ``recsys.db`` and the scoring context of ``recsys.digests.outbox``.
 """

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from recsys.db.models import DigestRow, InterestRow, PaperRow, UserRow
 from recsys.db.session import Database
 from recsys.delivery import compose, html_part
-from recsys.sending import build_email
+from recsys.digests.sending import build_email
 from recsys.settings import Settings
 from recsys.subscribers.links import LinkMaker
 from recsys.training.nightly import train

@@ -15,7 +15,7 @@ from recsys.catalog.papers import ids_by_title, upsert_papers
 from recsys.db.models import EventRow, InterestRow, UserRow
 from recsys.db.session import Database
 from recsys.delivery import FileBackend
-from recsys.digests import plan_due
+from recsys.digests.outbox import plan_due
 from recsys.domain import Paper
 from recsys.settings import Settings
 from recsys.subscribers.links import LinkMaker

@@ -19,7 +19,7 @@ from recsys.db.models import (
     UserRow,
 )
 from recsys.db.session import Database
-from recsys.digests import plan_due
+from recsys.digests.outbox import plan_due
 from recsys.domain import Paper
 from recsys.subscribers.accounts import (
     Additions,

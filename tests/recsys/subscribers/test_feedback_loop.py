@@ -21,8 +21,8 @@ from api.demo import load_world
 from recsys.catalog.papers import ids_by_external_id
 from recsys.db.models import Base, DigestItemRow, DigestRow
 from recsys.db.session import Database
-from recsys.digests import plan_due
-from recsys.scoring import rank_digests
+from recsys.digests.outbox import plan_due
+from recsys.digests.scoring import rank_digests
 from recsys.settings import Settings
 from recsys.subscribers.accounts import Interest, create_user
 from recsys.subscribers.events import record_event

@@ -2,7 +2,7 @@
 
 The claim (``ranked -> sending``) and a ``delivery_attempts`` row are committed together
 *before* the backend is called, so every attempt is on record even if this process dies
-mid-send. Such a row stays ``sending`` until the sweep (:mod:`recsys.reconcile`) resolves it
+mid-send. Such a row stays ``sending`` until the sweep (:mod:`recsys.digests.reconcile`) resolves it
 from the provider's events, instead of being sent blindly a second time.
 
 A rendered-mode backend (:class:`~recsys.delivery.EmailBackend`) gets one composed message
@@ -49,7 +49,7 @@ from recsys.delivery import (
     SendResult,
     compose,
 )
-from recsys.digests import claim_many
+from recsys.digests.outbox import claim_many
 from recsys.settings import Settings
 from recsys.subscribers.links import Keyring, LinkMaker
 

@@ -13,11 +13,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from recsys.db.models import DigestItemRow, DigestRow, PaperRow, UserRow
-from recsys.online_experiments import RankingDefaults, arms_for
-from recsys.recommender.ranking import MIN_RELEVANCE
 
 # The scorer's own ranking, so a preview never drifts from the real one.
-from recsys.scoring import SKIP_REASON, Ranking, explain, rank_users
+from recsys.digests.scoring import SKIP_REASON, Ranking, explain, rank_users
+from recsys.online_experiments import RankingDefaults, arms_for
+from recsys.recommender.ranking import MIN_RELEVANCE
 from recsys.training.model import Model
 
 NO_MODEL = "no model is trained yet, so there is nothing to rank"
@@ -70,7 +70,7 @@ def preview_digest(
     now : datetime
         The moment to rank for (aware UTC).
     lookback, min_score, defaults
-        As for :func:`recsys.scoring.rank_digests`.
+        As for :func:`recsys.digests.scoring.rank_digests`.
     """
     user = session.get(UserRow, user_id)
     if user is None:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from recsys.db.models import DeliveryAttemptRow, DigestRow, ProviderEventRow, SuppressionRow
 from recsys.db.session import Database
-from recsys.reconcile import (
+from recsys.digests.reconcile import (
     SignatureError,
     SweepPolicy,
     event_watermark,

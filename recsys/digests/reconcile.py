@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 
 from recsys.db.bulk import is_postgresql
 from recsys.db.models import DeliveryAttemptRow, DigestRow, ProviderEventRow, SuppressionRow
-from recsys.digests import stale
+from recsys.digests.outbox import stale
 
 log = logging.getLogger(__name__)
 

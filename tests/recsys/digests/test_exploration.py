@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from recsys.exploration import (
+from recsys.digests.exploration import (
     explore_slate,
     pack_mask,
     ranked_slate,

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from recsys.db.bulk import among, is_postgresql
 from recsys.db.models import DigestRow, UserRow
-from recsys.schedule import (
+from recsys.digests.schedule import (
     Frequency,
     Schedule,
     SchedulePolicy,
@@ -38,7 +38,7 @@ from recsys.schedule import (
     next_send_at,
     parse_frequency,
 )
-from recsys.schedule import period_of as schedule_period
+from recsys.digests.schedule import period_of as schedule_period
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,8 @@ def schedule_of(user: ScheduleFields) -> Schedule:
 
 
 def period_of(timezone: str, now: datetime, frequency: str = "daily") -> str:
-    """The period a digest planned at ``now`` belongs to (see :func:`recsys.schedule.period_of`)."""
+    """The period a digest planned at ``now`` belongs to (see
+    :func:`recsys.digests.schedule.period_of`)."""
     return schedule_period(Schedule(timezone, 0, parse_frequency(frequency)), now)
 
 

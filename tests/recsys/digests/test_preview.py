@@ -5,10 +5,10 @@ from sqlalchemy import func, select
 from recsys.assignment import RankerConfig, Variant
 from recsys.db.models import DigestItemRow, DigestRow
 from recsys.db.session import Database
-from recsys.digests import plan_due
+from recsys.digests.outbox import plan_due
+from recsys.digests.preview import NO_MODEL, last_sent_digest, preview_digest
+from recsys.digests.scoring import SKIP_REASON, rank_digests
 from recsys.online_experiments import create_experiment
-from recsys.preview import NO_MODEL, last_sent_digest, preview_digest
-from recsys.scoring import SKIP_REASON, rank_digests
 from recsys.subscribers.accounts import Interest, Preferences, update_preferences
 from recsys.training.model import Model
 from tests.conftest import NOW

@@ -7,10 +7,10 @@ from sqlalchemy import select
 from recsys.assignment import RankerConfig, Variant, assign, in_share
 from recsys.db.models import DigestItemRow, DigestRow, UserRow
 from recsys.db.session import Database
-from recsys.digests import claim, plan_due
+from recsys.digests.outbox import claim, plan_due
+from recsys.digests.scoring import SKIP_REASON, rank_digests
 from recsys.experiment_analysis import candidate_pool
 from recsys.online_experiments import RankingDefaults, create_experiment
-from recsys.scoring import SKIP_REASON, rank_digests
 from recsys.subscribers.events import record_event
 from recsys.training.model import Model
 from tests.conftest import NOW

@@ -19,9 +19,15 @@ from recsys.delivery import (
     template_version,
 )
 from recsys.delivery.batch import template_data
-from recsys.digests import plan_due
-from recsys.scoring import rank_digests
-from recsys.sending import Outcome, _collector_paused, load_emails, send_digest, send_digests
+from recsys.digests.outbox import plan_due
+from recsys.digests.scoring import rank_digests
+from recsys.digests.sending import (
+    Outcome,
+    _collector_paused,
+    load_emails,
+    send_digest,
+    send_digests,
+)
 from recsys.settings import Settings
 from recsys.subscribers.accounts import suppress
 from recsys.training.model import load_active_model

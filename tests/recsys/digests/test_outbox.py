@@ -5,7 +5,7 @@ from sqlalchemy.orm import Session
 
 from recsys.db.models import DigestRow, UserRow
 from recsys.db.session import Database
-from recsys.digests import (
+from recsys.digests.outbox import (
     claim,
     claim_many,
     count_due,
@@ -14,7 +14,7 @@ from recsys.digests import (
     plan_due,
     stale,
 )
-from recsys.schedule import SchedulePolicy, jitter_seconds
+from recsys.digests.schedule import SchedulePolicy, jitter_seconds
 from recsys.subscribers.accounts import create_user
 from tests.conftest import NOW
 

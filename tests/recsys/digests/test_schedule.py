@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from recsys.schedule import (
+from recsys.digests.schedule import (
     Frequency,
     Schedule,
     SchedulePolicy,

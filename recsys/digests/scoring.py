@@ -8,7 +8,7 @@ Every ranked digest is logged for off-policy evaluation and online experiments (
 policy ranked it; ``candidate_pool_id`` + ``candidate_mask`` give the exact pool the user could
 have been shown (the chunk's candidate ids stored once in ``candidate_pools``, one bit per
 candidate on the digest); ``digest_items.score``, ``propensity`` and ``explored`` give the
-ranked list (see ``recsys.exploration`` for what a propensity is).
+ranked list (see ``recsys.digests.exploration`` for what a propensity is).
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from recsys.db.models import (
     PaperRow,
     UserRow,
 )
-from recsys.digests import claim_many
-from recsys.exploration import Slate, explore_slate, pack_mask, ranked_slate, uniform_slate
+from recsys.digests.exploration import Slate, explore_slate, pack_mask, ranked_slate, uniform_slate
+from recsys.digests.outbox import claim_many
 from recsys.online_experiments import Arm, RankingDefaults, arms_for
 from recsys.recommender import ContentProfile, Hybrid, PaperBlock, UserBlock
 from recsys.recommender.fastrank import cosine_similarity, mmr
