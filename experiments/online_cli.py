@@ -1,6 +1,6 @@
 """``paperboy experiment online-*``: define, stop and read online A/B experiments.
 
-Thin: parse options, call ``recsys.online_experiments`` / ``recsys.experiment_analysis``,
+Thin: parse options, call ``recsys.online.experiments`` / ``recsys.online.analysis``,
 print. Registered on ``experiment_app`` in ``experiments/cli.py``.
 
     paperboy experiment online-create --name explore2 \\
@@ -23,8 +23,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from recsys.assignment import ExperimentError, Variant, parse_variants
 from recsys.db.session import Database
+from recsys.online.assignment import ExperimentError, Variant, parse_variants
 from recsys.settings import Settings
 
 out, err = Console(), Console(stderr=True)
@@ -60,7 +60,7 @@ def online_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Start an online experiment: users split between variants by a salted hash of their id."""
-    from recsys.online_experiments import create_experiment
+    from recsys.online.experiments import create_experiment
 
     try:
         variants = parse_variants([parse_variant_option(v) for v in variant])
@@ -74,7 +74,7 @@ def online_create(
 
 def online_stop(name: Name, as_json: JsonFlag = False) -> None:
     """Stop an online experiment: its users are ranked by the defaults again."""
-    from recsys.online_experiments import stop_experiment
+    from recsys.online.experiments import stop_experiment
 
     try:
         with _session() as session:
@@ -93,7 +93,7 @@ def online_report(
     as_json: JsonFlag = False,
 ) -> None:
     """Click-through per arm with 95% intervals (Wilson, and a bootstrap over users)."""
-    from recsys.experiment_analysis import online_report as report
+    from recsys.online.analysis import online_report as report
 
     days = window_days if window_days is not None else _settings().click_attribution_days
     try:

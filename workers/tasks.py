@@ -22,7 +22,7 @@ from recsys.catalog.papers import all_paper_ids, ingest_files
 from recsys.delivery import BatchEmailBackend
 from recsys.digests import outbox, reconcile, scoring, sending
 from recsys.digests.schedule import SchedulePolicy
-from recsys.online_experiments import RankingDefaults
+from recsys.online.experiments import RankingDefaults
 from recsys.settings import Settings, get_settings
 from recsys.training import nightly
 from recsys.training.model import embeddings_dir

@@ -233,7 +233,7 @@ class SuppressionRow(Base):
 class ExperimentRow(Base):
     """An online experiment: users split between variants by a salted hash of their id.
 
-    ``variants`` is ``[{"name", "allocation", "config"}, ...]`` as ``recsys.assignment``
+    ``variants`` is ``[{"name", "allocation", "config"}, ...]`` as ``recsys.online.assignment``
     reads it. At most one experiment is ``running`` at a time, so a digest has one arm.
     """
 

@@ -16,7 +16,7 @@ from recsys.db.models import DigestItemRow, DigestRow, PaperRow, UserRow
 
 # The scorer's own ranking, so a preview never drifts from the real one.
 from recsys.digests.scoring import SKIP_REASON, Ranking, explain, rank_users
-from recsys.online_experiments import RankingDefaults, arms_for
+from recsys.online.experiments import RankingDefaults, arms_for
 from recsys.recommender.ranking import MIN_RELEVANCE
 from recsys.training.model import Model
 

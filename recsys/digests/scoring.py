@@ -23,7 +23,6 @@ from numpy.typing import NDArray
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from recsys.assignment import RankerConfig
 from recsys.db.bulk import insert_rows, update_rows
 from recsys.db.models import (
     CandidatePoolRow,
@@ -36,7 +35,8 @@ from recsys.db.models import (
 )
 from recsys.digests.exploration import Slate, explore_slate, pack_mask, ranked_slate, uniform_slate
 from recsys.digests.outbox import claim_many
-from recsys.online_experiments import Arm, RankingDefaults, arms_for
+from recsys.online.assignment import RankerConfig
+from recsys.online.experiments import Arm, RankingDefaults, arms_for
 from recsys.recommender import ContentProfile, Hybrid, PaperBlock, UserBlock
 from recsys.recommender.fastrank import cosine_similarity, mmr
 from recsys.recommender.ranking import MIN_RELEVANCE, top_k

@@ -2,13 +2,13 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from recsys.assignment import RankerConfig, Variant
 from recsys.db.models import DigestItemRow, DigestRow
 from recsys.db.session import Database
 from recsys.digests.outbox import plan_due
 from recsys.digests.preview import NO_MODEL, last_sent_digest, preview_digest
 from recsys.digests.scoring import SKIP_REASON, rank_digests
-from recsys.online_experiments import create_experiment
+from recsys.online.assignment import RankerConfig, Variant
+from recsys.online.experiments import create_experiment
 from recsys.subscribers.accounts import Interest, Preferences, update_preferences
 from recsys.training.model import Model
 from tests.conftest import NOW

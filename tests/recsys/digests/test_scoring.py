@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from recsys.assignment import RankerConfig, Variant, assign, in_share
 from recsys.db.models import DigestItemRow, DigestRow, UserRow
 from recsys.db.session import Database
 from recsys.digests.outbox import claim, plan_due
 from recsys.digests.scoring import SKIP_REASON, rank_digests
-from recsys.experiment_analysis import candidate_pool
-from recsys.online_experiments import RankingDefaults, create_experiment
+from recsys.online.analysis import candidate_pool
+from recsys.online.assignment import RankerConfig, Variant, assign, in_share
+from recsys.online.experiments import RankingDefaults, create_experiment
 from recsys.subscribers.events import record_event
 from recsys.training.model import Model
 from tests.conftest import NOW

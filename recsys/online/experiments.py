@@ -1,6 +1,6 @@
 """Online experiments, the stored part: define, stop, and resolve each user's arm.
 
-The pure rules (variant configs, hashing users into arms) are in ``recsys.assignment``; this
+The pure rules (variant configs, hashing users into arms) are in ``recsys.online.assignment``; this
 module reads and writes the ``experiments`` table and turns both into one :class:`Arm` per
 user for ``recsys.digests.scoring``. At most one experiment runs at a time, so every digest is
 ranked by exactly one arm and its ``experiment_id``/``variant`` columns are the exposure log.
@@ -16,7 +16,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from recsys.assignment import (
+from recsys.db.models import ExperimentRow
+from recsys.online.assignment import (
     HOLDOUT,
     ExperimentError,
     RankerConfig,
@@ -25,7 +26,6 @@ from recsys.assignment import (
     in_share,
     parse_variants,
 )
-from recsys.db.models import ExperimentRow
 from recsys.settings import Settings
 
 RUNNING, STOPPED = "running", "stopped"
@@ -70,7 +70,7 @@ def create_experiment(
     ------
     ExperimentError
         If the name is taken, another experiment is running (stop it first), or the
-        variants do not pass :func:`recsys.assignment.parse_variants`.
+        variants do not pass :func:`recsys.online.assignment.parse_variants`.
     """
     checked = parse_variants([v.as_dict() for v in variants])
     if session.scalar(select(ExperimentRow.id).where(ExperimentRow.name == name)) is not None:

@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 from sqlalchemy.orm import Session
 
-from recsys.assignment import Variant
 from recsys.db.models import DigestItemRow, DigestRow, EventRow, PaperRow, UserRow
 from recsys.db.session import Database
-from recsys.experiment_analysis import (
+from recsys.online.analysis import (
     Click,
     attributed_clicks,
     bootstrap_ratio_interval,
     online_report,
     wilson_interval,
 )
-from recsys.online_experiments import create_experiment
+from recsys.online.assignment import Variant
+from recsys.online.experiments import create_experiment
 from tests.conftest import NOW
 
 WEEK = timedelta(days=7)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from recsys.assignment import HOLDOUT, ExperimentError, RankerConfig, Variant, assign
 from recsys.db.session import Database
-from recsys.online_experiments import (
+from recsys.online.assignment import HOLDOUT, ExperimentError, RankerConfig, Variant, assign
+from recsys.online.experiments import (
     RankingDefaults,
     arms_for,
     create_experiment,

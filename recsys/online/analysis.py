@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from recsys.db.models import CandidatePoolRow, DigestItemRow, DigestRow, EventRow
 from recsys.digests.exploration import unpack_mask
-from recsys.online_experiments import experiment_variants, get_experiment
+from recsys.online.experiments import experiment_variants, get_experiment
 
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
 BOOTSTRAP_SAMPLES = 2000

@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from recsys.assignment import (
+from recsys.online.assignment import (
     ExperimentError,
     RankerConfig,
     assign,
