@@ -38,9 +38,6 @@ def send(
 ) -> None:
     """Plan, rank and send one digest per user through a real worker, Redis, PostgreSQL and
     the local SendGrid stand-in; baseline: one client posting straight to the stand-in."""
-    from benchmarks.common import use_checkout
-
-    use_checkout()  # the SendGrid stand-in lives in tests/fakes
     from benchmarks import send as bench_send
 
     bench_send.run_cli(database_url, users, mode, chunk, timeout, as_json)
@@ -77,9 +74,6 @@ def click(
 ) -> None:
     """Load the tracked-link endpoint GET /c/{token} of a real server from a second process:
     req/s, p50/p99 and clicks lost; baseline: the same load on GET /health."""
-    from benchmarks.common import use_checkout
-
-    use_checkout()  # free_port lives in tests/
     from benchmarks import click as bench_click
 
     bench_click.run_cli(

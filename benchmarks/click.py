@@ -222,7 +222,7 @@ def bench(
         server_workers=workers, connections=connections, seconds_per_load=seconds,
         machine=machine(), date=datetime.now(UTC).isoformat(),
     )  # fmt: skip
-    from tests.faults.conftest import free_port
+    from recsys.testing.processes import free_port
 
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="paperboy-bench-click-") as tmp:

@@ -14,28 +14,9 @@ import sys
 import threading
 import time
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import psutil
-
-CHECKOUT = Path(__file__).resolve().parents[1]
-
-
-def use_checkout() -> None:
-    """Make the checkout's ``tests`` package importable (its fakes stand in for providers),
-    here and in the child processes a benchmark starts.
-
-    ``python -m benchmarks.x`` from the checkout has it on ``sys.path`` already; the
-    installed ``paperboy`` script does not.
-    """
-    if not (CHECKOUT / "tests" / "fakes").is_dir():
-        raise SystemExit(f"benchmarks need a source checkout with tests/; not found in {CHECKOUT}")
-    if str(CHECKOUT) not in sys.path:
-        sys.path.insert(0, str(CHECKOUT))
-    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
-    if str(CHECKOUT) not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join([str(CHECKOUT), *filter(None, paths)])
 
 
 def machine() -> str:

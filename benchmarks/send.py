@@ -45,10 +45,10 @@ from recsys.delivery.batch import template_payload
 from recsys.digests.outbox import FINAL_STATUSES
 from recsys.settings import Settings
 from recsys.synth import World, generate_world
+from recsys.testing.processes import RedisServer, free_port
+from recsys.testing.samples import FROM, ada_digest
+from recsys.testing.sendgrid import DEFAULT_API_KEY, RESET_PATH, STATS_PATH
 from recsys.training.nightly import train
-from tests.fakes.sendgrid import DEFAULT_API_KEY, RESET_PATH, STATS_PATH
-from tests.faults.conftest import RedisServer, free_port
-from tests.recsys.delivery.samples import FROM, ada_digest
 from workers.embedded import Embedded
 
 BASE_USERS = 1000  # distinct synthetic profiles; the other users are copies with new addresses
@@ -153,7 +153,7 @@ def _events_by_user(world: World) -> dict[int, list[tuple[int, float]]]:
 @contextmanager
 def standin_process(port: int) -> Iterator[str]:
     """The SendGrid stand-in in its own process, as a real provider would be."""
-    argv = [sys.executable, "-m", "tests.fakes.sendgrid", "--port", str(port)]
+    argv = [sys.executable, "-m", "recsys.testing.sendgrid", "--port", str(port)]
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     json.loads(process.stdout.readline())  # it prints its URL once it listens

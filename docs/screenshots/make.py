@@ -9,7 +9,6 @@ and photographs the e-mail's HTML and the subscriber's preferences page.
 from __future__ import annotations
 
 import argparse
-import socket
 import tempfile
 import threading
 import time
@@ -36,6 +35,7 @@ from recsys.settings import Settings
 from recsys.subscribers.accounts import Interest, create_user
 from recsys.subscribers.links import LinkMaker
 from recsys.synth import generate_world
+from recsys.testing.processes import free_port
 from recsys.training.model import load_active_model
 from recsys.training.nightly import train
 
@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE, help="folder for the PNG files")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        port = _free_port()
+        port = free_port()
         settings = Settings(
             data_dir=Path(tmp), public_base_url=f"http://127.0.0.1:{port}", digest_size=5
         )
@@ -100,12 +100,6 @@ def _load_corpus(session: Any) -> None:
         upsert_papers(session, papers, NOW)
     else:
         load_world(session, generate_world(5, 300, seed=1, now=NOW), NOW)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

@@ -14,8 +14,8 @@ from api.app import create_app
 from recsys.db.models import DigestRow, ProviderEventRow, SuppressionRow, UserRow
 from recsys.db.session import Database
 from recsys.settings import Settings
+from recsys.testing.sendgrid import SIGNATURE_HEADER, TIMESTAMP_HEADER, SendGridStandIn
 from tests.conftest import NOW
-from tests.fakes.sendgrid import SIGNATURE_HEADER, TIMESTAMP_HEADER, SendGridStandIn
 
 URL = "/webhooks/sendgrid"
 STAMP = str(int(NOW.timestamp()))

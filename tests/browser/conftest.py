@@ -8,7 +8,6 @@ Skipped, saying why, where Debian's ``chromium`` or ``chromedriver`` is not inst
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ import uvicorn
 from api.app import create_app
 from recsys.db.session import Database
 from recsys.settings import Settings
+from recsys.testing.processes import free_port
 from tests.conftest import NOW
 from workers.embedded import Embedded
 
@@ -47,12 +47,6 @@ class Site:
     base_url: str
     settings: Settings
     db: Database
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture()

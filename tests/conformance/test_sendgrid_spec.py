@@ -3,7 +3,7 @@
 Prism serves ``../shared/specs/sendgrid/tsg_mail_v3.yaml`` as a validating mock: a request
 that breaks the spec (a wrong type, a missing field, more than 1,000 personalizations) gets a
 4xx instead of 202. The real backends send to it unchanged, in both modes. The stand-in in
-``tests/fakes/sendgrid.py`` checks the same bodies more loosely but much faster; this test
+``recsys/testing/sendgrid.py`` checks the same bodies more loosely but much faster; this test
 keeps the two honest. Skipped when Prism (``PAPERBOY_PRISM_BIN``, set by ``.ci/run``) or
 ``../shared`` is absent.
 """
@@ -22,8 +22,9 @@ import pytest
 
 from recsys.delivery import DeliveryError, SendGridBackend, SendGridTemplateBackend, compose
 from recsys.delivery.backends import MailSendClient
+from recsys.testing.processes import free_port
+from recsys.testing.samples import FROM, SENT_AT, ada_digest
 from tests.conftest import PROJECT_ROOT
-from tests.recsys.delivery.samples import FROM, SENT_AT, ada_digest
 
 SPEC = PROJECT_ROOT.parent / "shared" / "specs" / "sendgrid" / "tsg_mail_v3.yaml"
 API_KEY = "SG.conformance"
@@ -41,13 +42,6 @@ def _prism() -> str:
     return binary
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -62,7 +56,7 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> No
 
 @pytest.fixture(scope="module")
 def prism_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary, port = _prism(), _free_port()
+    binary, port = _prism(), free_port()
     log = tmp_path_factory.mktemp("prism") / "prism.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(

@@ -19,8 +19,8 @@ from recsys.db.models import DeliveryAttemptRow, DigestRow
 from recsys.db.session import Database
 from recsys.settings import Settings
 from recsys.synth import generate_world
+from recsys.testing.sendgrid import SendGridStandIn
 from recsys.training.nightly import train
-from tests.fakes.sendgrid import SendGridStandIn
 from tests.recsys.delivery.test_smtp_backend import SmtpResponder, running
 from workers.embedded import Embedded
 

@@ -7,7 +7,6 @@ import email.policy
 import json
 import os
 import re
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,14 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from recsys.testing.processes import free_port
+
 pytestmark = pytest.mark.integration
 N_USERS = 5
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _embedded_env(base_url: str) -> dict[str, str]:
@@ -45,7 +40,7 @@ def _paperboy(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Complete
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str, dict]]:
     cwd = tmp_path_factory.mktemp("demo")
-    base_url = f"http://127.0.0.1:{_free_port()}"
+    base_url = f"http://127.0.0.1:{free_port()}"
     env = _embedded_env(base_url)
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     done = _paperboy("demo", "--users", str(N_USERS), "--json", cwd=cwd, env=env)

@@ -7,7 +7,7 @@ from email.message import EmailMessage
 import pytest
 
 from recsys.delivery.compose import DigestEmail, compose
-from tests.recsys.delivery.samples import FROM, SENT_AT, ada_digest
+from recsys.testing.samples import FROM, SENT_AT, ada_digest
 
 
 @pytest.fixture()

@@ -18,7 +18,7 @@ from recsys.delivery.compose import (
     short_authors,
     text_part,
 )
-from tests.recsys.delivery.samples import FROM, SENT_AT, line
+from recsys.testing.samples import FROM, SENT_AT, line
 
 
 def test_it_is_multipart_alternative_with_text_first_then_html(message: EmailMessage) -> None:

@@ -21,7 +21,7 @@ from recsys.delivery.backends import (
     sendgrid_payload,
 )
 from recsys.delivery.compose import html_part, text_part
-from tests.fakes.sendgrid import SendGridStandIn, mail_send_errors
+from recsys.testing.sendgrid import SendGridStandIn, mail_send_errors
 
 TIMEOUT_S = 5.0  # generous: only the hang test wants a timeout to fire
 

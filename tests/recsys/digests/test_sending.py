@@ -30,10 +30,10 @@ from recsys.digests.sending import (
 )
 from recsys.settings import Settings
 from recsys.subscribers.accounts import suppress
+from recsys.testing.sendgrid import SendGridStandIn, mail_send_errors
 from recsys.training.model import load_active_model
 from recsys.training.nightly import train
 from tests.conftest import NOW
-from tests.fakes.sendgrid import SendGridStandIn, mail_send_errors
 from tests.recsys import world
 
 FROM = "Paperboy <digest@paperboy.example>"

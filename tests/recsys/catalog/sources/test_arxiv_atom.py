@@ -8,7 +8,7 @@ import pytest
 
 from recsys.catalog.sources.arxiv import parse_atom
 from recsys.domain import IngestError, Paper
-from tests.fakes.arxiv import atom_entry, atom_error_feed, atom_feed
+from recsys.testing.arxiv import atom_entry, atom_error_feed, atom_feed
 
 # A trimmed copy of a real arXiv API answer, odd whitespace included.
 REAL_FEED = """<?xml version="1.0" encoding="UTF-8"?>

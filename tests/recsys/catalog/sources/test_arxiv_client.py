@@ -12,7 +12,7 @@ import pytest
 
 from recsys.catalog.sources.arxiv import ArxivClient, ArxivError
 from recsys.domain import IngestError
-from tests.fakes.arxiv import FakeArxiv, atom_entry, atom_error_feed, atom_feed
+from recsys.testing.arxiv import FakeArxiv, atom_entry, atom_error_feed, atom_feed
 
 
 class FakeClock:

@@ -8,7 +8,7 @@ import pytest
 
 from recsys.catalog.sources.files import read_papers
 from recsys.domain import IngestError
-from tests.fakes.arxiv import atom_entry, atom_feed
+from recsys.testing.arxiv import atom_entry, atom_feed
 
 ABSTRACT = "We study a problem. Our method works well on every benchmark we tried."
 

@@ -32,7 +32,7 @@ Other paths answer 404.
 
 Run it as a process for the demo or the benchmark::
 
-    python -m tests.fakes.sendgrid --port 8025 --failure-rate 0.2
+    python -m recsys.testing.sendgrid --port 8025 --failure-rate 0.2
 
 Example::
 
