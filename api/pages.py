@@ -1,6 +1,8 @@
 """The HTML pages a subscriber sees: link answers, sign-up, confirmation, preferences.
 
 Every value is autoescaped: paper titles come from outside feeds and must not inject markup.
+The templates are files in ``api/templates/``, shipped as package data like the e-mail ones.
+Pages work without JavaScript: plain forms that POST, and a redirect back after each change.
 """
 
 from __future__ import annotations
@@ -9,14 +11,12 @@ from typing import Any
 
 from fastapi import Request, status
 from fastapi.responses import HTMLResponse
-from jinja2 import DictLoader, Environment
-
-from api.page_templates import TEMPLATES
+from jinja2 import Environment, PackageLoader
 
 # Links carry tokens in their path: keep pages out of caches and tokens out of Referer headers.
 PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
-_env = Environment(loader=DictLoader(TEMPLATES), autoescape=True)
+_env = Environment(loader=PackageLoader("api", "templates"), autoescape=True)
 
 
 class PageError(Exception):
