@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import shutil
 import sys
@@ -14,21 +16,55 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from typer.core import TyperGroup
 
-from benchmarks.cli import bench_app
-from experiments.cli import experiment_app, progress_bars
+from recsys.progress import progress_bars
 from recsys.settings import Settings
 
+# Sub-commands that live in other top-level packages, imported only when called (or listed by
+# --help), and only offered where that package is installed: an image without benchmarks/
+# still runs every other command, and `paperboy ingest` does not pay for importing them.
+LAZY_COMMANDS = {
+    "experiment": ("experiments.cli", "experiment_app"),
+    "bench": ("benchmarks.cli", "bench_app"),
+}
+
+
+class LazyGroup(TyperGroup):
+    """The root command group, with :data:`LAZY_COMMANDS` resolved on first use.
+
+    ``ctx`` and the command are typed ``Any``: newer typer releases carry a copy of click of
+    their own, older ones use click itself, and this works with both.
+    """
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        lazy = [name for name, (module, _) in LAZY_COMMANDS.items() if _installed(module)]
+        return [*super().list_commands(ctx), *lazy]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in LAZY_COMMANDS or not _installed(LAZY_COMMANDS[cmd_name][0]):
+            return super().get_command(ctx, cmd_name)
+        module, attr = LAZY_COMMANDS[cmd_name]
+        command = typer.main.get_group(getattr(importlib.import_module(module), attr))
+        command.name = cmd_name
+        return command
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module.partition(".")[0]) is not None
+
+
 app = typer.Typer(
+    cls=LazyGroup,
     help="Paperboy: personalised research-paper digests by e-mail.",
     no_args_is_help=True,
     add_completion=False,
 )
 digest_app = typer.Typer(help="Plan, score and send digests.", no_args_is_help=True)
 app.add_typer(digest_app, name="digest")
-app.add_typer(experiment_app, name="experiment", help="Offline evaluation of the recommender.")
-app.add_typer(bench_app, name="bench")
-err = Console(stderr=True)
+# Results go to stdout (so `paperboy ingest x > out` captures them); progress, logs and
+# errors to stderr.
+out, err = Console(), Console(stderr=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")]
 
@@ -49,9 +85,9 @@ def _emit(data: dict[str, Any], as_json: bool, title: str) -> None:
     if as_json:
         print(json.dumps(data, default=str))
         return
-    err.print(f"[bold]{title}[/bold]")
+    out.print(f"[bold]{title}[/bold]")
     for key, value in data.items():
-        err.print(f"  {key}: {value}")
+        out.print(f"  {key}: {value}")
 
 
 @contextmanager
@@ -70,7 +106,7 @@ def migrate() -> None:
     from recsys.db.session import Database
 
     Database(_settings().sqlalchemy_url).migrate()
-    err.print("database is at the newest schema")
+    out.print("database is at the newest schema")
 
 
 @app.command()

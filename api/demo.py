@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,6 +28,7 @@ from recsys.catalog.papers import (
 from recsys.db.models import EventRow, UserRow
 from recsys.db.session import Database
 from recsys.domain import Paper
+from recsys.progress import Progress, no_progress
 from recsys.settings import Settings
 from recsys.subscribers.accounts import Interest, create_user
 from recsys.synth import World, generate_world
@@ -59,13 +60,6 @@ class DemoSummary:
         return dict(self.__dict__)
 
 
-Progress = Callable[[str, int, int], None]
-
-
-def _noop(_stage: str, _done: int, _total: int) -> None:
-    return None
-
-
 def run_demo(
     settings: Settings,
     now: datetime,
@@ -73,7 +67,7 @@ def run_demo(
     n_users: int,
     paper_files: Sequence[Path] = (),
     timeout_s: float = 600.0,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
     seed: int = 0,
 ) -> DemoSummary:
     """Prepare the corpus and users, run one digest for every user, return the summary."""

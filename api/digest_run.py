@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from recsys.db.models import DigestRow
 from recsys.db.session import Database
 from recsys.digests.outbox import FINAL_STATUSES, count_due
+from recsys.progress import Progress
 from recsys.settings import Settings
 from workers.embedded import Embedded
 
-Progress = Callable[[str, int, int], None]
 STALL_S = 180.0  # training a large corpus is the slowest step before the first digest moves
 LOG_HINT = "DATA_DIR/logs/worker.log"
 

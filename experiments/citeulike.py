@@ -25,7 +25,8 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from sklearn.decomposition import TruncatedSVD
 
-from experiments.evaluation import EvalData, Progress, no_progress, run_evaluation
+from experiments.evaluation import EvalData, run_evaluation
+from recsys.progress import Progress, no_progress
 
 SPLITS: Final = ("cold", "p1", "p10")
 EMBEDDING_DIM: Final = 256

@@ -17,12 +17,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from threadpoolctl import threadpool_limits
 
 from experiments import online_cli
 from experiments.evaluation import CUTOFFS
+from recsys.progress import progress_bars
 
 experiment_app = typer.Typer(
     help="Offline evaluation: published citeulike-a protocols, your own logged data, or A/B "
@@ -66,24 +66,6 @@ def _progress(enabled: bool) -> Iterator[Any]:
         else:
             with progress_bars(err) as update:
                 yield update
-
-
-@contextmanager
-def progress_bars(console: Console) -> Iterator[Any]:
-    """Rich progress bars on ``console``; yields ``update(stage, done, total)``."""
-    bars = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console,
-    )  # fmt: skip
-    tasks: dict[str, Any] = {}
-
-    def update(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = bars.add_task(stage, total=total)
-        bars.update(tasks[stage], completed=done, total=total)
-
-    with bars:
-        yield update
 
 
 def _print(report: dict[str, Any], as_json: bool) -> None:

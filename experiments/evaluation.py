@@ -29,16 +29,15 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
+from recsys.progress import Progress, no_progress
 from recsys.recommender import Component, PaperBlock, TrainingSnapshot, UserBlock, metrics
 from recsys.recommender.fitting import (
     MAX_VALIDATION_USERS,
     VALIDATION_FRACTION,
-    Progress,
     fallback_weights,
     fit_components,
     latest_events,
     learn_blend_weights,
-    no_progress,
 )
 from recsys.recommender.hybrid import Hybrid, default_components
 from recsys.recommender.ranking import top_k

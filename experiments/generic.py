@@ -29,8 +29,9 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from experiments.evaluation import EvalData, Progress, no_progress, run_evaluation
+from experiments.evaluation import EvalData, run_evaluation
 from recsys.catalog.embeddings import TfidfSvdEmbedder
+from recsys.progress import Progress, no_progress
 
 CANDIDATES: Final = ("all", "unseen")
 NEGATIVE_KINDS: Final = frozenset({"dislike", "less", "less_like_this", "hide", "negative"})

@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from recsys.progress import Progress, no_progress
 from recsys.recommender.als import AlsRidgeMap
 from recsys.recommender.base import Component, PaperBlock, TrainingSnapshot, UserBlock
 from recsys.recommender.hybrid import Hybrid, default_components, fit_blend_weights, score_spread
@@ -33,13 +34,6 @@ MAX_VALIDATION_USERS = 1500
 MAX_VALIDATION_CELLS = 20_000_000
 # Users whose fallback weights are measured (score spreads settle long before this).
 FALLBACK_USERS = 500
-
-Progress = Callable[[str, int, int], None]
-"""``progress(stage, done, total)``: called as long steps advance (e.g. a rich progress bar)."""
-
-
-def no_progress(stage: str, done: int, total: int) -> None:
-    return None
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 from recsys.catalog.embeddings import EmbeddingStore, TfidfSvdEmbedder
 from recsys.db.models import PaperRow, UserRow
 from recsys.digests.scoring import UserContext, build_user_context
+from recsys.progress import Progress, no_progress
 from recsys.recommender import Component, ContentProfile, PaperBlock, TrainingSnapshot, UserBlock
-from recsys.recommender.fitting import Progress, fit_hybrid, no_progress
+from recsys.recommender.fitting import fit_hybrid
 from recsys.settings import Settings
 from recsys.training import artifacts
 from recsys.training.model import Model, embeddings_dir

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -14,9 +17,8 @@ from recsys.db.session import Database
 from tests.conftest import shared_data
 
 runner = CliRunner()
-SEED_UNIQUE_PAPERS = (
-    494  # 500 records in the four dumps; 6 repeat (see tests/recsys/catalog/sources)
-)
+# 500 records in the four dumps; 6 repeat (see tests/recsys/catalog/sources).
+SEED_UNIQUE_PAPERS = 494
 
 
 def _env(db: Database, tmp_path: Path) -> dict[str, str]:
@@ -79,3 +81,42 @@ def test_help_lists_the_commands() -> None:
     assert result.exit_code == 0
     for command in ("ingest", "demo", "serve", "worker", "train", "digest", "synth"):
         assert command in result.stdout
+
+
+def test_a_readable_result_goes_to_stdout_and_errors_to_stderr(
+    db: Database, tmp_path: Path
+) -> None:
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps({"id": "a", "title": "Fine"}) + "\n")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\n")
+
+    stored = runner.invoke(app, ["ingest", str(good)], env=_env(db, tmp_path))
+    refused = runner.invoke(app, ["ingest", str(bad)], env=_env(db, tmp_path))
+
+    assert stored.exit_code == 0, stored.output
+    assert "new: 1" in stored.stdout and "new: 1" not in stored.stderr
+    assert refused.exit_code == 1
+    assert f"error: {bad}:1:" in refused.stderr
+
+
+def test_the_bench_and_experiment_commands_load_only_when_asked_for() -> None:
+    code = "import sys, api.cli; print(sorted({'experiments', 'benchmarks'} & set(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[]"
+
+    result = runner.invoke(app, ["bench", "send", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "--users" in result.stdout
+
+
+def test_help_works_in_an_install_without_benchmarks_and_experiments() -> None:
+    code = (
+        "import sys; sys.modules['benchmarks'] = sys.modules['experiments'] = None; "
+        "from api.cli import app; app(['--help'])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^\W*ingest\s", result.stdout, re.M)
+    assert not re.search(r"^\W*(bench|experiment)\s", result.stdout, re.M)
