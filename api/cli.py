@@ -63,8 +63,8 @@ app = typer.Typer(
 digest_app = typer.Typer(help="Plan, score and send digests.", no_args_is_help=True)
 app.add_typer(digest_app, name="digest")
 # Results go to stdout (so `paperboy ingest x > out` captures them); progress, logs and
-# errors to stderr.
-out, err = Console(), Console(stderr=True)
+# errors to stderr. Soft wrap: a long `file:line: reason` stays one line for grep.
+out, err = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")]
 
