@@ -34,6 +34,7 @@ out, err = Console(), Console(stderr=True)
 experiment_app.command("online-create")(online_cli.online_create)
 experiment_app.command("online-stop")(online_cli.online_stop)
 experiment_app.command("online-report")(online_cli.online_report)
+experiment_app.command("audit-reasons")(online_cli.audit_reasons)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (one object per split).")]
 Seed = Annotated[int, typer.Option(help="Seed of the validation split and the models.")]

@@ -23,6 +23,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from experiments.reasons import CLOSE
+from experiments.reasons import audit_reasons as audit_reasons_of
 from recsys.db.session import Database
 from recsys.online.assignment import ExperimentError, Variant, parse_variants
 from recsys.settings import Settings
@@ -105,6 +107,19 @@ def online_report(
         print(json.dumps(result))
         return
     out.print(_table(result))
+
+
+def audit_reasons(
+    threshold: Annotated[
+        float, typer.Option(help="TF-IDF cosine at which a cited paper or interest is close.")
+    ] = CLOSE,
+    as_json: JsonFlag = False,
+) -> None:
+    """Check the reasons of every stored digest item with an independent TF-IDF similarity:
+    the share of reasons citing a paper or an interest that cite one close to the item."""
+    with _session() as session:
+        audit = audit_reasons_of(session, threshold)
+    _emit(audit.as_dict(), as_json)
 
 
 def _table(result: dict[str, Any]) -> Table:

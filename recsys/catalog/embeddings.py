@@ -94,8 +94,8 @@ class TfidfSvdEmbedder:
             max_features=self.max_features,
             min_df=self.min_df,
         )
-        # sklearn's matrix equals what _tfidf computes (to round-off), and reusing it saves a
-        # second tokenising pass. transform() itself always goes through _tfidf, which is why
+        # sklearn's matrix equals what tfidf computes (to round-off), and reusing it saves a
+        # second tokenising pass. transform() itself always goes through tfidf, which is why
         # a saved and reloaded model embeds exactly as before.
         weights = tfidf.fit_transform(texts)
         by_column = sorted(tfidf.vocabulary_.items(), key=lambda item: item[1])
@@ -133,11 +133,14 @@ class TfidfSvdEmbedder:
         components = self._require_fitted()
         if len(texts) == 0:
             return np.zeros((0, components.shape[0]), dtype=np.float32)
-        projected = np.asarray(self._tfidf(texts) @ components.T, dtype=np.float64)
+        projected = np.asarray(self.tfidf(texts) @ components.T, dtype=np.float64)
         return _normalise_rows(projected).astype(np.float32)
 
-    def _tfidf(self, texts: Sequence[str]) -> sp.csr_matrix:
-        """TfidfVectorizer's output (sublinear tf, idf, L2 rows), from the saved state alone."""
+    def tfidf(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """TfidfVectorizer's output (sublinear tf, idf, L2 rows), from the saved state alone.
+
+        The space before the SVD: reasons judge closeness here (see
+        :mod:`recsys.recommender.reasons`), where a shared rare term still counts."""
         assert self._counter is not None and self._idf is not None
         counts = self._counter.transform(texts).astype(np.float64).tocsr()
         counts.data = 1.0 + np.log(counts.data)
@@ -166,7 +169,7 @@ class TfidfSvdEmbedder:
         self._idf = np.asarray(idf, dtype=np.float64)
         self._components = components
         # A CountVectorizer with a fixed vocabulary needs no fitting: it is the tokenizer
-        # and counter, and _tfidf applies the idf weights and norms the same way sklearn does.
+        # and counter, and tfidf applies the idf weights and norms the same way sklearn does.
         self._counter = CountVectorizer(
             vocabulary={term: i for i, term in enumerate(vocabulary)},
             stop_words=list(self._stop_words),

@@ -101,7 +101,7 @@ def window_start(session: Session, user_id: int, now: datetime, lookback: timede
 
 def _items(session: Session, model: Model, ranking: Ranking) -> tuple[PreviewItem, ...]:
     digest, cands = ranking.digests[0], ranking.candidates
-    (reasons,) = explain(model, ranking, [0])
+    (reasons,) = explain(session, model, ranking, [0])
     ids = [int(cands.block.paper_ids[c]) for c in digest.slate.cols]
     urls = dict(
         session.execute(select(PaperRow.id, PaperRow.url).where(PaperRow.id.in_(ids))).all()

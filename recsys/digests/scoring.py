@@ -38,10 +38,12 @@ from recsys.digests.outbox import claim_many
 from recsys.online.assignment import RankerConfig
 from recsys.online.experiments import Arm, RankingDefaults, arms_for
 from recsys.recommender import ContentProfile, Hybrid, PaperBlock, UserBlock
+from recsys.recommender.content import TextVectors
 from recsys.recommender.fastrank import cosine_similarity, mmr
 from recsys.recommender.ranking import MIN_RELEVANCE, top_k
+from recsys.recommender.reasons import choose_reasons, contributions, top_component
 from recsys.subscribers.events import EVENT_WEIGHTS
-from recsys.training.model import Model
+from recsys.training.model import Model, paper_texts
 
 # Papers an arm with ``diversity`` re-ranks from: deep enough to find a different topic,
 # shallow enough that every pick is still relevant.
@@ -231,13 +233,19 @@ def rank_users(
     return Ranking(candidates, context, [d for d in digests if d is not None])
 
 
-def explain(model: Model, ranking: Ranking, rows: Sequence[int]) -> list[list[str]]:
+def explain(
+    session: Session, model: Model, ranking: Ranking, rows: Sequence[int]
+) -> list[list[str]]:
     """The one-line reason of each paper of the digests at ``rows``, in slate order.
 
     Parameters
     ----------
+    session : Session
+        Only read from (the texts of cited and recommended papers).
     model : Model
-        The model that ranked (reasons come from content similarity whatever the component).
+        The model that ranked. A reason cites a read paper or an interest only when it is
+        close to the item (``model.reason_floor``); otherwise it names what did rank the
+        paper (see :mod:`recsys.recommender.reasons`).
     ranking : Ranking
         From :func:`rank_users`.
     rows : sequence of int
@@ -251,18 +259,45 @@ def explain(model: Model, ranking: Ranking, rows: Sequence[int]) -> list[list[st
     lengths = [len(ranking.digests[r].slate) for r in rows]
     if not sum(lengths):
         return [[] for _ in rows]
-    user_rows = np.repeat(np.asarray(rows, dtype=np.int32), lengths)
-    cols = np.concatenate([ranking.digests[r].slate.cols for r in rows])
-    reasons = _explainer(model).explain(
-        ranking.context.block,
-        ranking.candidates.block,
-        user_rows,
-        cols,
-        history_titles=ranking.context.history_titles,
-        interest_labels=ranking.context.interest_labels,
+    user_rows = np.repeat(np.asarray(rows, dtype=np.intp), lengths)
+    cols = np.concatenate([ranking.digests[r].slate.cols for r in rows]).astype(np.intp)
+    explored = np.concatenate([ranking.digests[r].slate.explored for r in rows])
+    users, papers = ranking.context.block, ranking.candidates.block
+    explainer, floor = _explainer(model), model.reason_floor
+    texts = _text_vectors(session, model, ranking, cols)
+    history, interest = explainer.cited_sources(
+        users, papers, user_rows, cols, min_similarity=floor, texts=texts
+    )
+    weighted, names = contributions(model.component, users, papers, user_rows, cols)
+    profile = explainer.user_vectors(users)[user_rows]
+    close = np.einsum("ij,ij->i", profile, explainer.paper_vectors(papers)[cols]) >= floor
+    reasons = choose_reasons(
+        history.tolist(),
+        interest.tolist(),
+        top_component(weighted, names),
+        explored.tolist(),
+        close.tolist(),
+        ranking.context.history_titles,
+        ranking.context.interest_labels,
     )
     bounds = np.cumsum([0, *lengths])
     return [list(reasons[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _text_vectors(
+    session: Session, model: Model, ranking: Ranking, cols: NDArray[np.intp]
+) -> TextVectors:
+    """TF-IDF vectors of the history papers, the interests and each pair's paper: reasons
+    judge closeness on words (before the SVD), as a reader checking them would."""
+    history_ids = ranking.context.block.history_ids
+    history = np.zeros(0, np.int64) if history_ids is None else history_ids
+    unique, at = np.unique(cols, return_inverse=True)
+    items = paper_texts(session, ranking.candidates.block.paper_ids[unique])
+    return TextVectors(
+        history=model.embedder.tfidf(paper_texts(session, history)),
+        interests=model.embedder.tfidf(ranking.context.interest_labels),
+        items=model.embedder.tfidf(items)[at],
+    )
 
 
 def _diversified(
@@ -541,7 +576,7 @@ def _insert_items(session: Session, rows: dict[int, int], ranking: Ranking, mode
     """Explain and insert every claimed digest's items in one multi-row insert."""
     if not rows:
         return
-    reasons = explain(model, ranking, list(rows.values()))
+    reasons = explain(session, model, ranking, list(rows.values()))
     paper_ids = ranking.candidates.block.paper_ids
     items = [
         {

@@ -12,7 +12,8 @@ is the cosine between the profile and the paper, in [-1, 1].
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -163,20 +164,100 @@ class ContentProfile(Component):
         ValueError
             If the pairs are not rows of the blocks or the labels do not match the blocks.
         """
-        user, paper = _check_pairs(users, papers, user_rows, paper_rows)
         _check_labels("history_titles", history_titles, len(users.history_embeddings))
         _check_labels("interest_labels", interest_labels, len(users.interest_embeddings))
-        target = _unit_rows(papers.embeddings[paper])
-        history = _best_source(
-            self._history_weights(users), _unit_rows(users.history_embeddings), user, target
-        )
-        interest = _best_source(
-            self._interest_weights(users), _unit_rows(users.interest_embeddings), user, target
-        )
+        history, interest = self.cited_sources(users, papers, user_rows, paper_rows)
         return [
-            _reason(h, hv, i, iv, history_titles, interest_labels)
-            for h, hv, i, iv in zip(*history, *interest, strict=True)
+            _reason(h, i, history_titles, interest_labels)
+            for h, i in zip(history.tolist(), interest.tolist(), strict=True)
         ]
+
+    def cited_sources(
+        self,
+        users: UserBlock,
+        papers: PaperBlock,
+        user_rows: ArrayLike,
+        paper_rows: ArrayLike,
+        *,
+        min_similarity: float = 0.0,
+        texts: TextVectors | None = None,
+    ) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+        """The history paper and the interest a reason may cite for each (user, paper) pair.
+
+        Of the sources the user liked or gave whose cosine with the paper reaches
+        ``min_similarity``, the one adding most to the pair's profile score; -1 where none
+        does. Disliked papers are never cited. ``min_similarity`` is the floor below which
+        a citation would not be true (see :mod:`recsys.recommender.reasons`); the default
+        0 cites any source that adds a positive amount. Cosines are taken between the
+        embeddings of the blocks, or, when ``texts`` is given, between those sparse text
+        vectors (e.g. TF-IDF before the SVD, where a shared rare term still counts).
+
+        Returns
+        -------
+        (history_row, interest_row) : two int arrays of length n_pairs
+            Rows of ``users.history_embeddings`` and ``users.interest_embeddings``, or -1.
+            Where both are set, the history paper adds at least as much (the reason then
+            cites it); where they differ, the one that adds more has its row kept and the
+            other is -1.
+        """
+        user, paper = _check_pairs(users, papers, user_rows, paper_rows)
+        if texts is None:
+            target = _unit_rows(papers.embeddings[paper])
+            history_similarity = _dense(_unit_rows(users.history_embeddings), target)
+            interest_similarity = _dense(_unit_rows(users.interest_embeddings), target)
+        else:
+            _check_texts(texts, users, len(paper))
+            history_similarity = _sparse(texts.history, texts.items)
+            interest_similarity = _sparse(texts.interests, texts.items)
+        history, history_gain = _best_source(
+            self._history_weights(users), history_similarity, user, min_similarity
+        )
+        interest, interest_gain = _best_source(
+            self._interest_weights(users), interest_similarity, user, min_similarity
+        )
+        # The stronger source wins; the paper wins a tie.
+        history_wins = (history >= 0) & (history_gain >= interest_gain)
+        return np.where(history_wins, history, -1), np.where(history_wins, -1, interest)
+
+
+Similarity = Callable[[NDArray[np.intp], NDArray[np.intp]], NDArray[np.float64]]
+"""``similarity(source_rows, pair_rows)``: cosine of each source with each pair's paper."""
+
+
+@dataclass(frozen=True)
+class TextVectors:
+    """Unit-row sparse text vectors judging closeness for :meth:`ContentProfile.cited_sources`.
+
+    ``history`` and ``interests`` are aligned with the user block's history and interest
+    rows; ``items`` has one row per (user, paper) pair.
+    """
+
+    history: sp.csr_matrix
+    interests: sp.csr_matrix
+    items: sp.csr_matrix
+
+
+def _dense(sources: NDArray[np.float32], target: NDArray[np.float32]) -> Similarity:
+    return lambda source, pair: _rowwise_dot(sources, source, target, pair)
+
+
+def _sparse(sources: sp.csr_matrix, target: sp.csr_matrix) -> Similarity:
+    def similarity(source: NDArray[np.intp], pair: NDArray[np.intp]) -> NDArray[np.float64]:
+        products = sources[source].multiply(target[pair])
+        return np.asarray(products.sum(axis=1), dtype=np.float64).ravel()
+
+    return similarity
+
+
+def _check_texts(texts: TextVectors, users: UserBlock, n_pairs: int) -> None:
+    shapes = {
+        "history": (texts.history.shape[0], len(users.history_embeddings)),
+        "interests": (texts.interests.shape[0], len(users.interest_embeddings)),
+        "items": (texts.items.shape[0], n_pairs),
+    }
+    for name, (got, expected) in shapes.items():
+        if got != expected:
+            raise ValueError(f"texts.{name}: expected {expected} rows, got {got}")
 
 
 def _check_pairs(
@@ -206,21 +287,25 @@ def _check_labels(name: str, labels: Sequence[str], expected: int) -> None:
 
 def _best_source(
     weights: sp.csr_matrix,
-    sources: NDArray[np.float32],
+    similarity: Similarity,
     pair_user: NDArray[np.intp],
-    target: NDArray[np.float32],
+    min_similarity: float,
 ) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
     """Per pair, the source (column of ``weights``) adding most to the user's profile score.
 
-    Contribution of source s to pair j is ``weights[user_j, s] * <sources[s], target[j]>``.
+    Contribution of source s to pair j is ``weights[user_j, s] * similarity(s, j)``. Only
+    sources whose similarity with the pair's paper reaches ``min_similarity`` compete.
     Returns ``(source, contribution)`` per pair, with source -1 and contribution 0 where no
-    positively weighted source adds a positive amount.
+    positively weighted, close enough source adds a positive amount.
     """
     pair, entry = _expand_rows(weights.indptr, pair_user)
     positive = weights.data[entry] > 0  # only what the user liked or said may explain
     pair, entry = pair[positive], entry[positive]
     source = weights.indices[entry]
-    gain = weights.data[entry] * _rowwise_dot(sources, source, target, pair)
+    cosine = similarity(source, pair)
+    close = cosine >= min_similarity
+    pair, entry, source = pair[close], entry[close], source[close]
+    gain = weights.data[entry] * cosine[close]
     best_source = np.full(len(pair_user), -1, np.intp)
     best_gain = np.zeros(len(pair_user))
     first = _first_per_group(pair, -gain)
@@ -258,15 +343,8 @@ def _rowwise_dot(
     return out
 
 
-def _reason(
-    history: int,
-    history_gain: float,
-    interest: int,
-    interest_gain: float,
-    titles: Sequence[str],
-    labels: Sequence[str],
-) -> str:
-    if history >= 0 and history_gain >= interest_gain:
+def _reason(history: int, interest: int, titles: Sequence[str], labels: Sequence[str]) -> str:
+    if history >= 0:
         return f"Similar to “{titles[history]}” you read"
     if interest >= 0:
         return f"Matches your interest “{labels[interest]}”"

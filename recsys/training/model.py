@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from recsys.catalog.embeddings import EmbeddingStore, TfidfSvdEmbedder
 from recsys.db.models import PaperRow
 from recsys.recommender import Component, load_component
+from recsys.recommender.reasons import DEFAULT_FLOOR
 from recsys.training import artifacts
 
 
@@ -28,6 +29,9 @@ class Model:
     embedder: TfidfSvdEmbedder
     component: Component
     store: EmbeddingStore
+    # Cosine a cited paper or interest must reach for a reason to cite it
+    # (recsys.recommender.reasons); measured on the corpus at training time.
+    reason_floor: float = DEFAULT_FLOOR
 
     def paper_vectors(self, session: Session, paper_ids: NDArray[np.int64]) -> NDArray[np.float32]:
         """Embeddings for ``paper_ids``: from the store, or computed for papers not yet in it.
@@ -69,7 +73,8 @@ def load_model(models_dir: Path, data_dir: Path, version: str) -> Model:
         art.manifest["component"], art.arrays, art.manifest["component_config"]
     )
     store = EmbeddingStore(embeddings_dir(data_dir, version), embedder.dim)
-    return Model(version=version, embedder=embedder, component=component, store=store)
+    floor = art.manifest.get("reasons", {}).get("min_similarity", DEFAULT_FLOOR)
+    return Model(version, embedder, component, store, reason_floor=float(floor))
 
 
 def load_active_model(models_dir: Path, data_dir: Path) -> Model | None:

@@ -24,6 +24,7 @@ from recsys.digests.scoring import UserContext, build_user_context
 from recsys.progress import Progress, no_progress
 from recsys.recommender import Component, ContentProfile, PaperBlock, TrainingSnapshot, UserBlock
 from recsys.recommender.fitting import fit_hybrid
+from recsys.recommender.reasons import NEIGHBOUR_RANK, neighbour_similarity
 from recsys.settings import Settings
 from recsys.training import artifacts
 from recsys.training.model import Model, embeddings_dir
@@ -73,7 +74,8 @@ def train(
     # The store is filled first: the snapshot below reads history embeddings from it.
     store = EmbeddingStore(embeddings_dir(settings.data_dir, version), embedder.dim)
     store.append(ids, vectors)
-    model = Model(version=version, embedder=embedder, component=ContentProfile(), store=store)
+    floor = neighbour_similarity(embedder.tfidf(texts))
+    model = Model(version, embedder, ContentProfile(), store, reason_floor=floor)
     papers = PaperBlock(paper_ids=ids, embeddings=vectors, age_days=ages)
     user_ids = list(session.scalars(select(UserRow.id).order_by(UserRow.id)))
     users = _over_corpus(build_user_context(session, model, user_ids, now), papers)
@@ -85,6 +87,7 @@ def train(
         "component_config": config,
         "blend": blend,
         "embedder": {"kind": "tfidf-svd", "dim": embedder.dim},
+        "reasons": {"min_similarity": floor, "space": "tfidf", "neighbour_rank": NEIGHBOUR_RANK},
         "data": {"n_papers": len(ids), "n_users": len(user_ids), "n_events": len(users.event_user)},
     }
     artifacts.write_artifact(

@@ -218,3 +218,20 @@ def test_a_diversity_arm_picks_the_paper_least_like_the_first(
     assert diverse[0] == plain[0]
     assert diverse[1] == min((p for p in pool.tolist() if p != plain[0]), key=similarity.get)
     assert _digests(db)[ids["ada"]].ranker_config == {"diversity": 0.0, "min_score": -1.01}
+
+
+def test_a_reason_cites_only_a_read_paper_close_to_the_item(
+    db: Database, ids: dict[str, int], model: Model
+) -> None:
+    _set_sizes(db, 8)  # Ada read vision papers; her digest also holds the new audio papers
+    _rank(db, model)
+    titles = {ids[t]: t for t in world.VISION + world.AUDIO}
+    items = _items(db, _digests(db)[ids["ada"]].id)
+    reasons = {titles[i.paper_id]: i.reason for i in items}
+    assert len(reasons) == 8
+    for title, reason in reasons.items():
+        if title in world.AUDIO:  # nothing she read is close to these: no citation at all
+            assert "you read" not in reason and "interest" not in reason, (title, reason)
+    cited = [r for t, r in reasons.items() if t in world.VISION and "you read" in r]
+    assert cited, reasons  # the vision papers do cite what she read
+    assert all(any(f"“{v}”" in r for v in world.VISION[:2]) for r in cited)
