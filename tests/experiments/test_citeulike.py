@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -158,7 +157,6 @@ def test_the_real_cold_split_beats_dropoutnet() -> None:
     folder = SHARED_DATA / "citeulike-a"
     if not folder.exists():
         pytest.skip(f"{folder} is absent (../shared/data only sits beside the project in CI)")
-    started = time.perf_counter()
     content = citeulike.load_content(folder)
     embeddings = citeulike.content_embedding(citeulike.content_features(content))
     data = citeulike.citeulike_data(folder, "cold", embeddings=embeddings, content=content)
@@ -169,4 +167,3 @@ def test_the_real_cold_split_beats_dropoutnet() -> None:
     for name, values in report["results"].items():
         if name != "hybrid":
             assert hybrid["recall@100"] > values["recall@100"], name
-    assert time.perf_counter() - started < 60
