@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import func, insert, select
+from sqlalchemy import Row, func, insert, select
 from sqlalchemy.orm import Session
 
 from recsys.db.bulk import insert_rows, update_rows
@@ -40,6 +40,15 @@ from recsys.online.experiments import Arm, RankingDefaults, arms_for
 from recsys.recommender import ContentProfile, Hybrid, PaperBlock, UserBlock
 from recsys.recommender.content import TextVectors
 from recsys.recommender.fastrank import cosine_similarity, mmr
+from recsys.recommender.follows import (
+    FOLLOW_KINDS,
+    follow_hits,
+    followed_author,
+    followed_category,
+    lift,
+    normalise_author,
+    normalise_category,
+)
 from recsys.recommender.ranking import MIN_RELEVANCE, top_k
 from recsys.recommender.reasons import choose_reasons, contributions, top_component
 from recsys.subscribers.events import EVENT_WEIGHTS
@@ -62,6 +71,10 @@ class UserContext:
     block: UserBlock  # its history_ids say which paper each history row is
     history_titles: list[str]
     interest_labels: list[str]
+    # Per user row, normalised followed author names and category codes (matched exactly,
+    # see recsys.recommender.follows): the embedder cannot see them.
+    followed_authors: list[frozenset[str]] = field(default_factory=list)
+    followed_categories: list[frozenset[str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,8 @@ class Candidates:
     block: PaperBlock
     titles: list[str]
     created_at: list[datetime]
+    authors: list[list[str]] = field(default_factory=list)
+    categories: list[list[str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -212,18 +227,19 @@ def rank_users(
     digests: list[RankedDigest | None] = [None] * len(users)
     full = _base_scores(model, context, candidates, arms)
     relevance = _explainer(model).score(context.block, candidates.block)
+    by_author, in_category = _follow_hits(context, candidates)
     for config, rows in _rows_by_config(arms).items():
         scores = _config_scores(model, context, candidates, config, rows, full)
+        scores = lift(scores, by_author[rows], in_category[rows])
         # The bar is on content similarity, not on the blend: a hybrid's scores have no
         # fixed scale, while a negative cosine always means "points away from your papers".
+        # What the reader follows by name clears it whatever its text.
         bar = min_score if config.min_score is None else config.min_score
+        below = (relevance[rows] < bar) & ~(by_author[rows] | in_category[rows])
         size = max(users[row].digest_size for row in rows)
         depth = size if config.diversity is None else max(size, DIVERSITY_POOL)
         cols, best = top_k(
-            scores,
-            depth,
-            exclude=~pool[rows] | (relevance[rows] < bar),
-            tie_break=-candidates.block.age_days,
+            scores, depth, exclude=~pool[rows] | below, tie_break=-candidates.block.age_days
         )
         if config.diversity is not None:
             cols = _diversified(cols, best, candidates.block, size, config.diversity)
@@ -271,7 +287,14 @@ def explain(
     weighted, names = contributions(model.component, users, papers, user_rows, cols)
     profile = explainer.user_vectors(users)[user_rows]
     close = np.einsum("ij,ij->i", profile, explainer.paper_vectors(papers)[cols]) >= floor
+    pairs = list(zip(user_rows.tolist(), cols.tolist(), strict=True))
+    context, candidates = ranking.context, ranking.candidates
     reasons = choose_reasons(
+        [followed_author(context.followed_authors[u], candidates.authors[c]) for u, c in pairs],
+        [
+            followed_category(context.followed_categories[u], candidates.categories[c])
+            for u, c in pairs
+        ],
         history.tolist(),
         interest.tolist(),
         top_component(weighted, names),
@@ -282,6 +305,18 @@ def explain(
     )
     bounds = np.cumsum([0, *lengths])
     return [list(reasons[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _follow_hits(
+    context: UserContext, candidates: Candidates
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """(n_users, n_candidates) masks: a followed author wrote it / it is in a followed category."""
+    authors = [[normalise_author(a) for a in names] for names in candidates.authors]
+    codes = [[normalise_category(c) for c in cats] for cats in candidates.categories]
+    return (
+        follow_hits(context.followed_authors, authors).toarray(),
+        follow_hits(context.followed_categories, codes).toarray(),
+    )
 
 
 def _text_vectors(
@@ -424,7 +459,14 @@ def _since(
 
 def _candidates(session: Session, model: Model, since: datetime, now: datetime) -> Candidates:
     rows = session.execute(
-        select(PaperRow.id, PaperRow.title, PaperRow.published, PaperRow.created_at)
+        select(
+            PaperRow.id,
+            PaperRow.title,
+            PaperRow.published,
+            PaperRow.created_at,
+            PaperRow.authors,
+            PaperRow.categories,
+        )
         .where(PaperRow.created_at >= since)
         .order_by(PaperRow.id)
     ).all()
@@ -434,7 +476,13 @@ def _candidates(session: Session, model: Model, since: datetime, now: datetime) 
         dtype=np.float32,
     )
     block = PaperBlock(paper_ids=ids, embeddings=model.paper_vectors(session, ids), age_days=ages)
-    return Candidates(block, [r.title for r in rows], [r.created_at for r in rows])
+    return Candidates(
+        block,
+        [r.title for r in rows],
+        [r.created_at for r in rows],
+        [list(r.authors or []) for r in rows],
+        [list(r.categories or []) for r in rows],
+    )
 
 
 def build_user_context(
@@ -446,11 +494,14 @@ def build_user_context(
     hist_ids = sorted({paper_id for _, paper_id, _, _ in events})
     hist_row = {pid: i for i, pid in enumerate(hist_ids)}
     hist = np.array(hist_ids, dtype=np.int64)
-    interests = session.execute(
-        select(InterestRow.user_id, InterestRow.value)
+    rows = session.execute(
+        select(InterestRow.user_id, InterestRow.kind, InterestRow.value)
         .where(InterestRow.user_id.in_(list(user_ids)))
         .order_by(InterestRow.id)
     ).all()
+    follows = _follows(rows, row_of)
+    # Authors and categories are matched exactly (follows); only words are embedded.
+    interests = [(uid, value) for uid, kind, value in rows if kind not in FOLLOW_KINDS]
     labels = [value for _, value in interests]
     block = UserBlock(
         user_ids=np.array(user_ids, dtype=np.int64),
@@ -466,7 +517,21 @@ def build_user_context(
         history_ids=hist,  # lets ALS fold users in with the factors of papers it learned
     )
     titles = _titles(session, hist_ids)
-    return UserContext(block=block, history_titles=titles, interest_labels=labels)
+    return UserContext(block, titles, labels, *follows)
+
+
+def _follows(
+    interests: Sequence[Row[int, str, str]], row_of: dict[int, int]
+) -> tuple[list[frozenset[str]], list[frozenset[str]]]:
+    """Each user row's normalised followed authors and categories."""
+    authors: list[set[str]] = [set() for _ in row_of]
+    categories: list[set[str]] = [set() for _ in row_of]
+    for uid, kind, value in interests:
+        if kind == "author":
+            authors[row_of[uid]].add(normalise_author(value))
+        elif kind == "category":
+            categories[row_of[uid]].add(normalise_category(value))
+    return [frozenset(a) for a in authors], [frozenset(c) for c in categories]
 
 
 def _embed_labels(model: Model, labels: list[str]) -> NDArray[np.float32]:

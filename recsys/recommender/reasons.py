@@ -134,6 +134,8 @@ def top_component(contributions: NDArray[np.floating], names: Sequence[str]) -> 
 
 
 def choose_reasons(
+    author: Sequence[str | None],
+    category: Sequence[str | None],
     history: Sequence[int],
     interest: Sequence[int],
     component: Sequence[str | None],
@@ -142,11 +144,15 @@ def choose_reasons(
     history_titles: Sequence[str],
     interest_labels: Sequence[str],
 ) -> list[str]:
-    """One reason per pair, the first true one of: exploration, a close history paper, a
-    close interest, the component that ranked it, else recency.
+    """One reason per pair, the first true one of: exploration, a followed author, a close
+    history paper, a close interest, a followed category, the component that ranked it,
+    else recency.
 
     Parameters
     ----------
+    author, category : sequence of str or None
+        Per pair, the followed author (as written on the paper) / followed category code
+        the paper matches, or None (see :mod:`recsys.recommender.follows`).
     history, interest : sequence of int
         Per pair, the cited history row / interest row that reached the similarity floor,
         or -1 (see ``ContentProfile.cited_sources``).
@@ -159,15 +165,21 @@ def choose_reasons(
     history_titles, interest_labels : sequence of str
         Titles of the history rows and labels of the interest rows.
     """
-    pairs = zip(history, interest, component, explored, profile_close, strict=True)
+    pairs = zip(
+        author, category, history, interest, component, explored, profile_close, strict=True
+    )
     out = []
-    for h, i, c, e, close in pairs:
+    for a, cat, h, i, c, e, close in pairs:
         if e:
             out.append(EXPLORING)
+        elif a is not None:
+            out.append(f"New paper by “{a}”, whom you follow")
         elif h >= 0:
             out.append(f"Similar to “{history_titles[h]}” you read")
         elif i >= 0:
             out.append(f"Matches your interest “{interest_labels[i]}”")
+        elif cat is not None:
+            out.append(f"New in “{cat}”, which you follow")
         elif c in TEXT_COMPONENTS:
             out.append(IN_YOUR_FIELD if close else CLOSEST_TODAY)
         else:

@@ -4,13 +4,16 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from recsys.catalog.papers import ids_by_title, upsert_papers
 from recsys.db.models import DigestItemRow, DigestRow, UserRow
 from recsys.db.session import Database
 from recsys.digests.outbox import claim, plan_due
 from recsys.digests.scoring import SKIP_REASON, rank_digests
+from recsys.domain import Paper
 from recsys.online.analysis import candidate_pool
 from recsys.online.assignment import RankerConfig, Variant, assign, in_share
 from recsys.online.experiments import RankingDefaults, create_experiment
+from recsys.subscribers.accounts import Interest, add_interests
 from recsys.subscribers.events import record_event
 from recsys.training.model import Model
 from tests.conftest import NOW
@@ -235,3 +238,54 @@ def test_a_reason_cites_only_a_read_paper_close_to_the_item(
     cited = [r for t, r in reasons.items() if t in world.VISION and "you read" in r]
     assert cited, reasons  # the vision papers do cite what she read
     assert all(any(f"“{v}”" in r for v in world.VISION[:2]) for r in cited)
+
+
+HELIUM = [f"Superfluid helium films on graphene {i}" for i in range(3)]
+
+
+def _add_helium_papers(db: Database) -> dict[str, int]:
+    """Three new papers far from both topics, by one author, in one category."""
+    papers = [
+        Paper(
+            title=title,
+            abstract="Quantum Monte Carlo of adsorbed helium at low temperature.",
+            authors=("Jane Roe", "Adrián Del Maestro"),
+            categories=("cond-mat.stat-mech", "quant-ph"),
+            url=f"https://x.org/helium-{i}",
+        )
+        for i, title in enumerate(HELIUM)
+    ]
+    with db.session() as s:
+        upsert_papers(s, papers, NOW)
+        return ids_by_title(s, HELIUM)
+
+
+def test_a_followed_authors_new_papers_come_first_and_say_why(
+    db: Database, ids: dict[str, int], model: Model
+) -> None:
+    helium = _add_helium_papers(db)
+    with db.session() as s:  # Ben reads audio; he also follows the helium author by name
+        add_interests(s, ids["ben"], [Interest("author", "Del Maestro, Adrian")])
+    _set_sizes(db, 4)
+    ranked = _rank(db, model)
+    assert set(ranked[ids["ben"]][:3]) == set(helium.values())
+    assert not set(ranked[ids["ada"]]) & set(helium.values())  # she follows nobody
+    items = _items(db, _digests(db)[ids["ben"]].id)
+    assert [i.reason for i in items[:3]] == [
+        "New paper by “Adrián Del Maestro”, whom you follow"
+    ] * 3
+
+
+def test_a_followed_category_lifts_its_papers_into_the_digest(
+    db: Database, ids: dict[str, int], model: Model
+) -> None:
+    helium = _add_helium_papers(db)
+    with db.session() as s:
+        add_interests(s, ids["ada"], [Interest("category", "COND-MAT.stat-mech")])
+    _set_sizes(db, 4)
+    ranked = _rank(db, model)
+    shown = set(ranked[ids["ada"]]) & set(helium.values())
+    assert shown  # a real signal: off-topic text, yet followed
+    assert len(shown) < 4  # but a prior, not a filter: her vision papers still compete
+    reasons = {i.paper_id: i.reason for i in _items(db, _digests(db)[ids["ada"]].id)}
+    assert {reasons[p] for p in shown} == {"New in “cond-mat.stat-mech”, which you follow"}

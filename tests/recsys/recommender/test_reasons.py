@@ -52,15 +52,21 @@ def test_the_top_component_is_the_largest_positive_contribution() -> None:
 
 def test_each_kind_of_pair_gets_its_true_reason() -> None:
     titles, labels = ["Deep Nets"], ["speech"]
+    none = [None] * 8
     reasons = choose_reasons(
-        history=[0, -1, 0, -1, -1, -1, -1, -1],
-        interest=[-1, 0, -1, -1, -1, -1, -1, -1],
-        component=["als", "content", "content", "als", "popularity", "content", "linear", None],
-        explored=[False, False, True, False, False, False, False, False],
-        profile_close=[True, True, True, True, True, True, False, False],
+        author=[*none, "Ada Garcia", None, "Ada Garcia"],
+        category=[*none, None, "cs.LG", "cs.LG"],
+        history=[0, -1, 0, -1, -1, -1, -1, -1, 0, 0, -1],
+        interest=[-1, 0, -1, -1, -1, -1, -1, -1, -1, -1, -1],
+        component=[
+            "als", "content", "content", "als", "popularity", "content", "linear", None,
+            "content", "content", "als",
+        ],
+        explored=[False, False, True, *[False] * 8],
+        profile_close=[True, True, True, True, True, True, False, False, True, True, True],
         history_titles=titles,
         interest_labels=labels,
-    )
+    )  # fmt: skip
     assert reasons == [
         "Similar to “Deep Nets” you read",  # a close source is cited whoever ranked it
         "Matches your interest “speech”",
@@ -70,6 +76,9 @@ def test_each_kind_of_pair_gets_its_true_reason() -> None:
         IN_YOUR_FIELD,  # content ranked it and the whole profile is close
         CLOSEST_TODAY,  # content ranked it but nothing is close: say only what is true
         NEWEST,  # nothing added anything: a cold reader's recency order
+        "New paper by “Ada Garcia”, whom you follow",  # what the reader asked for by name
+        "Similar to “Deep Nets” you read",  # a close paper says more than a category
+        "New paper by “Ada Garcia”, whom you follow",
     ]
 
 
