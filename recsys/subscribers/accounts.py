@@ -388,9 +388,6 @@ def add_seeds(
     user = get_user(session, user_id)
     report = SeedReport()
     have = set(session.scalars(_seed_ids(user_id)))
-    report.missing += [
-        f"{s.label} (over the limit of {MAX_SEEDS} seed papers)" for s in seeds[MAX_SEEDS:]
-    ]
     for seed in seeds[:MAX_SEEDS]:
         paper_id = find_paper(session, seed)
         if paper_id is not None:
@@ -406,6 +403,9 @@ def add_seeds(
             report.missing.append(seed.label)
     add_interests(session, user_id, [Interest("text", title) for title in report.as_text])
     _report_dropped_topics(user, report)
+    report.missing += [
+        f"{s.label} (over the limit of {MAX_SEEDS} seed papers)" for s in seeds[MAX_SEEDS:]
+    ]
     return report
 
 

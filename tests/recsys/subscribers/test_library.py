@@ -222,3 +222,48 @@ def test_an_empty_library_says_what_to_paste() -> None:
 )
 def test_a_typed_seed_is_an_arxiv_id_a_doi_or_a_title(line: str, seed: SeedPaper) -> None:
     assert parse_seed(line) == seed
+
+
+def test_latex_accents_and_commands_become_unicode() -> None:
+    assert latex_to_text(r"R{\o}nnow") == "Rønnow"
+    assert latex_to_text(r"{\v R}eh{\r u}{\v r}ek, {\AA}ngstr{\"o}m") == "Řehůřek, Ångström"
+    assert latex_to_text(r"{AND\slash OR} graphs in {Cu$_2$O}") == "AND/OR graphs in Cu_2O"
+
+
+def test_authors_split_on_and_in_any_case_but_not_inside_braces() -> None:
+    [ref] = parse_bibtex(
+        r"@article{k, title={T}, author={R{\o}nnow, Henrik M. AND Lake, Bella"
+        r" And {Barnes and Noble} and others}}"
+    ).references
+
+    assert ref.authors == ("Henrik M. Rønnow", "Bella Lake", "Barnes and Noble")
+
+
+def test_a_title_less_child_takes_title_and_authors_from_its_crossref() -> None:
+    library = parse_bibtex(
+        "@inproceedings{child, crossref={Parent}, pages={1--2}}\n"
+        "@proceedings{parent, title={Proceedings of {IJCAI}}, author={Ada Lovelace},"
+        " doi={10.1000/book}}\n"
+    )
+
+    child, parent = library.references
+    assert child.seed == SeedPaper("Proceedings of IJCAI")  # not the parent's DOI
+    assert child.authors == ("Ada Lovelace",)
+    assert parent.seed == SeedPaper("Proceedings of IJCAI", doi="10.1000/book")
+
+
+def test_a_bad_keyword_or_overlong_name_is_dropped_without_losing_the_paper() -> None:
+    [ref] = parse_bibtex(
+        "@article{k, title={T}, author={" + "x" * 300 + " and Ada}, keywords={ok, \x01bad}}"
+    ).references
+
+    assert (ref.authors, ref.keywords) == (("Ada",), ("ok",))
+
+
+def test_parsing_resumes_at_the_next_line_starting_with_an_at_sign() -> None:
+    library = parse_bibtex(
+        "@article{a, title = {Never closed\n\n@article{b, title={B}}\n@article{c, title={C}}\n"
+    )
+
+    assert [r.seed.title for r in library.references] == ["B", "C"]
+    assert [s.where for s in library.skipped] == ["line 1"]
