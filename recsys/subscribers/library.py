@@ -478,10 +478,10 @@ def _read_entries(cursor: _Cursor) -> tuple[list[_Entry], list[Skipped]]:
 
 
 def _broken(cursor: _Cursor, start: int, exc: LibraryError) -> Skipped:
-    """The entry starting at ``start`` is skipped: say where it starts and where it broke."""
-    where = f"line {cursor.line_at(start)}"
-    at = "" if exc.where == where else f" ({exc.where})"
-    return Skipped(where, f"entry skipped: {exc.reason}{at}")
+    """The entry starting at ``start`` is skipped: where it broke, and where it starts."""
+    entry_line = f"line {cursor.line_at(start)}"
+    which = "this entry" if exc.where == entry_line else f"the entry from {entry_line}"
+    return Skipped(exc.where, f"{exc.reason}; {which} is skipped")
 
 
 def _entries(cursor: _Cursor) -> Iterator[tuple[str, int]]:

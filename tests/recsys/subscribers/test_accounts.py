@@ -262,7 +262,7 @@ def test_a_library_import_reports_every_entry_skipped_found_or_kept_as_a_topic(
     assert report.skipped == [
         "line 2: @set{s}: a @set only groups other entries (entryset = {a*1}); "
         "they are imported on their own",
-        "line 4: entry skipped: this value's '{' is never closed",
+        "line 4: this value's '{' is never closed; this entry is skipped",
     ]
 
 

@@ -92,13 +92,13 @@ GOOD_ENTRY = "\n@article{good, title={A Good Paper}}\n"
 @pytest.mark.parametrize(
     ("text", "where", "reason"),
     [
-        ("@article{a,\n  title = {Open\n}\n\n", "line 1", "never closed; add '}' (line 6)"),
-        ("@article{a,\n  title = {never closed\n", "line 1", "'{' is never closed (line 2)"),
-        ("@article{a,\n title = oops,\n}", "line 1", "unknown @string 'oops'"),
-        ("@article{a,\n title {X}\n}", "line 1", "expected '=' after field 'title'"),
+        ("@article{a,\n  title = {Open\n}\n\n", "line 6", "line 1 is never closed; add '}'"),
+        ("@article{a,\n  title = {never closed\n", "line 2", "'{' is never closed"),
+        ("@article{a,\n title = oops,\n}", "line 2", "unknown @string 'oops'"),
+        ("@article{a,\n title {X}\n}", "line 2", "expected '=' after field 'title'"),
         ("@article{a,\n year = 2020\n}", "line 1", "no title, DOI or arXiv id"),
-        ("@{a, title={X}}", "line 1", "expected an entry type"),
-        ('@article{a,\n title = "unterminated\n}', "line 1", "'\"' is never closed (line 2)"),
+        ("@{a, title={X}}", "line 1", "e.g. @article{key, ...}; this entry is skipped"),
+        ('@article{a,\n title = "unterminated\n}', "line 2", "'\"' is never closed"),
     ],
 )
 def test_a_broken_bibtex_entry_is_skipped_with_its_line_and_the_rest_imported(
@@ -266,4 +266,6 @@ def test_parsing_resumes_at_the_next_line_starting_with_an_at_sign() -> None:
     )
 
     assert [r.seed.title for r in library.references] == ["B", "C"]
-    assert [s.where for s in library.skipped] == ["line 1"]
+    assert [str(s) for s in library.skipped] == [
+        "line 1: this value's '{' is never closed; this entry is skipped"
+    ]

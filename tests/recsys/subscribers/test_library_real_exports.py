@@ -56,7 +56,8 @@ def test_a_star_in_a_citation_key_no_longer_refuses_the_library() -> None:
         "Dana Nau", "Héctor Muñoz-Avila", "Yue Cao", "Amnon Lotem", "Steven Mitchell",
     )  # fmt: skip
     assert [str(s) for s in library.skipped] == [
-        "line 149: entry skipped: unknown @string 'AIM'; put the value in braces (line 153)"
+        "line 153: unknown @string 'AIM'; put the value in braces; the entry from line 149 "
+        "is skipped"
     ]
 
 
