@@ -28,9 +28,7 @@ _KEY_COLUMNS = {"arxiv": PaperRow.arxiv_id, "doi": PaperRow.doi, "title": PaperR
 _IN_CHUNK = 500  # keep IN (...) lists well under every backend's parameter limit
 
 
-def parse_files(
-    paths: Sequence[Path], warn: Warn | None = None
-) -> tuple[list[Paper], list[str]]:
+def parse_files(paths: Sequence[Path], warn: Warn | None = None) -> tuple[list[Paper], list[str]]:
     """Parse every file first, so a malformed one stops the run before anything is written.
 
     ``warn`` receives each value dropped from a record that was kept (a non-http(s) URL).
