@@ -228,6 +228,9 @@ def _find_ids(texts: list[str]) -> tuple[str | None, str | None]:
     arxiv_id = doi = None
     for text in texts:
         arxiv_id = arxiv_id or normalise_arxiv_id(text.strip())
+        # A whole field that is a DOI is taken whole: SICI DOIs hold "<" and ">", where
+        # the search in running text below would cut them short.
+        doi = doi or normalise_doi(text.strip())
         found = _ARXIV_IN_TEXT.search(text)
         if arxiv_id is None and found:
             arxiv_id = normalise_arxiv_id(found[1])
