@@ -52,13 +52,19 @@ class IngestReport:
     updated: int = 0
     skipped: int = 0
     errors: list[str] = field(default_factory=list)
+    # Values dropped from records that were kept, e.g. a javascript: url ("file:line: ...").
+    warnings: list[str] = field(default_factory=list)
     new_ids: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        """The report as JSON; ``warnings`` only when there are some (older readers)."""
+        out: dict[str, object] = {
             "read": self.read,
             "new": self.new,
             "updated": self.updated,
             "skipped": self.skipped,
             "errors": list(self.errors),
         }
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
+        return out

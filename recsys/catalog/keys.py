@@ -8,11 +8,14 @@ whatever its format.
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import fields, replace
 from pathlib import Path
+from typing import BinaryIO
 
 from recsys.domain import IngestError, Paper
 
@@ -29,6 +32,13 @@ _ARXIV_ID = re.compile(
 )
 _DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
 _DOI = re.compile(r"10\.\d{4,9}/\S+")
+
+# A JSON Lines record with a 3,500-name author list and a long abstract is under 1 MB;
+# without a cap one 200 MB line held 3 GB of memory as text, dicts and error copies.
+MAX_LINE_BYTES = 4 * 1024 * 1024
+# Whole files are parsed before anything is stored, so the papers of one file sit in
+# memory at once; larger dumps (the 4 GB arXiv metadata snapshot) must be split.
+MAX_FILE_BYTES = 256 * 1024 * 1024
 
 KeyKind = str
 PaperKey = tuple[KeyKind, str]
@@ -205,19 +215,82 @@ def merge_papers(older: Paper, newer: Paper) -> Paper:
 
 
 def read_text(path: Path | str) -> str:
-    """Read a whole UTF-8 input file (a BOM is ignored).
+    """Read a whole UTF-8 input file (a BOM is ignored), within :func:`read_lines`' caps.
 
     Raises
     ------
     IngestError
-        At line 0 when the file is missing, unreadable or not UTF-8.
+        As :func:`read_lines` does.
     """
+    return "".join(line for _, line in read_lines(path))
+
+
+def read_lines(
+    path: Path | str,
+    *,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    max_file_bytes: int = MAX_FILE_BYTES,
+) -> Iterator[tuple[int, str]]:
+    """The lines of a UTF-8 input file, read one at a time (a BOM is ignored).
+
+    Parameters
+    ----------
+    path : Path or str
+        The file.
+    max_line_bytes, max_file_bytes : int
+        Caps: no more than ``max_line_bytes + 1`` bytes are ever held for one line.
+
+    Yields
+    ------
+    (int, str)
+        The 1-based line number and the line with its ``"\\n"`` (split on ``"\\n"``
+        only, so numbers agree with an editor's).
+
+    Raises
+    ------
+    IngestError
+        At line 0 when the file is missing, unreadable or over ``max_file_bytes``; at the
+        line that is over ``max_line_bytes``, not UTF-8, or past the file cap.
+    """
+    source = str(path)
     try:
-        return Path(path).read_text(encoding="utf-8-sig")
+        with open(path, "rb") as handle:
+            _check_file_size(handle.fileno(), source, max_file_bytes)
+            yield from _decoded_lines(handle, source, max_line_bytes, max_file_bytes)
     except FileNotFoundError:
-        raise IngestError(str(path), 0, "file not found") from None
-    except UnicodeDecodeError as exc:
-        reason = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
-        raise IngestError(str(path), 0, reason) from None
+        raise IngestError(source, 0, "file not found") from None
+    except IsADirectoryError:
+        raise IngestError(source, 0, "is a directory, not a file") from None
     except OSError as exc:
-        raise IngestError(str(path), 0, f"cannot read file: {exc.strerror}") from exc
+        raise IngestError(source, 0, f"cannot read file: {exc.strerror}") from exc
+
+
+def _check_file_size(fileno: int, source: str, cap: int) -> None:
+    size = os.fstat(fileno).st_size
+    if size > cap:
+        reason = f"file is {size:,} bytes, over the {cap:,}-byte cap; split it into smaller files"
+        raise IngestError(source, 0, reason)
+
+
+def _decoded_lines(
+    handle: BinaryIO, source: str, line_cap: int, file_cap: int
+) -> Iterator[tuple[int, str]]:
+    total = 0
+    for number in itertools.count(1):
+        raw = handle.readline(line_cap + 1)
+        if not raw:
+            return
+        if len(raw) > line_cap:
+            raise IngestError(source, number, f"line is over the {line_cap:,}-byte cap")
+        total += len(raw)
+        if total > file_cap:  # the file grew while being read
+            raise IngestError(source, number, f"file is over the {file_cap:,}-byte cap")
+        yield number, _decode(raw, source, number)
+
+
+def _decode(raw: bytes, source: str, number: int) -> str:
+    try:
+        return raw.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        reason = f"not UTF-8 text ({exc.reason} at byte {exc.start + 1} of the line)"
+        raise IngestError(source, number, reason) from None

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from recsys.catalog.keys import dedupe, title_fingerprint
 from recsys.catalog.sources.files import read_papers
+from recsys.catalog.sources.record import Warn
 from recsys.db.models import PaperRow
 from recsys.domain import IngestError, IngestReport, Paper
 
@@ -27,24 +28,33 @@ _KEY_COLUMNS = {"arxiv": PaperRow.arxiv_id, "doi": PaperRow.doi, "title": PaperR
 _IN_CHUNK = 500  # keep IN (...) lists well under every backend's parameter limit
 
 
-def parse_files(paths: Sequence[Path]) -> tuple[list[Paper], list[str]]:
-    """Parse every file first, so a malformed one stops the run before anything is written."""
+def parse_files(paths: Sequence[Path], warn: Warn | None = None) -> tuple[list[Paper], list[str]]:
+    """Parse every file first, so a malformed one stops the run before anything is written.
+
+    ``warn`` receives each value dropped from a record that was kept (a non-http(s) URL).
+    """
     papers: list[Paper] = []
     errors: list[str] = []
     for path in paths:
         try:
-            papers.extend(read_papers(path))
+            papers.extend(read_papers(path, warn=warn))
         except IngestError as exc:
             errors.append(str(exc))
     return papers, errors
 
 
 def ingest_files(session: Session, paths: Sequence[Path], now: datetime) -> IngestReport:
-    """Parse ``paths`` and upsert their papers; on any parse error write nothing."""
-    papers, errors = parse_files(paths)
+    """Parse ``paths`` and upsert their papers; on any parse error write nothing.
+
+    Values dropped from kept records are listed in the report's ``warnings``.
+    """
+    warnings: list[str] = []
+    papers, errors = parse_files(paths, warn=lambda problem: warnings.append(str(problem)))
     if errors:
-        return IngestReport(read=len(papers), errors=errors)
-    return upsert_papers(session, papers, now)
+        return IngestReport(read=len(papers), errors=errors, warnings=warnings)
+    report = upsert_papers(session, papers, now)
+    report.warnings = warnings
+    return report
 
 
 def upsert_papers(session: Session, papers: Sequence[Paper], now: datetime) -> IngestReport:

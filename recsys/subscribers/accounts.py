@@ -358,16 +358,21 @@ def resume(session: Session, user_id: int, now: datetime) -> bool:
 
 @dataclass
 class SeedReport:
-    """What became of the seed papers a user named."""
+    """What became of the seed papers a user named.
+
+    Every paper named lands in exactly one list, so nothing vanishes without a word.
+    """
 
     found: list[str] = field(default_factory=list)
-    as_text: list[str] = field(default_factory=list)  # titles not in the catalogue
-    missing: list[str] = field(default_factory=list)  # ids not in the catalogue
+    as_text: list[str] = field(default_factory=list)  # titles not in the catalogue, kept as topics
+    missing: list[str] = field(default_factory=list)  # not in the catalogue, and not kept
+    skipped: list[str] = field(default_factory=list)  # library entries not read ("line 26: ...")
 
     def merge(self, other: SeedReport) -> None:
         self.found += other.found
         self.as_text += other.as_text
         self.missing += other.missing
+        self.skipped += other.skipped
 
 
 def add_seeds(
@@ -375,8 +380,10 @@ def add_seeds(
 ) -> SeedReport:
     """Record catalogue papers the user named as ``seed`` events (liked from day one).
 
-    A title not in the catalogue still says what the user reads, so it becomes a ``text``
-    interest; an arXiv id or DOI we do not have cannot be used and is reported missing.
+    A title not in the catalogue (matched by its fingerprint, so case, accents and
+    punctuation do not matter) still says what the user reads, so it becomes a ``text``
+    interest; an arXiv id or DOI we do not have cannot be used and is reported missing, as
+    are titles past the interest limit and seeds past ``MAX_SEEDS``.
     """
     user = get_user(session, user_id)
     report = SeedReport()
@@ -395,7 +402,25 @@ def add_seeds(
         else:
             report.missing.append(seed.label)
     add_interests(session, user_id, [Interest("text", title) for title in report.as_text])
+    _report_dropped_topics(user, report)
+    report.missing += [
+        f"{s.label} (over the limit of {MAX_SEEDS} seed papers)" for s in seeds[MAX_SEEDS:]
+    ]
     return report
+
+
+def _report_dropped_topics(user: UserRow, report: SeedReport) -> None:
+    """Move titles that did not fit under ``MAX_INTERESTS`` from ``as_text`` to ``missing``."""
+    kept = {_folded(row.value) for row in user.interests if row.kind == "text"}
+    dropped = [title for title in report.as_text if _folded(title) not in kept]
+    report.as_text = [title for title in report.as_text if _folded(title) in kept]
+    report.missing += [
+        f"{title} (over the limit of {MAX_INTERESTS} interests)" for title in dropped
+    ]
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.split()).casefold()
 
 
 def _seed_ids(user_id: int) -> Any:
@@ -429,10 +454,16 @@ def read_library(text: str) -> Library:
 
 
 def import_library(session: Session, user_id: int, library: Library, now: datetime) -> SeedReport:
-    """Import a library: its papers as seeds, its top keywords and authors as interests."""
+    """Import a library: its papers as seeds, its top keywords and authors as interests.
+
+    The report lists the entries the parser skipped (line or item, and why) beside what
+    became of each paper.
+    """
     interests = [Interest("keyword", k) for k in library.keywords]
     add_interests(session, user_id, interests + [Interest("author", a) for a in library.authors])
-    return add_seeds(session, user_id, library.seeds, now)
+    report = add_seeds(session, user_id, library.seeds, now)
+    report.skipped += [str(entry) for entry in library.skipped]
+    return report
 
 
 def seed_papers(session: Session, user_id: int) -> list[PaperRow]:

@@ -1,13 +1,19 @@
 """Read a subscriber's library (a BibTeX file or a Zotero CSL-JSON export) into interests.
 
 Pure parsing: text in, a :class:`Library` out. Each reference becomes a seed paper (found in
-the catalogue later by arXiv id, DOI or title); the most frequent keywords and authors
-across the library become keyword and author interests. Bad input raises
-:class:`LibraryError` naming the line (BibTeX, JSON syntax) or the item and field (CSL-JSON).
+the catalogue later by arXiv id, DOI or title fingerprint); the most frequent keywords and
+authors across the library become keyword and author interests.
+
+Real exports are untidy, so the import forgives: every entry that parses is imported and
+each one that does not is listed in :attr:`Library.skipped` with its line (BibTeX) or item
+(CSL-JSON) and the reason. A title-less ``@set``, a title inherited through ``crossref`` or
+a ``*`` in a citation key no longer refuse a whole library. :class:`LibraryError` is left
+for a library with nothing importable, or one that is not BibTeX or JSON at all.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import unicodedata
@@ -16,13 +22,18 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec, get_default_latex_context_db
+
 from recsys.catalog.keys import normalise_arxiv_id, normalise_doi
+from recsys.catalog.sources.record import MAX_TITLE_CHARS, text_problem
 
 # A library is a summary of taste: its most frequent keywords and authors say enough, and
 # capping them keeps a 2,000-entry export from drowning the interests a user typed.
 MAX_KEYWORDS = 20
 MAX_AUTHORS = 10
 MAX_LIBRARY_CHARS = 2_000_000
+# Longer "keywords" or "names" are pasted prose, not something to follow.
+MAX_NAME_CHARS = 200
 
 _ARXIV_IN_TEXT = re.compile(
     r"arxiv(?:\.org/(?:abs|pdf)/|[.:/\s]+(?:preprint\s+arxiv:)?\s*)"
@@ -68,12 +79,24 @@ class Reference:
 
 
 @dataclass(frozen=True)
+class Skipped:
+    """An entry left out of an import: where it is (``line 26``, ``item 3``) and why."""
+
+    where: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
+
+
+@dataclass(frozen=True)
 class Library:
-    """A parsed library: its references and what they add up to."""
+    """A parsed library: its references, what they add up to, and the entries left out."""
 
     references: tuple[Reference, ...]
     keywords: tuple[str, ...] = field(default=())
     authors: tuple[str, ...] = field(default=())
+    skipped: tuple[Skipped, ...] = field(default=())
 
     @property
     def seeds(self) -> tuple[SeedPaper, ...]:
@@ -83,27 +106,44 @@ class Library:
 def parse_library(text: str) -> Library:
     """Parse a BibTeX or CSL-JSON export, telling the two apart by their first character.
 
+    Returns
+    -------
+    Library
+        Every entry that parses; the others in ``skipped``, with line or item and reason.
+
     Raises
     ------
     LibraryError
-        If the text is empty, too large, or malformed; the message names where.
+        If the text is empty, too large, not valid JSON, or has no importable entry (then
+        naming the first one skipped and why).
     """
     stripped = text.lstrip("\ufeff \t\r\n")
     if not stripped:
         raise LibraryError("library", "is empty; paste a BibTeX file or a CSL-JSON export")
     if len(text) > MAX_LIBRARY_CHARS:
         raise LibraryError("library", f"is over {MAX_LIBRARY_CHARS:,} characters; split it")
-    references = parse_csl_json(text) if stripped[0] in "[{" else parse_bibtex(text)
-    return summarise(references)
+    return parse_csl_json(text) if stripped[0] in "[{" else parse_bibtex(text)
 
 
-def summarise(references: Iterable[Reference]) -> Library:
-    """A library of ``references`` with its most frequent keywords and authors."""
-    refs = tuple(references)
+def summarise(references: Iterable[Reference], skipped: Iterable[Skipped] = ()) -> Library:
+    """A library of ``references`` with its most frequent keywords and authors.
+
+    Raises
+    ------
+    LibraryError
+        When entries were skipped and none is left: an import of nothing is an error,
+        named after the first entry skipped.
+    """
+    refs, left_out = tuple(references), tuple(skipped)
+    if not refs and left_out:
+        first = left_out[0]
+        more = f" ({len(left_out) - 1} more entries skipped)" if len(left_out) > 1 else ""
+        raise LibraryError(first.where, f"{first.reason}{more}; nothing to import")
     return Library(
         references=refs,
         keywords=_most_common((k for r in refs for k in r.keywords), MAX_KEYWORDS),
         authors=_most_common((a for r in refs for a in r.authors), MAX_AUTHORS),
+        skipped=left_out,
     )
 
 
@@ -149,21 +189,48 @@ def _doi_seed(doi: str, title: str | None = None) -> SeedPaper:
 def _reference(
     title: str | None, ids: Iterable[str], authors: Iterable[str], keywords: Iterable[str]
 ) -> Reference:
-    """A reference from cleaned fields; ``ids`` are texts that may hold an arXiv id or DOI."""
+    """A reference from cleaned fields; ``ids`` are texts that may hold an arXiv id or DOI.
+
+    Raises
+    ------
+    ValueError
+        For a title that cannot be stored as an interest (control characters, lone
+        surrogates, over ``MAX_TITLE_CHARS``); the caller skips the entry with this reason.
+    """
+    if title:
+        _check_title(title)
     arxiv_id, doi = _find_ids(list(ids))
     if doi and _ARXIV_DOI.match(doi):  # arXiv's own DOI says no more than the id
         arxiv_id, doi = arxiv_id or _doi_seed(doi).arxiv_id, None
     return Reference(
         seed=SeedPaper(title, arxiv_id, doi),
-        authors=tuple(a for a in authors if a),
-        keywords=tuple(k for k in keywords if k),
+        authors=_usable(authors),
+        keywords=_usable(keywords),
     )
+
+
+def _check_title(title: str) -> None:
+    problem = text_problem(title)
+    if problem:
+        raise ValueError(f"its title {problem}")
+    if len(title) > MAX_TITLE_CHARS:
+        raise ValueError(
+            f"its title is {len(title):,} characters long (at most {MAX_TITLE_CHARS:,})"
+        )
+
+
+def _usable(names: Iterable[str]) -> tuple[str, ...]:
+    # A bad keyword or name is not worth losing the paper over: it is simply not followed.
+    return tuple(n for n in names if n and len(n) <= MAX_NAME_CHARS and not text_problem(n))
 
 
 def _find_ids(texts: list[str]) -> tuple[str | None, str | None]:
     arxiv_id = doi = None
     for text in texts:
         arxiv_id = arxiv_id or normalise_arxiv_id(text.strip())
+        # A whole field that is a DOI is taken whole: SICI DOIs hold "<" and ">", where
+        # the search in running text below would cut them short.
+        doi = doi or normalise_doi(text.strip())
         found = _ARXIV_IN_TEXT.search(text)
         if arxiv_id is None and found:
             arxiv_id = normalise_arxiv_id(found[1])
@@ -181,26 +248,52 @@ def split_keywords(value: str) -> list[str]:
 # CSL-JSON ----------------------------------------------------------------------------------
 
 
-def parse_csl_json(text: str) -> list[Reference]:
-    """Parse a CSL-JSON export (a list of items, or one item).
+def parse_csl_json(text: str) -> Library:
+    """Parse a CSL-JSON export (a list of items, or one item), forgiving bad items.
+
+    Titles lose CSL's rich-text markup (``<i>``, ``<b>``, ``<sub>``, ``<sup>``, ``<sc>``,
+    ``<span class="nocase">``) so they match the catalogue's titles.
+
+    Returns
+    -------
+    Library
+        Items of the wrong shape are in ``skipped`` as ``item N`` (``item N, field F``).
 
     Raises
     ------
     LibraryError
-        ``line N`` for JSON syntax errors, ``item N, field F`` for items of the wrong shape.
+        ``line N`` for JSON syntax errors, ``library`` for JSON nested too deeply or a
+        number too long to read; as :func:`summarise` when no item is importable.
     """
+    items = _load_json(text)
+    references: list[Reference] = []
+    skipped: list[Skipped] = []
+    for n, item in enumerate(items if isinstance(items, list) else [items], start=1):
+        try:
+            references.append(_csl_item(item, n))
+        except LibraryError as exc:
+            skipped.append(Skipped(exc.where, exc.reason))
+        except ValueError as exc:
+            skipped.append(Skipped(f"item {n}", str(exc)))
+    return summarise(references, skipped)
+
+
+def _load_json(text: str) -> Any:
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise LibraryError(f"line {exc.lineno}", f"not valid JSON ({exc.msg})") from None
-    items = data if isinstance(data, list) else [data]
-    return [_csl_item(item, n) for n, item in enumerate(items, start=1)]
+    except RecursionError:
+        raise LibraryError("library", "not valid JSON (nested too deeply)") from None
+    except ValueError as exc:  # integers of over 4,300 digits
+        reason = str(exc).split(":")[0]
+        raise LibraryError("library", f"not valid JSON ({reason})") from None
 
 
 def _csl_item(item: Any, n: int) -> Reference:
     if not isinstance(item, dict):
         raise LibraryError(f"item {n}", "expected a JSON object with a title")
-    title = _csl_text(item, n, "title")
+    title = strip_csl_markup(_csl_text(item, n, "title") or "") or None
     ids = [_csl_text(item, n, name) or "" for name in ("DOI", "URL", "number", "note")]
     if not title and not any(ids):
         raise LibraryError(f"item {n}", "has no title, DOI or arXiv URL to find the paper by")
@@ -209,12 +302,27 @@ def _csl_item(item: Any, n: int) -> Reference:
     return _reference(title, ids, authors, keywords)
 
 
+# CSL's rich text: https://citeproc-js.readthedocs.io/en/latest/csl-json/markup.html
+_CSL_MARKUP = re.compile(r"</?(?:i|b|sub|sup|sc|span)(?:\s[^<>]*)?>", re.IGNORECASE)
+
+
+def strip_csl_markup(title: str) -> str:
+    """``title`` without CSL rich-text tags, whitespace collapsed.
+
+    Examples
+    --------
+    >>> strip_csl_markup('Water (H<sub>2</sub>O) in <span class="nocase"><i>E. coli</i></span>')
+    'Water (H2O) in E. coli'
+    """
+    return " ".join(_CSL_MARKUP.sub("", title).split())
+
+
 def _csl_text(item: dict[str, Any], n: int, name: str) -> str | None:
     value = item.get(name)
     if value is None:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
+        return str(value)  # json.loads already refused integers too long to print
     if not isinstance(value, str):
         raise LibraryError(f"item {n}, field {name!r}", "expected a string")
     return " ".join(value.split()) or None
@@ -256,14 +364,17 @@ class _Cursor:
 
     text: str
     pos: int = 0
+    _newlines: list[int] | None = None
 
-    @property
-    def line(self) -> int:
-        return self.text.count("\n", 0, self.pos) + 1
+    def line_at(self, pos: int) -> int:
+        # Binary search over the newline offsets: a library with thousands of skipped
+        # entries must not rescan the text for each one.
+        if self._newlines is None:
+            self._newlines = [i for i, ch in enumerate(self.text) if ch == "\n"]
+        return bisect.bisect_left(self._newlines, pos) + 1
 
     def error(self, reason: str, pos: int | None = None) -> LibraryError:
-        where = self.pos if pos is None else pos
-        return LibraryError(f"line {self.text.count(chr(10), 0, where) + 1}", reason)
+        return LibraryError(f"line {self.line_at(self.pos if pos is None else pos)}", reason)
 
     def peek(self) -> str:
         return self.text[self.pos] if self.pos < len(self.text) else ""
@@ -280,6 +391,20 @@ class _Cursor:
             self.pos += 1
         return self.text[start : self.pos]
 
+    def key(self, close: str) -> str:
+        """A citation key: anything up to a comma, space, brace or ``close``.
+
+        BibTeX itself allows ``*``, ``/`` and more in keys (``IJCAI01*425``).
+        """
+        start = self.pos
+        while (
+            self.pos < len(self.text)
+            and self.text[self.pos] not in f",{{}}{close}"
+            and not (self.text[self.pos].isspace())
+        ):
+            self.pos += 1
+        return self.text[start : self.pos]
+
     def expect(self, chars: str, what: str) -> str:
         self.skip_space()
         found = self.peek()
@@ -290,26 +415,76 @@ class _Cursor:
         return found
 
 
-def parse_bibtex(text: str) -> list[Reference]:
+@dataclass(frozen=True)
+class _Entry:
+    kind: str
+    key: str
+    fields: dict[str, str]
+    line: int
+
+
+# Where parsing picks up again after a broken entry: the next "@" that starts a line.
+_NEXT_ENTRY = re.compile(r"^[ \t]*@", re.MULTILINE)
+# biblatex entry types that hold no paper of their own.
+_NOT_PAPERS = {
+    "set": "a @set only groups other entries (entryset = {{{entryset}}}); they are imported "
+    "on their own",
+    "xdata": "an @xdata entry only holds fields for other entries",
+}
+
+
+def parse_bibtex(text: str) -> Library:
     """Parse BibTeX entries; text outside entries is a comment, as in BibTeX itself.
+
+    An entry that is broken (never closed, a bad value) or holds no paper (``@set``, no
+    title or id) is skipped and reported with its line; parsing resumes at the next line
+    that starts with ``@``. A child's missing title and authors come from the entry its
+    ``crossref`` names.
 
     Raises
     ------
     LibraryError
-        ``line N`` with what was expected there, e.g. an entry that is never closed.
+        As :func:`summarise` when no entry is importable.
     """
     cursor = _Cursor(text)
-    strings: dict[str, str] = dict(_MONTHS)
+    entries, skipped = _read_entries(cursor)
+    by_key = {entry.key.casefold(): entry for entry in entries}
     references = []
+    for entry in entries:
+        try:
+            references.append(_bib_reference(_inherit(entry, by_key)))
+        except ValueError as exc:
+            skipped.append(Skipped(f"line {entry.line}", f"@{entry.kind}{{{entry.key}}}: {exc}"))
+    skipped.sort(key=lambda s: int(s.where.split()[-1]) if s.where.startswith("line ") else 0)
+    return summarise(references, skipped)
+
+
+def _read_entries(cursor: _Cursor) -> tuple[list[_Entry], list[Skipped]]:
+    strings: dict[str, str] = dict(_MONTHS)
+    entries: list[_Entry] = []
+    skipped: list[Skipped] = []
     for kind, start in _entries(cursor):
-        if kind in ("comment", "preamble"):
-            _skip_group(cursor, start)
-        elif kind == "string":
-            name, value = _string_definition(cursor, strings)
-            strings[name] = value
-        else:
-            references.append(_bib_reference(_entry_fields(cursor, strings, start), cursor, start))
-    return references
+        try:
+            if kind in ("comment", "preamble"):
+                _skip_group(cursor, start)
+            elif kind == "string":
+                name, value = _string_definition(cursor, strings)
+                strings[name] = value
+            else:
+                key, fields = _entry_fields(cursor, strings, start)
+                entries.append(_Entry(kind, key, fields, cursor.line_at(start)))
+        except LibraryError as exc:
+            skipped.append(_broken(cursor, start, exc))
+            found = _NEXT_ENTRY.search(cursor.text, max(cursor.pos, start + 1))
+            cursor.pos = found.start() if found else len(cursor.text)
+    return entries, skipped
+
+
+def _broken(cursor: _Cursor, start: int, exc: LibraryError) -> Skipped:
+    """The entry starting at ``start`` is skipped: where it broke, and where it starts."""
+    entry_line = f"line {cursor.line_at(start)}"
+    which = "this entry" if exc.where == entry_line else f"the entry from {entry_line}"
+    return Skipped(exc.where, f"{exc.reason}; {which} is skipped")
 
 
 def _entries(cursor: _Cursor) -> Iterator[tuple[str, int]]:
@@ -319,10 +494,7 @@ def _entries(cursor: _Cursor) -> Iterator[tuple[str, int]]:
         if at < 0:
             return
         cursor.pos = at + 1
-        kind = cursor.word().lower()
-        if not kind:
-            raise cursor.error("expected an entry type after '@', e.g. @article{key, ...}", at)
-        yield kind, at
+        yield cursor.word().lower(), at
 
 
 def _skip_group(cursor: _Cursor, start: int) -> None:
@@ -348,18 +520,22 @@ def _string_definition(cursor: _Cursor, strings: dict[str, str]) -> tuple[str, s
     return name, value
 
 
-def _entry_fields(cursor: _Cursor, strings: dict[str, str], start: int) -> dict[str, str]:
+def _entry_fields(
+    cursor: _Cursor, strings: dict[str, str], start: int
+) -> tuple[str, dict[str, str]]:
+    if cursor.pos == start + 1:
+        raise cursor.error("expected an entry type after '@', e.g. @article{key, ...}", start)
     close = {"{": "}", "(": ")"}[cursor.expect("{(", "'{' after the entry type")]
     cursor.skip_space()
-    cursor.word()  # the citation key: not needed to find the paper
+    key = cursor.key(close)
     fields: dict[str, str] = {}
     while True:
         cursor.skip_space()
         if cursor.peek() == close:
             cursor.pos += 1
-            return fields
+            return key, fields
         if cursor.peek() in ("@", ""):
-            line = cursor.text.count("\n", 0, start) + 1
+            line = cursor.line_at(start)
             raise cursor.error(f"the entry from line {line} is never closed; add {close!r}")
         cursor.expect(",", f"',' between fields or {close!r} closing the entry")
         cursor.skip_space()
@@ -422,17 +598,58 @@ def _quoted(cursor: _Cursor, start: int) -> str:
     raise cursor.error("this value's '\"' is never closed", start)
 
 
-def _bib_reference(fields: dict[str, str], cursor: _Cursor, start: int) -> Reference:
+# A child takes from its crossref parent only what names the work, never the parent's ids:
+# a chapter must not be found in the catalogue as its book.
+_INHERITED = ("title", "author", "keywords")
+
+
+def _inherit(entry: _Entry, by_key: dict[str, _Entry]) -> _Entry:
+    parent = by_key.get(entry.fields.get("crossref", "").strip().casefold())
+    if parent is None or parent is entry:
+        return entry
+    missing = {
+        k: parent.fields[k] for k in _INHERITED if k in parent.fields and k not in entry.fields
+    }
+    return _Entry(entry.kind, entry.key, {**entry.fields, **missing}, entry.line)
+
+
+def _bib_reference(entry: _Entry) -> Reference:
+    """The entry's reference; ValueError saying why when it holds no findable paper."""
+    fields = entry.fields
+    if entry.kind in _NOT_PAPERS:
+        raise ValueError(_NOT_PAPERS[entry.kind].format(entryset=fields.get("entryset", "")))
     title = latex_to_text(fields.get("title", "")) or None
     ids = [fields.get(k, "") for k in ("eprint", "arxiv", "arxivid", "doi", "url", "journal")]
     ids += [fields.get("note", ""), fields.get("howpublished", "")]
     if not title and not any(ids):
-        raise cursor.error("entry has no title, DOI or arXiv id to find the paper by", start)
-    authors = [
-        _bib_name(latex_to_text(a)) for a in re.split(r"\s+and\s+", fields.get("author", ""))
-    ]
+        raise ValueError("no title, DOI or arXiv id to find the paper by")
+    authors = [_bib_name(latex_to_text(a)) for a in split_names(fields.get("author", ""))]
     keywords = split_keywords(latex_to_text(fields.get("keywords", "")))
     return _reference(title, ids, [a for a in authors if a.lower() != "others"], keywords)
+
+
+_AND = re.compile(r"\s+and\s+", re.IGNORECASE)
+
+
+def split_names(value: str) -> list[str]:
+    r"""Split a BibTeX name list on ``and`` in any case, outside braces.
+
+    Examples
+    --------
+    >>> split_names("Ada Lovelace AND {Barnes and Noble} and Turing, Alan")
+    ['Ada Lovelace', '{Barnes and Noble}', 'Turing, Alan']
+    """
+    depth, depths = 0, []
+    for ch in value:
+        depths.append(depth)
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+    names, begin = [], 0
+    for found in _AND.finditer(value):
+        if depths[found.start()] == 0:
+            names.append(value[begin : found.start()])
+            begin = found.end()
+    names.append(value[begin:])
+    return [name.strip() for name in names if name.strip()]
 
 
 def _bib_name(name: str) -> str:
@@ -441,19 +658,44 @@ def _bib_name(name: str) -> str:
     return f"{first.strip()} {last.strip()}".strip() if comma else name.strip()
 
 
-def latex_to_text(value: str) -> str:
-    r"""Plain text from a BibTeX value: accents composed, commands and braces dropped.
+def _latex_context() -> Any:
+    db = get_default_latex_context_db()
+    # biblatex's \slash and \hyphen are not in pylatexenc's table; without them
+    # "AND\slash OR" became "ANDOR".
+    db.add_context_category(
+        "paperboy", prepend=True, macros=[MacroTextSpec("slash", "/"), MacroTextSpec("hyphen", "-")]
+    )
+    return db
 
-    Examples
-    --------
-    >>> latex_to_text(r"{G}{\"o}del's {\emph{Incompleteness}} \& more")
-    "Gödel's Incompleteness & more"
+
+_LATEX = LatexNodes2Text(latex_context=_latex_context(), math_mode="text", strict_latex_spaces=True)
+
+
+def latex_to_text(value: str) -> str:
+    r"""Plain Unicode text from a BibTeX value: accents and commands converted, braces dropped.
+
+       pylatexenc knows the accents and symbols BibTeX exports use (``R{\o}nnow`` is
+       "Rønnow", ``{ R}eh{
+    u}{ r}ek`` "Řehůřek"); text it cannot parse falls back to a
+       small built-in converter rather than failing the entry.
+
+       Examples
+       --------
+       >>> latex_to_text(r"{G}{"o}del's {\emph{Incompleteness}} \& R{\o}nnow")
+       "Gödel's Incompleteness & Rønnow"
     """
+    try:
+        text = _LATEX.latex_to_text(value)
+    except (RecursionError, ValueError, IndexError):
+        text = _plain_latex_to_text(value)
+    return unicodedata.normalize("NFC", " ".join(text.split()))
+
+
+def _plain_latex_to_text(value: str) -> str:
     text = _ACCENT.sub(_compose_accent, value)
     text = _ESCAPED.sub(r"\1", text)
     text = _COMMAND.sub("", text)
-    text = text.replace("{", "").replace("}", "").replace("~", " ")
-    return unicodedata.normalize("NFC", " ".join(text.split()))
+    return text.replace("{", "").replace("}", "").replace("~", " ")
 
 
 def _compose_accent(match: re.Match[str]) -> str:

@@ -12,12 +12,13 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from dataclasses import replace
 from types import TracebackType
 
 import httpx
 
 from recsys.catalog.keys import normalise_arxiv_id, normalise_doi
+from recsys.catalog.sources.record import Warn, paper_from_fields
 from recsys.domain import IngestError, Paper
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -33,7 +34,7 @@ _RETRY_STATUSES = frozenset({429, 503})
 # --- Atom parsing ---------------------------------------------------------------------
 
 
-def parse_atom(text: str, source: str) -> list[Paper]:
+def parse_atom(text: str, source: str, *, warn: Warn | None = None) -> list[Paper]:
     """Parse an arXiv API Atom feed.
 
     Parameters
@@ -42,6 +43,8 @@ def parse_atom(text: str, source: str) -> list[Paper]:
         The feed document.
     source : str
         Where it came from (file path or request URL), for papers and errors.
+    warn : callable, optional
+        Receives each dropped value (see :func:`~recsys.catalog.sources.record.paper_from_fields`).
 
     Returns
     -------
@@ -55,13 +58,25 @@ def parse_atom(text: str, source: str) -> list[Paper]:
     ------
     IngestError
         At the parser's line for malformed XML; at the entry's line for an arXiv API error
-        entry (carrying arXiv's message), an entry without an arXiv id or title, or a bad
-        ``<published>``.
+        entry (carrying arXiv's message), an entry without an arXiv id or title, elements
+        nested too deeply, or a bad field (as in JSON Lines, e.g. ``published``).
     """
     root, lines = _parse_xml(text, source)
     if root.tag != f"{ATOM}feed":
-        raise IngestError(source, lines.get(root, 1), f"expected an Atom <feed>, found {root.tag}")
-    return [_entry(entry, source, lines.get(entry, 0)) for entry in root.iter(f"{ATOM}entry")]
+        tag = root.tag[:100]
+        raise IngestError(source, lines.get(root, 1), f"expected an Atom <feed>, found {tag}")
+    return [
+        _checked_entry(entry, source, lines.get(entry, 0), warn)
+        for entry in root.iter(f"{ATOM}entry")
+    ]
+
+
+def _checked_entry(entry: ET.Element, source: str, line: int, warn: Warn | None) -> Paper:
+    try:
+        return _entry(entry, source, line, warn)
+    except RecursionError:
+        # itertext() recurses once per nesting level; a hostile feed can nest thousands.
+        raise IngestError(source, line, "entry has elements nested too deeply") from None
 
 
 def _parse_xml(text: str, source: str) -> tuple[ET.Element, dict[ET.Element, int]]:
@@ -84,30 +99,34 @@ def _parse_xml(text: str, source: str) -> tuple[ET.Element, dict[ET.Element, int
     return next(iter(lines)), lines
 
 
-def _entry(entry: ET.Element, source: str, line: int) -> Paper:
+def _entry(entry: ET.Element, source: str, line: int, warn: Warn | None) -> Paper:
     raw_id = _text(entry, f"{ATOM}id")
     if _API_ERROR_ID.match(raw_id):
         summary = _text(entry, f"{ATOM}summary") or raw_id
         raise IngestError(source, line, f"arXiv API error: {summary}")
     arxiv_id = normalise_arxiv_id(raw_id)
     if arxiv_id is None:
-        raise IngestError(source, line, f"entry <id> {raw_id!r} is not an arXiv abs URL")
-    title = _text(entry, f"{ATOM}title")
-    if not title:
+        raise IngestError(source, line, f"entry <id> {raw_id[:100]!r} is not an arXiv abs URL")
+    if not _text(entry, f"{ATOM}title"):
         raise IngestError(source, line, f"entry {arxiv_id} has no <title>")
-    return Paper(
-        title=title,
-        abstract=_text(entry, f"{ATOM}summary"),
-        authors=tuple(_text(author, f"{ATOM}name") for author in entry.iter(f"{ATOM}author")),
-        categories=_categories(entry),
-        published=_published(entry, source, line),
-        url=_alternate_link(entry) or f"https://arxiv.org/abs/{arxiv_id}",
-        arxiv_id=arxiv_id,
-        doi=normalise_doi(_text(entry, f"{ARXIV}doi") or None),
-        external_id=arxiv_id,
-        source=source,
-        line=line,
-    )
+    fields = {
+        "id": arxiv_id,
+        "title": _text(entry, f"{ATOM}title"),
+        "abstract": _text(entry, f"{ATOM}summary"),
+        "authors": [_text(author, f"{ATOM}name") for author in entry.iter(f"{ATOM}author")],
+        "categories": _categories(entry),
+        "published": _text(entry, f"{ATOM}published") or None,
+        "url": _alternate_link(entry),
+        "doi": _first_doi(_text(entry, f"{ARXIV}doi")),
+    }
+    paper = paper_from_fields(fields, source, line, require_id=True, warn=warn)
+    return paper if paper.url else replace(paper, url=f"https://arxiv.org/abs/{arxiv_id}")
+
+
+def _first_doi(value: str) -> str | None:
+    # arXiv writes whatever the authors typed, sometimes several DOIs or a bare word; the
+    # first one that is a DOI is kept rather than refusing the whole feed over it.
+    return next((doi for word in value.split() if (doi := normalise_doi(word))), None)
 
 
 def _text(parent: ET.Element, tag: str) -> str:
@@ -116,9 +135,9 @@ def _text(parent: ET.Element, tag: str) -> str:
     return "" if child is None else " ".join("".join(child.itertext()).split())
 
 
-def _categories(entry: ET.Element) -> tuple[str, ...]:
+def _categories(entry: ET.Element) -> list[str]:
     terms = (category.get("term", "").strip() for category in entry.iter(f"{ATOM}category"))
-    return tuple(dict.fromkeys(term for term in terms if term))
+    return list(dict.fromkeys(term for term in terms if term))
 
 
 def _alternate_link(entry: ET.Element) -> str | None:
@@ -126,18 +145,6 @@ def _alternate_link(entry: ET.Element) -> str | None:
         if link.get("rel") == "alternate" and link.get("href"):
             return link.get("href")
     return None
-
-
-def _published(entry: ET.Element, source: str, line: int) -> datetime | None:
-    value = _text(entry, f"{ATOM}published")
-    if not value:
-        return None
-    try:
-        stamp = datetime.fromisoformat(value)
-    except ValueError:
-        reason = f"<published> is not an ISO-8601 timestamp: {value!r}"
-        raise IngestError(source, line, reason) from None
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 # --- HTTP client ----------------------------------------------------------------------

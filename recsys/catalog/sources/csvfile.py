@@ -10,25 +10,27 @@ columns are ignored. Empty cells count as absent; blank rows are skipped.
 from __future__ import annotations
 
 import csv
-import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from recsys.catalog.keys import read_text
-from recsys.catalog.sources.jsonl import paper_from_fields
+from recsys.catalog.keys import read_lines
+from recsys.catalog.sources.record import Warn, paper_from_fields
 from recsys.domain import IngestError, Paper
 
 LIST_COLUMNS = frozenset({"authors", "categories"})
 LIST_SEPARATOR = ";"
 
 
-def parse_csv(path: Path) -> list[Paper]:
+def parse_csv(path: Path, *, warn: Warn | None = None) -> list[Paper]:
     """Parse a CSV paper file.
 
     Parameters
     ----------
     path : Path
-        UTF-8 CSV (a BOM is fine) with a header row.
+        UTF-8 CSV (a BOM is fine) with a header row, read line by line within
+        :func:`recsys.catalog.keys.read_lines`' caps.
+    warn : callable, optional
+        Receives each dropped value (see :func:`~recsys.catalog.sources.record.paper_from_fields`).
 
     Returns
     -------
@@ -39,20 +41,25 @@ def parse_csv(path: Path) -> list[Paper]:
     ------
     IngestError
         For a missing ``title`` column, a row whose field count differs from the header,
-        or a bad value (as in JSON Lines), naming the line and the column.
+        a quote that is never closed or stray text after a closing quote, or a bad value
+        (as in JSON Lines), naming the line and the column.
     """
     source = str(path)
-    rows = _rows(read_text(path), source)
+    rows = _rows((line for _, line in read_lines(path)), source)
     header = _header(next(rows, None), source)
     return [
-        _paper(header, row, source, line) for line, row in rows if any(cell.strip() for cell in row)
+        _paper(header, row, source, line, warn)
+        for line, row in rows
+        if any(cell.strip() for cell in row)
     ]
 
 
-def _rows(text: str, source: str) -> Iterator[tuple[int, list[str]]]:
+def _rows(lines: Iterable[str], source: str) -> Iterator[tuple[int, list[str]]]:
     """Rows with the line each starts on (a quoted cell may span several lines)."""
-    # newline="" leaves "\r\n" and newlines inside quoted cells for the csv module.
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # Lines keep their "\n" so the csv module sees newlines inside quoted cells. strict
+    # makes an unterminated quote an error at the end of the file instead of one row
+    # silently swallowing every row after it, and refuses text after a closing quote.
+    reader = csv.reader(lines, strict=True)
     while True:
         start = reader.line_num + 1
         try:
@@ -60,8 +67,17 @@ def _rows(text: str, source: str) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as exc:
-            raise IngestError(source, reader.line_num, f"malformed CSV: {exc}") from None
+            raise IngestError(source, start, _csv_reason(exc, start, reader.line_num)) from None
         yield start, row
+
+
+def _csv_reason(exc: csv.Error, start: int, end: int) -> str:
+    if "unexpected end of data" in str(exc):
+        return (
+            f"malformed CSV: a quoted cell opened in the row starting at line {start} is "
+            f"never closed (the file ended at line {end}); close or escape the quote"
+        )
+    return f"malformed CSV: {exc}" + (f" (row runs to line {end})" if end > start else "")
 
 
 def _header(first: tuple[int, list[str]] | None, source: str) -> list[str]:
@@ -77,7 +93,7 @@ def _header(first: tuple[int, list[str]] | None, source: str) -> list[str]:
     return header
 
 
-def _paper(header: list[str], row: list[str], source: str, line: int) -> Paper:
+def _paper(header: list[str], row: list[str], source: str, line: int, warn: Warn | None) -> Paper:
     if len(row) != len(header):
         raise IngestError(
             source, line, f"row has {len(row)} fields but the header has {len(header)}"
@@ -88,4 +104,4 @@ def _paper(header: list[str], row: list[str], source: str, line: int) -> Paper:
             record[name] = [part for part in cell.split(LIST_SEPARATOR) if part.strip()]
         elif cell.strip():
             record[name] = cell
-    return paper_from_fields(record, source, line, require_id=False)
+    return paper_from_fields(record, source, line, require_id=False, warn=warn)

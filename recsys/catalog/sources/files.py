@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from recsys.catalog.keys import read_text
 from recsys.catalog.sources.arxiv import parse_atom
 from recsys.catalog.sources.csvfile import parse_csv
 from recsys.catalog.sources.jsonl import parse_jsonl
+from recsys.catalog.sources.record import Warn
 from recsys.catalog.sources.seedpages import parse_seed_dump
 from recsys.domain import IngestError, Paper
 
 
-def _parse_atom_file(path: Path) -> list[Paper]:
-    return parse_atom(read_text(path), str(path))
+def _parse_atom_file(path: Path, *, warn: Warn | None = None) -> list[Paper]:
+    return parse_atom(read_text(path), str(path), warn=warn)
 
 
-_PARSERS: dict[str, Callable[[Path], list[Paper]]] = {
+class _Parser(Protocol):
+    def __call__(self, path: Path, *, warn: Warn | None = None) -> list[Paper]: ...
+
+
+_PARSERS: dict[str, _Parser] = {
     ".jsonl": parse_jsonl,
     ".csv": parse_csv,
     ".xml": _parse_atom_file,
@@ -26,7 +31,7 @@ _PARSERS: dict[str, Callable[[Path], list[Paper]]] = {
 }
 
 
-def read_papers(path: Path) -> list[Paper]:
+def read_papers(path: Path, *, warn: Warn | None = None) -> list[Paper]:
     """Parse a paper file, choosing the parser by suffix.
 
     Parameters
@@ -34,6 +39,9 @@ def read_papers(path: Path) -> list[Paper]:
     path : Path
         ``.jsonl`` (JSON Lines), ``.csv``, ``.xml`` / ``.atom`` (arXiv Atom feed) or
         ``.txt`` (papers-page text dump); the suffix is matched case-insensitively.
+    warn : callable, optional
+        Receives an :class:`IngestError` for each value dropped from a record that was
+        kept (a non-http(s) ``url``).
 
     Returns
     -------
@@ -55,4 +63,4 @@ def read_papers(path: Path) -> list[Paper]:
             f"unsupported file type {path.suffix or '(no suffix)'!r} "
             "(expected .jsonl, .csv, .xml, .atom or .txt)",
         )
-    return parser(path)
+    return parser(path, warn=warn)

@@ -4,7 +4,8 @@ Fields: ``id`` (str, required), ``title`` (str, required, non-empty), ``abstract
 ``authors`` and ``categories`` (lists of str), ``published`` (ISO-8601 date or datetime;
 naive values are taken as UTC), ``url`` (str), ``doi`` and ``arxiv_id`` (str, optional).
 Optional fields may be absent or null; other fields are ignored. Blank lines are skipped.
-:func:`paper_from_fields` is the field checker the CSV reader shares.
+Fields are checked by :func:`recsys.catalog.sources.record.paper_from_fields`, which every
+parser shares (and which this module re-exports for older callers).
 """
 
 from __future__ import annotations
@@ -12,21 +13,26 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable
 from pathlib import Path
 
-from recsys.catalog.keys import normalise_arxiv_id, normalise_doi, read_text
+from recsys.catalog.keys import read_lines
+from recsys.catalog.sources.record import Warn, paper_from_fields
 from recsys.domain import IngestError, Paper
 
+__all__ = ["paper_from_fields", "paper_record", "parse_jsonl", "write_jsonl"]
 
-def parse_jsonl(path: Path) -> list[Paper]:
+
+def parse_jsonl(path: Path, *, warn: Warn | None = None) -> list[Paper]:
     """Parse a JSON Lines paper file.
 
     Parameters
     ----------
     path : Path
-        UTF-8 file, one JSON object per line.
+        UTF-8 file, one JSON object per line, read line by line within
+        :func:`recsys.catalog.keys.read_lines`' caps.
+    warn : callable, optional
+        Receives each dropped value (see :func:`~recsys.catalog.sources.record.paper_from_fields`).
 
     Returns
     -------
@@ -37,131 +43,37 @@ def parse_jsonl(path: Path) -> list[Paper]:
     Raises
     ------
     IngestError
-        For the first malformed line (bad JSON, missing or empty title, wrong type, bad
-        date, DOI or arXiv id), naming the line and the field; line 0 for a missing file.
+        For the first malformed line (bad JSON, nesting too deep, a number too long,
+        missing or empty title, wrong type, bad text, date, DOI or arXiv id), naming the
+        line and the field; line 0 for a missing file.
     """
     source = str(path)
     papers: list[Paper] = []
-    for number, line in enumerate(read_text(path).split("\n"), start=1):
+    for number, line in read_lines(path):
         if line.strip():
-            papers.append(_parse_line(line, source, number))
+            papers.append(_parse_line(line, source, number, warn))
     return papers
 
 
-def _parse_line(line: str, source: str, number: int) -> Paper:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise IngestError(source, number, f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+def _parse_line(line: str, source: str, number: int, warn: Warn | None) -> Paper:
+    record = _load(line, source, number)
     if not isinstance(record, dict):
         found = type(record).__name__
         raise IngestError(source, number, f"expected a JSON object, found {found}")
-    return paper_from_fields(record, source, number, require_id=True)
+    return paper_from_fields(record, source, number, require_id=True, warn=warn)
 
 
-def paper_from_fields(
-    record: Mapping[str, object], source: str, line: int, *, require_id: bool
-) -> Paper:
-    """Check one record's fields and build its :class:`Paper`.
-
-    Parameters
-    ----------
-    record : mapping
-        Field name to value as described in the module docstring; None means absent.
-    source, line : str, int
-        Where the record came from, for the paper and for errors.
-    require_id : bool
-        Whether ``id`` must be present (JSONL) or may be missing (CSV).
-
-    Raises
-    ------
-    IngestError
-        Naming the first bad field and what is wrong with it.
-    """
-    fields = _Fields(record, source, line)
-    external_id = fields.required("id") if require_id else fields.text("id")
-    return Paper(
-        title=fields.required("title"),
-        abstract=fields.text("abstract") or "",
-        authors=fields.strings("authors"),
-        categories=fields.strings("categories"),
-        published=fields.timestamp("published"),
-        url=fields.text("url"),
-        arxiv_id=fields.arxiv_id(fallback=external_id),
-        doi=fields.doi(),
-        external_id=external_id,
-        source=source,
-        line=line,
-    )
-
-
-class _Fields:
-    """Typed access to one record's fields; every failure names the field."""
-
-    def __init__(self, record: Mapping[str, object], source: str, line: int) -> None:
-        self._record = record
-        self._source = source
-        self._line = line
-
-    def fail(self, name: str, problem: str) -> IngestError:
-        return IngestError(self._source, self._line, f"field {name!r} {problem}")
-
-    def text(self, name: str) -> str | None:
-        """The field with whitespace collapsed; None when absent, null or blank."""
-        value = self._record.get(name)
-        if value is not None and not isinstance(value, str):
-            raise self.fail(name, f"must be a string, got {type(value).__name__}")
-        return " ".join(value.split()) if value and value.strip() else None
-
-    def required(self, name: str) -> str:
-        value = self.text(name)
-        if value is None:
-            raise self.fail(name, "is missing or empty")
-        return value
-
-    def strings(self, name: str) -> tuple[str, ...]:
-        value = self._record.get(name)
-        if value is None:
-            return ()
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise self.fail(name, f"must be a list of strings, got {_describe(value)}")
-        return tuple(item.strip() for item in value if item.strip())
-
-    def timestamp(self, name: str) -> datetime | None:
-        value = self.text(name)
-        if value is None:
-            return None
-        try:
-            stamp = datetime.fromisoformat(value)
-        except ValueError:
-            raise self.fail(name, f"is not an ISO-8601 date or datetime: {value!r}") from None
-        # Naive stamps are UTC by convention, so ordering across sources stays correct.
-        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-
-    def arxiv_id(self, *, fallback: str | None) -> str | None:
-        value = self.text("arxiv_id")
-        if value is None:
-            return normalise_arxiv_id(fallback)
-        normalised = normalise_arxiv_id(value)
-        if normalised is None:
-            raise self.fail("arxiv_id", f"is not an arXiv id: {value!r}")
-        return normalised
-
-    def doi(self) -> str | None:
-        value = self.text("doi")
-        if value is None:
-            return None
-        normalised = normalise_doi(value)
-        if normalised is None:
-            raise self.fail("doi", f"is not a DOI (10.<registrant>/<suffix>): {value!r}")
-        return normalised
-
-
-def _describe(value: object) -> str:
-    if isinstance(value, list):
-        kinds = sorted({type(item).__name__ for item in value})
-        return f"a list of {', '.join(kinds)}"
-    return type(value).__name__
+def _load(line: str, source: str, number: int) -> object:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise IngestError(source, number, f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+    except RecursionError:
+        raise IngestError(source, number, "invalid JSON: nested too deeply") from None
+    except ValueError as exc:
+        # Python refuses integers of over 4,300 digits (a guard against quadratic parsing).
+        reason = str(exc).split(":")[0]  # drop the advice to raise the interpreter's limit
+        raise IngestError(source, number, f"invalid JSON: {reason}") from None
 
 
 def write_jsonl(papers: Iterable[Paper], path: Path) -> None:

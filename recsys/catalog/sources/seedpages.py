@@ -21,9 +21,11 @@ is refused too.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
-from recsys.catalog.keys import read_text
+from recsys.catalog.keys import read_lines
+from recsys.catalog.sources.record import Warn, paper_from_fields
 from recsys.domain import IngestError, Paper
 
 # Whole lines of page chrome. Matched exactly, after whitespace is collapsed.
@@ -54,7 +56,7 @@ MAX_TITLE_CHARS = 300
 _Line = tuple[int, str]
 
 
-def parse_seed_dump(path: Path) -> list[Paper]:
+def parse_seed_dump(path: Path, *, warn: Warn | None = None) -> list[Paper]:
     """Parse one papers-page text dump.
 
     Every record is returned, in file order, duplicates included: folding duplicates is
@@ -63,7 +65,9 @@ def parse_seed_dump(path: Path) -> list[Paper]:
     Parameters
     ----------
     path : Path
-        A UTF-8 text dump.
+        A UTF-8 text dump, read line by line within :func:`recsys.catalog.keys.read_lines`' caps.
+    warn : callable, optional
+        Accepted for a uniform parser signature; a dump has no field that is dropped.
 
     Returns
     -------
@@ -74,19 +78,20 @@ def parse_seed_dump(path: Path) -> list[Paper]:
     Raises
     ------
     IngestError
-        At the offending line when a title has no abstract or the title/abstract
-        alternation breaks; at line 0 when the file is missing or not UTF-8.
+        At the offending line when a title has no abstract, the title/abstract
+        alternation breaks or a text is bad (as in JSON Lines: control characters,
+        lengths); at line 0 when the file is missing; at the line that is not UTF-8.
     """
     source = str(path)
-    return _pair_records(_content_lines(read_text(path)), source)
+    return _pair_records(_content_lines(read_lines(path)), source)
 
 
-def _content_lines(text: str) -> list[_Line]:
+def _content_lines(lines: Iterable[tuple[int, str]]) -> list[_Line]:
     """Non-blank lines with chrome removed, as (1-based line number, text)."""
     found: list[_Line] = []
-    # Split on "\n" only: str.splitlines() also breaks on form feeds and Unicode line
-    # separators, which would make our line numbers disagree with an editor's.
-    for number, raw in enumerate(text.split("\n"), start=1):
+    # read_lines splits on "\n" only: str.splitlines() also breaks on form feeds and
+    # Unicode line separators, which would make our line numbers disagree with an editor's.
+    for number, raw in lines:
         line = _strip_chrome(" ".join(raw.split()))
         if line:
             found.append((number, line))
@@ -120,7 +125,8 @@ def _pair_records(lines: list[_Line], source: str) -> list[Paper]:
         if index + 1 == len(lines):
             raise IngestError(source, title_line, f"title {title!r} has no abstract")
         abstract = lines[index + 1][1]
-        papers.append(Paper(title=title, abstract=abstract, source=source, line=title_line))
+        fields = {"title": title, "abstract": abstract}
+        papers.append(paper_from_fields(fields, source, title_line, require_id=False))
     return papers
 
 

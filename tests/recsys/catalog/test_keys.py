@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from recsys.catalog.keys import (
@@ -9,9 +11,10 @@ from recsys.catalog.keys import (
     normalise_arxiv_id,
     normalise_doi,
     paper_keys,
+    read_lines,
     title_fingerprint,
 )
-from recsys.domain import Paper
+from recsys.domain import IngestError, Paper
 
 
 @pytest.mark.parametrize(
@@ -138,3 +141,60 @@ def test_a_shared_title_does_not_merge_papers_with_different_ids() -> None:
     assert [p.arxiv_id for p in unique] == ["2106.04554", "2009.06732"]
     assert unique[1].doi == "10.1000/other"  # no conflict with the latest same-title paper
     assert skipped == 1
+
+
+# read_lines: the one reader of input files ---------------------------------------------------
+
+
+def _lines(path: Path, **caps: int) -> list[tuple[int, str]]:
+    return list(read_lines(path, **caps))
+
+
+def test_lines_are_numbered_split_on_newline_only_and_lose_a_bom(tmp_path: Path) -> None:
+    path = tmp_path / "f.txt"
+    path.write_bytes("\ufeffone\x0ctwo\r\nthree".encode())
+    assert _lines(path) == [(1, "one\x0ctwo\r\n"), (2, "three")]
+
+
+def test_a_line_over_the_cap_is_refused_at_its_number(tmp_path: Path) -> None:
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(b"short\n" + b"x" * 101 + b"\nafter\n")
+    with pytest.raises(IngestError) as caught:
+        _lines(path, max_line_bytes=100)
+    assert (caught.value.line, caught.value.reason) == (2, "line is over the 100-byte cap")
+
+
+def test_a_file_over_the_cap_is_refused_before_reading(tmp_path: Path) -> None:
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(b"a\n" * 60)
+    with pytest.raises(IngestError) as caught:
+        _lines(path, max_file_bytes=100)
+    assert caught.value.line == 0
+    assert caught.value.reason == (
+        "file is 120 bytes, over the 100-byte cap; split it into smaller files"
+    )
+
+
+def test_bytes_that_are_not_utf8_are_refused_at_their_line(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"title\nok\nbad \xff byte\n")
+    with pytest.raises(IngestError) as caught:
+        _lines(path)
+    assert (caught.value.line, caught.value.reason) == (
+        3,
+        "not UTF-8 text (invalid start byte at byte 5 of the line)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"), [(None, "file not found"), ("dir", "is a directory, not a file")]
+)
+def test_a_missing_file_or_a_directory_is_refused_at_line_zero(
+    tmp_path: Path, make: str | None, reason: str
+) -> None:
+    path = tmp_path / "x.jsonl"
+    if make:
+        path.mkdir()
+    with pytest.raises(IngestError) as caught:
+        _lines(path)
+    assert (caught.value.line, caught.value.reason) == (0, reason)

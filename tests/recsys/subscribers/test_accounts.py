@@ -26,6 +26,7 @@ from recsys.subscribers.accounts import (
     Interest,
     Preferences,
     SubscriberError,
+    add_interests,
     confirm,
     create_user,
     delete_account,
@@ -235,6 +236,47 @@ def test_a_library_adds_seeds_keywords_and_authors(db: Database) -> None:
             ("text", "Unknown paper"),
         ]
     assert report.found == ["Attention is all you need"]
+
+
+def test_a_library_import_reports_every_entry_skipped_found_or_kept_as_a_topic(
+    db: Database,
+) -> None:
+    ids = _store_papers(db)
+    library = parse_library(
+        "@article{a*1, title={Speech Recognition with {Deep} Recurrent Networks.}}\n"  # a * key
+        "@set{s, entryset={a*1}}\n"
+        "@article{b, title={Sp{\\'e}cial r{\\o}le of nothing}}\n"
+        "@article{c, title={Unclosed\n"
+        "@article{d, doi={10.9999/absent}}\n"
+    )
+    with db.session() as s:
+        user_id = create_user(s, "ada@example.org", NOW).id
+        report = import_library(s, user_id, library, NOW)
+        assert [p.id for p in seed_papers(s, user_id)] == [
+            ids["Speech recognition with deep recurrent networks"]
+        ]  # matched by title fingerprint: case, braces and the full stop do not matter
+
+    assert report.found == ["Speech Recognition with Deep Recurrent Networks."]
+    assert report.as_text == ["Spécial røle of nothing"]
+    assert report.missing == ["doi:10.9999/absent"]
+    assert report.skipped == [
+        "line 2: @set{s}: a @set only groups other entries (entryset = {a*1}); "
+        "they are imported on their own",
+        "line 4: this value's '{' is never closed; this entry is skipped",
+    ]
+
+
+def test_seeds_and_topics_past_the_limits_are_reported_not_dropped(db: Database) -> None:
+    library = parse_library("".join(f"@misc{{k{i}, title={{Paper {i}}}}}\n" for i in range(130)))
+    with db.session() as s:
+        user_id = create_user(s, "ada@example.org", NOW).id
+        add_interests(s, user_id, [Interest("keyword", f"kw{i}") for i in range(95)])
+        report = import_library(s, user_id, library, NOW)
+
+    assert report.as_text == [f"Paper {i}" for i in range(5)]
+    assert report.missing[0] == "Paper 5 (over the limit of 100 interests)"
+    assert report.missing[-1] == "Paper 129 (over the limit of 100 seed papers)"
+    assert len(report.missing) == 125
 
 
 def test_the_export_holds_everything_stored_about_the_subscriber(db: Database) -> None:

@@ -50,7 +50,7 @@ BIBTEX = r"""
 
 
 def test_it_reads_titles_authors_keywords_and_ids_from_bibtex() -> None:
-    refs = parse_bibtex(BIBTEX)
+    refs = parse_bibtex(BIBTEX).references
 
     assert [r.seed for r in refs] == [
         SeedPaper("Attention Is All You Need", arxiv_id="1706.03762"),
@@ -86,26 +86,41 @@ def test_authors_are_capped_at_the_most_frequent() -> None:
     assert library.authors[0] == "Ann Common"
 
 
+GOOD_ENTRY = "\n@article{good, title={A Good Paper}}\n"
+
+
 @pytest.mark.parametrize(
     ("text", "where", "reason"),
     [
-        ("@article{a,\n  title = {Open\n}\n\n@article{b, title={B}}", "line 5", "line 1 is never"),
+        ("@article{a,\n  title = {Open\n}\n\n", "line 6", "line 1 is never closed; add '}'"),
         ("@article{a,\n  title = {never closed\n", "line 2", "'{' is never closed"),
         ("@article{a,\n title = oops,\n}", "line 2", "unknown @string 'oops'"),
         ("@article{a,\n title {X}\n}", "line 2", "expected '=' after field 'title'"),
         ("@article{a,\n year = 2020\n}", "line 1", "no title, DOI or arXiv id"),
-        ("@{a, title={X}}", "line 1", "expected an entry type"),
+        ("@{a, title={X}}", "line 1", "e.g. @article{key, ...}; this entry is skipped"),
         ('@article{a,\n title = "unterminated\n}', "line 2", "'\"' is never closed"),
     ],
 )
-def test_malformed_bibtex_names_the_line_and_what_to_fix(
+def test_a_broken_bibtex_entry_is_skipped_with_its_line_and_the_rest_imported(
     text: str, where: str, reason: str
 ) -> None:
-    with pytest.raises(LibraryError) as caught:
-        parse_bibtex(text)
+    library = parse_bibtex(text + GOOD_ENTRY)
 
-    assert caught.value.where == where
-    assert reason in caught.value.reason
+    assert [r.seed.title for r in library.references] == ["A Good Paper"]
+    [skipped] = library.skipped
+    assert skipped.where == where
+    assert reason in skipped.reason
+
+
+def test_a_library_with_nothing_importable_is_refused_naming_the_first_problem() -> None:
+    with pytest.raises(LibraryError) as caught:
+        parse_library("@article{a,\n year = 2020\n}\n@set{s, entryset={a}}")
+
+    assert caught.value.where == "line 1"
+    assert caught.value.reason == (
+        "@article{a}: no title, DOI or arXiv id to find the paper by "
+        "(1 more entries skipped); nothing to import"
+    )
 
 
 def test_latex_is_turned_into_plain_text() -> None:
@@ -134,7 +149,7 @@ CSL = [
 
 
 def test_it_reads_a_zotero_csl_json_export() -> None:
-    refs = parse_csl_json(json.dumps(CSL))
+    refs = parse_csl_json(json.dumps(CSL)).references
 
     assert [r.seed for r in refs] == [
         SeedPaper("Attention Is All You Need", arxiv_id="1706.03762"),
@@ -154,16 +169,36 @@ def test_the_format_is_told_by_the_first_character() -> None:
     ("items", "where", "reason"),
     [
         ('[{"title": "A"},\n "oops"]', "item 2", "expected a JSON object"),
-        ('[{"title": ["A"]}]', "item 1, field 'title'", "expected a string"),
-        ('[{"title": "A", "author": "Ann"}]', "item 1, field 'author'", "list of names"),
-        ('[{"title": "A", "author": ["Ann"]}]', "item 1, field 'author[0]'", "an object"),
-        ('[{"type": "book"}]', "item 1", "no title, DOI or arXiv URL"),
-        ('[{"title": "A"},\n\n {"title": }]', "line 3", "not valid JSON"),
+        ('[{"title": "A"}, {"title": ["A"]}]', "item 2, field 'title'", "expected a string"),
+        ('[{"title": "A"}, {"title": "B", "author": "Ann"}]', "item 2, field 'author'", "list"),
+        ('[{"title": "A"}, {"title": "B", "author": ["Ann"]}]', "item 2, field 'author[0]'", "an"),
+        ('[{"title": "A"}, {"type": "book"}]', "item 2", "no title, DOI or arXiv URL"),
+        ('[{"title": "A"}, {"title": "B\\u0000C"}]', "item 2", "control character U+0000"),
+        ('[{"title": "A"}, {"title": "\\udc00"}]', "item 2", "lone surrogate U+DC00"),
     ],
 )
-def test_malformed_csl_json_names_the_item_and_field(items: str, where: str, reason: str) -> None:
+def test_a_bad_csl_item_is_skipped_naming_the_item_and_field(
+    items: str, where: str, reason: str
+) -> None:
+    library = parse_csl_json(items)
+
+    assert [r.seed.title for r in library.references] == ["A"]
+    [skipped] = library.skipped
+    assert skipped.where == where
+    assert reason in skipped.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "reason"),
+    [
+        ('[{"title": "A"},\n\n {"title": }]', "line 3", "not valid JSON"),
+        ("[" * 5000 + "]" * 5000, "library", "nested too deeply"),
+        ('[{"title": "A", "volume": ' + "9" * 5000 + "}]", "library", "(4300 digits)"),
+    ],
+)
+def test_json_that_cannot_be_read_at_all_is_refused(text: str, where: str, reason: str) -> None:
     with pytest.raises(LibraryError) as caught:
-        parse_csl_json(items)
+        parse_library(text)
 
     assert caught.value.where == where
     assert reason in caught.value.reason
@@ -187,3 +222,50 @@ def test_an_empty_library_says_what_to_paste() -> None:
 )
 def test_a_typed_seed_is_an_arxiv_id_a_doi_or_a_title(line: str, seed: SeedPaper) -> None:
     assert parse_seed(line) == seed
+
+
+def test_latex_accents_and_commands_become_unicode() -> None:
+    assert latex_to_text(r"R{\o}nnow") == "Rønnow"
+    assert latex_to_text(r"{\v R}eh{\r u}{\v r}ek, {\AA}ngstr{\"o}m") == "Řehůřek, Ångström"
+    assert latex_to_text(r"{AND\slash OR} graphs in {Cu$_2$O}") == "AND/OR graphs in Cu_2O"
+
+
+def test_authors_split_on_and_in_any_case_but_not_inside_braces() -> None:
+    [ref] = parse_bibtex(
+        r"@article{k, title={T}, author={R{\o}nnow, Henrik M. AND Lake, Bella"
+        r" And {Barnes and Noble} and others}}"
+    ).references
+
+    assert ref.authors == ("Henrik M. Rønnow", "Bella Lake", "Barnes and Noble")
+
+
+def test_a_title_less_child_takes_title_and_authors_from_its_crossref() -> None:
+    library = parse_bibtex(
+        "@inproceedings{child, crossref={Parent}, pages={1--2}}\n"
+        "@proceedings{parent, title={Proceedings of {IJCAI}}, author={Ada Lovelace},"
+        " doi={10.1000/book}}\n"
+    )
+
+    child, parent = library.references
+    assert child.seed == SeedPaper("Proceedings of IJCAI")  # not the parent's DOI
+    assert child.authors == ("Ada Lovelace",)
+    assert parent.seed == SeedPaper("Proceedings of IJCAI", doi="10.1000/book")
+
+
+def test_a_bad_keyword_or_overlong_name_is_dropped_without_losing_the_paper() -> None:
+    [ref] = parse_bibtex(
+        "@article{k, title={T}, author={" + "x" * 300 + " and Ada}, keywords={ok, \x01bad}}"
+    ).references
+
+    assert (ref.authors, ref.keywords) == (("Ada",), ("ok",))
+
+
+def test_parsing_resumes_at_the_next_line_starting_with_an_at_sign() -> None:
+    library = parse_bibtex(
+        "@article{a, title = {Never closed\n\n@article{b, title={B}}\n@article{c, title={C}}\n"
+    )
+
+    assert [r.seed.title for r in library.references] == ["B", "C"]
+    assert [str(s) for s in library.skipped] == [
+        "line 1: this value's '{' is never closed; this entry is skipped"
+    ]

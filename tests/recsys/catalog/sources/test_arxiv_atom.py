@@ -113,7 +113,10 @@ def test_an_empty_document_is_malformed() -> None:
             "entry <id> 'urn:x' is not an arXiv abs URL",
         ),
         (("<title>T</title>", "<title> </title>"), "entry 2401.00001 has no <title>"),
-        (("2024-01-02T18:00:00Z", "soon"), "<published> is not an ISO-8601 timestamp: 'soon'"),
+        (
+            ("2024-01-02T18:00:00Z", "soon"),
+            "field 'published' is not an ISO-8601 date or datetime: 'soon'",
+        ),
     ],
 )
 def test_a_bad_entry_is_refused_at_its_line(change: tuple[str, str], reason: str) -> None:

@@ -101,3 +101,24 @@ def test_a_bad_file_is_refused_naming_file_line_and_field(
 
 def test_a_missing_file_is_refused_at_line_zero(tmp_path: Path) -> None:
     assert _error(tmp_path / "absent.csv").line == 0
+
+
+def test_an_unterminated_quote_is_an_error_naming_its_row_not_merged_rows(tmp_path: Path) -> None:
+    path = _write(tmp_path, 'id,title\n1,One\n2,"Two\n3,Three\n4,Four\n')
+    caught = _error(path)
+    assert caught.line == 3
+    assert caught.reason == (
+        "malformed CSV: a quoted cell opened in the row starting at line 3 is never closed "
+        "(the file ended at line 5); close or escape the quote"
+    )
+
+
+def test_text_after_a_closing_quote_is_refused(tmp_path: Path) -> None:
+    caught = _error(_write(tmp_path, 'id,title\n1,"One" extra\n'))
+    assert (caught.line, caught.reason) == (2, "malformed CSV: ',' expected after '\"'")
+
+
+def test_a_cell_holding_a_nul_is_refused_naming_the_column(tmp_path: Path) -> None:
+    caught = _error(_write(tmp_path, "id,title\n1,Bad\x00Title\n"))
+    assert caught.line == 2
+    assert caught.reason == "field 'title' holds the control character U+0000 at character 4"

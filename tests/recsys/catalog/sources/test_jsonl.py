@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -169,3 +170,53 @@ def test_a_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "latin1.jsonl"
     path.write_bytes('{"id": "a", "title": "Caf\xe9"}\n'.encode("latin-1"))
     assert _error(path).reason.startswith("not UTF-8 text")
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "invalid JSON: nested too deeply"),
+        (
+            '{"id": "a", "title": "t", "x": ' + "9" * 5000 + "}",
+            "invalid JSON: Exceeds the limit (4300 digits) for integer string conversion",
+        ),
+        (
+            '{"id": "a", "title": "t\\u0000"}',
+            "field 'title' holds the control character U+0000 at character 2",
+        ),
+        (
+            '{"id": "a", "title": "\\udc80x"}',
+            "field 'title' holds a lone surrogate U+DC80 at character 1",
+        ),
+    ],
+)
+def test_hostile_json_is_refused_at_its_line(tmp_path: Path, line: str, reason: str) -> None:
+    path = _write(tmp_path, FULL, line)
+    caught = _error(path)
+    assert (caught.line, caught.reason) == (2, reason)
+
+
+def test_a_200_mb_line_is_refused_without_reading_it_into_memory(tmp_path: Path) -> None:
+    # A sparse file: 200 MB of NUL bytes on line 2 cost no disk, but would cost memory.
+    path = tmp_path / "huge.jsonl"
+    with path.open("wb") as out:
+        out.write(json.dumps(FULL).encode() + b"\n")
+        out.seek(200 * 1024 * 1024, 1)
+        out.write(b"\n")
+    tracemalloc.start()
+    try:
+        caught = _error(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (caught.line, caught.reason) == (2, "line is over the 4,194,304-byte cap")
+    assert peak < 16 * 1024 * 1024
+
+
+def test_a_javascript_url_is_never_stored_and_is_reported(tmp_path: Path) -> None:
+    path = _write(tmp_path, {**FULL, "url": "javascript:alert(document.domain)//"})
+    warnings: list[IngestError] = []
+    [paper] = parse_jsonl(path, warn=warnings.append)
+    assert paper.url is None
+    reason = "field 'url' is not an http(s) URL, dropped: 'javascript:alert(document.domain)//'"
+    assert [str(w) for w in warnings] == [f"{path}:1: {reason}"]
