@@ -5,7 +5,7 @@ Fields: ``id`` (str, required), ``title`` (str, required, non-empty), ``abstract
 naive values are taken as UTC), ``url`` (str), ``doi`` and ``arxiv_id`` (str, optional).
 Optional fields may be absent or null; other fields are ignored. Blank lines are skipped.
 Fields are checked by :func:`recsys.catalog.sources.record.paper_from_fields`, which every
-parser shares (and which this module re-exports for older callers).
+parser shares.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from pathlib import Path
 from recsys.catalog.keys import read_lines
 from recsys.catalog.sources.record import Warn, paper_from_fields
 from recsys.domain import IngestError, Paper
-
-__all__ = ["paper_from_fields", "paper_record", "parse_jsonl", "write_jsonl"]
 
 
 def parse_jsonl(path: Path, *, warn: Warn | None = None) -> list[Paper]:
