@@ -6,7 +6,6 @@ import importlib
 import importlib.util
 import json
 import shutil
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -217,19 +216,36 @@ def worker(
     concurrency: Annotated[int, typer.Option(min=1)] = 2,
     beat: Annotated[bool, typer.Option(help="Also run the beat scheduler")] = False,
 ) -> None:
-    """Run a Celery worker (and beat); in embedded mode also a private Redis."""
+    """Run a Celery worker (and beat); in embedded mode also a private Redis. Ctrl-C or
+    SIGTERM stops all of them."""
     import time
 
-    from workers.embedded import Embedded
+    from workers.embedded import Embedded, stop_on_signals
 
-    with Embedded(_settings(), concurrency=concurrency, beat=beat) as runtime:
+    with stop_on_signals(), Embedded(_settings(), concurrency=concurrency, beat=beat) as runtime:
         err.print(f"worker running on {runtime.settings.broker_url}; Ctrl-C stops it")
-        try:
-            while runtime.alive():
-                time.sleep(1)
-        except KeyboardInterrupt:
-            err.print("stopping")
-    sys.exit(0)
+        while runtime.alive():
+            time.sleep(1)
+        err.print("[red]a worker process exited; stopping[/red]")
+        raise typer.Exit(1)
+    err.print("stopped")
+
+
+@app.command()
+def run(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    concurrency: Annotated[int, typer.Option(min=1, help="Worker processes")] = 2,
+) -> None:
+    """Run the whole service on this machine: migrate, then the API, a worker and beat (and
+    a private Redis when PAPERBOY_REDIS_URL is unset). Ctrl-C or SIGTERM stops them all."""
+    from api.run import run_service
+    from workers.embedded import stop_on_signals
+
+    with stop_on_signals():
+        code = run_service(_settings(), host, port, concurrency=concurrency, log=err.print)
+        raise typer.Exit(code)
+    err.print("stopped")
 
 
 @app.command()

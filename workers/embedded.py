@@ -12,8 +12,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 import psutil
@@ -67,6 +68,38 @@ class PrivateRedis:
             os.kill(pid, signal.SIGKILL)
         _wait_gone(pid)
         self._server.running = False
+
+
+class Stopped(Exception):
+    """SIGTERM or SIGINT asked this process to stop."""
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Turn the first SIGTERM or SIGINT into :class:`Stopped`, raised where the process is.
+
+    Wrapped around ``with Embedded(...)``, the exception unwinds through ``Embedded.__exit__``,
+    which stops every child; without it SIGTERM (what systemd and Docker send) ends the
+    parent at once and leaves its worker, beat and Redis running as orphans, so a restart
+    runs two beats. Signals that arrive while stopping are ignored: a second Ctrl-C must
+    not interrupt the clean-up halfway.
+    """
+    stopping = False
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise Stopped(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    except Stopped:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _wait_gone(pid: int, timeout_s: float = 5.0) -> None:
