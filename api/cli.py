@@ -200,11 +200,14 @@ def digest_run(
     as_json: JsonFlag = False,
 ) -> None:
     """Plan every due digest and score and send them through a worker; wait for the result."""
-    from api.digest_run import RunTimeout, run_digests
+    from api.digest_run import NoModel, RunTimeout, run_digests
 
     try:
         with _progress(not as_json) as progress:
             counts = run_digests(_settings(), timeout_s=timeout, progress=progress)
+    except NoModel as exc:
+        err.print(f"[red]digest run refused:[/red] {exc}")
+        raise typer.Exit(2) from exc
     except RunTimeout as exc:
         err.print(f"[red]digest run failed:[/red] {exc}")
         raise typer.Exit(1) from exc
