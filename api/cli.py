@@ -61,6 +61,8 @@ app = typer.Typer(
 )
 digest_app = typer.Typer(help="Plan, score and send digests.", no_args_is_help=True)
 app.add_typer(digest_app, name="digest")
+models_app = typer.Typer(help="List, activate and roll back model versions.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 # Results go to stdout (so `paperboy ingest x > out` captures them); progress, logs and
 # errors to stderr. Soft wrap: a long `file:line: reason` stays one line for grep.
 out, err = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
@@ -177,21 +179,70 @@ def demo(
 
 @app.command()
 def train(as_json: JsonFlag = False) -> None:
-    """Fit a new model version on the database and activate it (runs in this process)."""
+    """Fit a new model version on the database and activate it (runs in this process); old
+    versions beyond PAPERBOY_KEEP_MODELS are pruned."""
     from recsys.db.session import Database
-    from recsys.training.nightly import TrainingError
-    from recsys.training.nightly import train as fit
+    from recsys.training.nightly import TrainingError, train_exclusively
 
     settings = _settings()
     db = Database(settings.sqlalchemy_url)
     db.migrate()
     try:
-        with db.session() as session:
-            report = fit(session, settings, _now())
+        with db.session() as session, _progress(not as_json) as progress:
+            report = train_exclusively(session, settings, _now(), progress=progress)
     except TrainingError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
+    if report is None:
+        err.print("[red]another training is running; try again when it has finished[/red]")
+        raise typer.Exit(1)
     _emit(report.as_dict(), as_json, "trained")
+
+
+@models_app.command("list")
+def models_list(as_json: JsonFlag = False) -> None:
+    """The model versions on disk, oldest first, and which one is active."""
+    from recsys.training.versions import describe_versions
+
+    versions = describe_versions(_settings().models_dir)
+    if as_json:
+        print(json.dumps(versions))
+        return
+    for v in versions:
+        mark = "*" if v["active"] else " "
+        out.print(
+            f"{mark} {v['version']}  papers={v['n_papers']}  users={v['n_users']}  {v['blend']}"
+        )
+    if not versions:
+        out.print("no model trained yet: run `paperboy train`")
+
+
+@models_app.command("activate")
+def models_activate(
+    version: Annotated[str, typer.Argument(help="A version from `models list`")],
+) -> None:
+    """Make VERSION the active model (workers pick it up at their next chunk)."""
+    from recsys.training.artifacts import activate
+
+    try:
+        activate(_settings().models_dir, version)
+    except (FileNotFoundError, ValueError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    out.print(f"active model: {version}")
+
+
+@models_app.command("rollback")
+def models_rollback() -> None:
+    """Activate the version trained before the active one."""
+    from recsys.training.versions import NoPreviousVersion, rollback
+
+    try:
+        version = rollback(_settings().models_dir)
+    except NoPreviousVersion as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    out.print(f"active model: {version}")
 
 
 @digest_app.command("run")

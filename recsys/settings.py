@@ -84,6 +84,13 @@ class Settings(BaseSettings):
     # A click counts for a digest (and its position) this long after the digest was sent.
     click_attribution_days: int = Field(default=7, ge=1, le=90)
 
+    # Training on schedule ------------------------------------------------------------------
+    # Beat retrains nightly at this UTC hour, and trains at once (checked every plan interval)
+    # whenever papers exist but no model is active, so a fresh install needs no command.
+    train_hour_utc: int = Field(default=3, ge=0, le=23)
+    # Model versions kept on disk (the active one is always kept besides).
+    keep_models: int = Field(default=5, ge=1, le=100)
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         # A default secret outside development would let anyone forge click and

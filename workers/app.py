@@ -21,6 +21,7 @@ for _variable in BLAS_THREAD_VARIABLES:
     os.environ.setdefault(_variable, "1")
 
 from celery import Celery  # noqa: E402 - after the BLAS variables, see above
+from celery.schedules import crontab  # noqa: E402
 from celery.signals import worker_process_init  # noqa: E402
 
 from recsys.settings import Settings, get_settings  # noqa: E402
@@ -63,6 +64,16 @@ def make_celery(settings: Settings) -> Celery:
             "plan-due-digests": {"task": "paperboy.plan", "schedule": settings.plan_interval_s},
             "sweep-outbox": {"task": "paperboy.sweep", "schedule": settings.sweep_interval_s},
             "embed-new-papers": {"task": "paperboy.embed", "schedule": 900.0},
+            "train-nightly": {
+                "task": "paperboy.train",
+                "schedule": crontab(minute=0, hour=settings.train_hour_utc),
+            },
+            # A fresh install: the first model as soon as there are papers, no command needed.
+            "train-first-model": {
+                "task": "paperboy.train",
+                "schedule": settings.plan_interval_s,
+                "kwargs": {"only_if_missing": True},
+            },
         },
     )
     return app

@@ -63,10 +63,16 @@ def embed() -> int:
 
 
 @app.task(name="paperboy.train")
-def train() -> dict[str, object]:
-    """Fit and activate a new model version."""
+def train(only_if_missing: bool = False) -> dict[str, object] | None:
+    """Fit and activate a new model version, unless another worker is training (or, with
+    ``only_if_missing``, unless a model is active or there are no papers yet)."""
     with runtime.database().session() as session:
-        report = nightly.train(session, get_settings(), runtime.now())
+        report = nightly.train_exclusively(
+            session, get_settings(), runtime.now(), only_if_missing=only_if_missing
+        )
+    if report is None:
+        return None
+    log.info("trained and activated model %s", report.version)
     return report.as_dict()
 
 

@@ -198,6 +198,12 @@ def load_active(models_dir: Path) -> Artifact | None:
     return None if version is None else load_artifact(models_dir, version)
 
 
+def read_manifest(models_dir: Path, version: str) -> dict[str, Any]:
+    """The manifest of ``version`` alone (no arrays loaded), e.g. to list versions."""
+    path = Path(models_dir) / _check_version(version) / MANIFEST_FILE
+    return _read_manifest(path, version)
+
+
 def list_versions(models_dir: Path) -> list[str]:
     """Names of the complete versions in ``models_dir``, oldest first for default names."""
     models_dir = Path(models_dir)
@@ -208,6 +214,28 @@ def list_versions(models_dir: Path) -> list[str]:
         for entry in models_dir.iterdir()
         if _NAME.fullmatch(entry.name) and (entry / MANIFEST_FILE).is_file()
     )
+
+
+def prune(models_dir: Path, keep: int) -> list[str]:
+    """Delete all but the newest ``keep`` versions, never the active one, and every
+    temporary directory; return the versions deleted, oldest first.
+
+    Call it only while holding the training lock: then no write is in progress, and any
+    ``.tmp-*`` directory is what a killed training left behind.
+    """
+    if keep < 1:
+        raise ValueError(f"keep must be >= 1, got {keep}")
+    models_dir = Path(models_dir)
+    if not models_dir.is_dir():
+        return []
+    for leftover in models_dir.glob(".tmp-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    active = active_version(models_dir)
+    versions = list_versions(models_dir)
+    doomed = [v for v in versions[: max(len(versions) - keep, 0)] if v != active]
+    for version in doomed:
+        shutil.rmtree(models_dir / version)
+    return doomed
 
 
 def _new_version() -> str:

@@ -8,6 +8,7 @@ half-written model.
 from __future__ import annotations
 
 import secrets
+import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
@@ -19,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from recsys.catalog.embeddings import EmbeddingStore, TfidfSvdEmbedder
+from recsys.db.locks import try_exclusive
 from recsys.db.models import PaperRow, UserRow
 from recsys.digests.scoring import UserContext, build_user_context
 from recsys.progress import Progress, no_progress
@@ -45,6 +47,50 @@ class TrainReport:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+TRAINING_LOCK = "paperboy-training"
+
+
+def train_exclusively(
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    *,
+    only_if_missing: bool = False,
+    progress: Progress = no_progress,
+) -> TrainReport | None:
+    """Train unless another training holds the lock, then prune old versions.
+
+    Returns None, having done nothing, when another process is training or (with
+    ``only_if_missing``) when a model is already active or there are no papers yet.
+    """
+    with try_exclusive(session, TRAINING_LOCK) as held:
+        if not held:
+            return None
+        if only_if_missing and not _needs_first_model(session, settings):
+            return None
+        report = train(session, settings, now, progress=progress)
+        prune_models(settings)
+        return report
+
+
+def _needs_first_model(session: Session, settings: Settings) -> bool:
+    if artifacts.active_version(settings.models_dir) is not None:
+        return False
+    return session.scalar(select(PaperRow.id).limit(1)) is not None
+
+
+def prune_models(settings: Settings) -> list[str]:
+    """Keep the newest ``settings.keep_models`` versions (and the active one) with their
+    embedding stores; delete the rest, and what killed trainings left. Hold the lock."""
+    removed = artifacts.prune(settings.models_dir, settings.keep_models)
+    kept = set(artifacts.list_versions(settings.models_dir))
+    stores = settings.data_dir / "embeddings"
+    for store in stores.iterdir() if stores.is_dir() else ():
+        if store.name not in kept:  # a pruned version's, or a killed training's
+            shutil.rmtree(store, ignore_errors=True)
+    return removed
 
 
 def new_version(now: datetime) -> str:

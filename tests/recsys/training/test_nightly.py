@@ -1,14 +1,24 @@
+from datetime import timedelta
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sqlalchemy import delete
 
 from recsys.catalog.papers import all_paper_ids
+from recsys.db.locks import try_exclusive
 from recsys.db.models import EventRow
 from recsys.db.session import Database
 from recsys.settings import Settings
 from recsys.training import artifacts
 from recsys.training.model import load_active_model
-from recsys.training.nightly import TrainingError, train
+from recsys.training.nightly import (
+    TRAINING_LOCK,
+    TrainingError,
+    prune_models,
+    train,
+    train_exclusively,
+)
 from tests.conftest import NOW
 from tests.recsys import world
 
@@ -58,3 +68,63 @@ def test_training_without_papers_says_what_to_do(db: Database, settings: Setting
     with db.session() as s, pytest.raises(TrainingError, match="paperboy ingest"):
         train(s, settings, NOW)
     assert artifacts.active_version(settings.models_dir) is None
+
+
+def test_a_second_training_while_one_holds_the_lock_does_nothing(
+    db: Database, settings: Settings
+) -> None:
+    with db.session() as s:
+        world.load(s)
+    with db.session() as holder, try_exclusive(holder, TRAINING_LOCK) as held:
+        assert held
+        with db.session() as s:
+            assert train_exclusively(s, settings, NOW) is None
+    assert artifacts.list_versions(settings.models_dir) == []
+    with db.session() as s:  # released: the next one trains
+        report = train_exclusively(s, settings, NOW)
+    assert report is not None and artifacts.active_version(settings.models_dir) == report.version
+
+
+def test_the_first_model_is_trained_only_when_papers_exist_and_none_is_active(
+    db: Database, settings: Settings
+) -> None:
+    with db.session() as s:
+        assert train_exclusively(s, settings, NOW, only_if_missing=True) is None  # no papers
+        world.load(s)
+    with db.session() as s:
+        first = train_exclusively(s, settings, NOW, only_if_missing=True)
+    assert first is not None
+    with db.session() as s:
+        assert train_exclusively(s, settings, NOW, only_if_missing=True) is None  # one is active
+    assert artifacts.list_versions(settings.models_dir) == [first.version]
+
+
+def test_old_versions_and_killed_trainings_leftovers_are_pruned(
+    db: Database, settings: Settings
+) -> None:
+    keep = settings.model_copy(update={"keep_models": 2})
+    with db.session() as s:
+        world.load(s)
+    versions = []
+    for day in range(4):
+        with db.session() as s:
+            report = train_exclusively(s, keep, NOW + timedelta(days=day))
+            assert report is not None
+            versions.append(report.version)
+    (settings.models_dir / ".tmp-killed-abc").mkdir()
+    (settings.data_dir / "embeddings" / "killed-before-writing").mkdir()
+    removed = prune_models(keep)
+
+    assert removed == []  # each training pruned as it went
+    assert artifacts.list_versions(settings.models_dir) == versions[-2:]
+    assert not (settings.models_dir / ".tmp-killed-abc").exists()
+    stores = sorted(p.name for p in (settings.data_dir / "embeddings").iterdir())
+    assert stores == versions[-2:]
+
+
+def test_the_active_version_survives_pruning_even_when_old(tmp_path: Path) -> None:
+    for version in ("v1", "v2", "v3"):
+        artifacts.write_artifact(tmp_path, {}, {}, version=version)
+    artifacts.activate(tmp_path, "v1")  # rolled back to the oldest
+    assert artifacts.prune(tmp_path, keep=1) == ["v2"]
+    assert artifacts.list_versions(tmp_path) == ["v1", "v3"]
