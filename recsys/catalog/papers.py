@@ -155,6 +155,10 @@ def _new_row(paper: Paper, now: datetime) -> PaperRow:
         source=paper.source,
         created_at=now,
         updated_at=now,
+        updated=paper.updated,
+        journal_ref=paper.journal_ref,
+        comments=paper.comments,
+        pdf_url=paper.pdf_url,
     )
 
 
@@ -169,6 +173,11 @@ def _apply_revision(row: PaperRow, paper: Paper, now: datetime) -> bool:
         "url": paper.url or row.url,
         "doi": paper.doi or row.doi,
         "arxiv_id": paper.arxiv_id or row.arxiv_id,
+        # What harvested sources add; a source without them keeps what another one gave.
+        "updated": paper.updated or row.updated,
+        "journal_ref": paper.journal_ref or row.journal_ref,
+        "comments": paper.comments or row.comments,
+        "pdf_url": paper.pdf_url or row.pdf_url,
     }
     changed = {k: v for k, v in changes.items() if getattr(row, k) != v}
     for name, value in changed.items():
