@@ -37,8 +37,9 @@ def test_an_arxiv_replacement_updates_the_paper_and_keeps_every_field(name: str)
 
 
 def test_new_and_cross_announcements_are_published_papers() -> None:
+    three = "Ada Lovelace, Alan Turing and Grace Hopper"
     feed = arxiv_rss([
-        FeedItem("2611.00001", "A new one", "new", creators="Ada Lovelace, Alan Turing and Grace Hopper"),
+        FeedItem("2611.00001", "A new one", "new", creators=three),
         FeedItem("2611.00002", "A cross-list", "cross", categories=("stat.ML", "cs.LG")),
         FeedItem("cs/0112017", "An old-style id", "replace", version=4),
     ])  # fmt: skip
