@@ -22,6 +22,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from recsys.settings import Settings
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
@@ -81,6 +83,16 @@ SourceConfig = Annotated[
 ]
 KINDS = ("arxiv-oai", "arxiv-api", "rss", "biorxiv")
 _ADAPTER: TypeAdapter[SourceConfig] = TypeAdapter(SourceConfig)
+
+
+def configured_sources(settings: Settings) -> list[SourceConfig]:
+    """The sources in the file ``PAPERBOY_SOURCES`` names; SourcesError when it names none."""
+    if settings.sources is None:
+        raise SourcesError(
+            "PAPERBOY_SOURCES is not set: name a TOML file listing the sources to harvest "
+            "(see docs/sources.md)"
+        )
+    return load_sources(settings.sources)
 
 
 def load_sources(path: Path) -> list[SourceConfig]:

@@ -24,6 +24,7 @@ from recsys.catalog.harvest.fetch import HarvestError, RetryPolicy, SourceHttp, 
 from recsys.catalog.papers import upsert_papers
 from recsys.catalog.sources.pages import Page
 from recsys.db.session import Database
+from recsys.settings import Settings
 
 
 @dataclass
@@ -68,6 +69,16 @@ class RunOptions:
     timing: Timing | None = None
     retry: RetryPolicy | None = None
     notify: Callable[[str], None] = lambda message: None  # progress lines (stderr in the CLI)
+
+
+def options_from_settings(settings: Settings, now: datetime, **changes: Any) -> RunOptions:
+    """Run options as the settings give them; ``changes`` set the rest (since, notify)."""
+    return RunOptions(
+        now=now,
+        timeout_s=settings.harvest_timeout_s,
+        lease=timedelta(seconds=settings.harvest_lease_s),
+        **changes,
+    )
 
 
 def select_sources(sources: Sequence[SourceConfig], names: Sequence[str]) -> list[SourceConfig]:
