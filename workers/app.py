@@ -63,6 +63,8 @@ def make_celery(settings: Settings) -> Celery:
             "plan-due-digests": {"task": "paperboy.plan", "schedule": settings.plan_interval_s},
             "sweep-outbox": {"task": "paperboy.sweep", "schedule": settings.sweep_interval_s},
             "embed-new-papers": {"task": "paperboy.embed", "schedule": 900.0},
+            # Does nothing while PAPERBOY_SOURCES is unset; embeds whatever a run brought.
+            "harvest-sources": {"task": "paperboy.harvest", "schedule": settings.harvest_every_s},
         },
     )
     return app
