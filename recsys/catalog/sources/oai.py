@@ -160,4 +160,8 @@ def _date(meta: ET.Element, tag: str) -> datetime | None:
 def _child_text(parent: ET.Element | None, tag: str) -> str:
     """The text of ``parent``'s ``tag`` child with whitespace collapsed; "" if none."""
     child = None if parent is None else parent.find(tag)
-    return "" if child is None else " ".join("".join(child.itertext()).split())
+    if child is None:
+        return ""
+    # arXiv's fields are plain text; only a nested element needs the slower itertext walk.
+    text = child.text or "" if len(child) == 0 else "".join(child.itertext())
+    return " ".join(text.split())
