@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import Self
 from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
@@ -103,7 +104,7 @@ class StandIn:
     def answer(self, path: str, params: dict[str, str]) -> Reply:
         raise NotImplementedError
 
-    def __enter__(self) -> StandIn:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -254,6 +255,9 @@ class FakeOai(StandIn):
         self.records = list(records)
         self.page_size = page_size
         self._lists: dict[str, list[OaiRecord]] = {}
+        # Rendered pages, kept: a benchmark asks for the same pages again, and rendering them
+        # in this process would be counted against the harvest it measures.
+        self._rendered: dict[tuple[str, int], str] = {}
 
     def answer(self, path: str, params: dict[str, str]) -> Reply:
         if params.get("verb") != "ListRecords":
@@ -271,7 +275,9 @@ class FakeOai(StandIn):
         if not chosen:
             return _xml(oai_error_xml("noRecordsMatch", "no records match"))
         key = f"{params.get('set', '')}|{since}"
-        self._lists[key] = chosen
+        if self._lists.get(key) != chosen:
+            self._lists[key] = chosen
+            self._rendered = {k: v for k, v in self._rendered.items() if k[0] != key}
         return self._page(key, 0)
 
     def _resume(self, token: str) -> Reply:
@@ -281,16 +287,15 @@ class FakeOai(StandIn):
         return self._page(key, int(offset))
 
     def _page(self, key: str, offset: int) -> Reply:
-        listing = self._lists[key]
-        end = offset + self.page_size
-        token = f"{key}|{end}" if end < len(listing) else ""
-        document = list_records_xml(
-            listing[offset:end],
-            token if offset or token else None,
-            cursor=offset,
-            total=len(listing),
-        )
-        return _xml(document)
+        if (key, offset) not in self._rendered:
+            listing = self._lists[key]
+            end = offset + self.page_size
+            token = f"{key}|{end}" if end < len(listing) else ""
+            self._rendered[key, offset] = list_records_xml(
+                listing[offset:end], token if offset or token else None,
+                cursor=offset, total=len(listing),
+            )  # fmt: skip
+        return _xml(self._rendered[key, offset])
 
 
 def _xml(document: str) -> Reply:
