@@ -85,13 +85,15 @@ def page_bodies(oai: FakeOai, source: ArxivOaiSource) -> list[bytes]:
             params = {"verb": "ListRecords", "resumptionToken": token}
 
 
-def bare_parse(bodies: list[bytes]) -> tuple[float, int]:
-    """Seconds to parse every page with ElementTree and walk its records; records seen."""
-    started = time.perf_counter()
-    count = sum(
-        len(ET.fromstring(body).findall(f"{OAI}ListRecords/{OAI}record")) for body in bodies
-    )
-    return time.perf_counter() - started, count
+def bare_parse(bodies: list[bytes], repeats: int = 3) -> tuple[float, int]:
+    """Seconds to parse every page with ElementTree and walk its records (the best of
+    ``repeats``, so a busy moment on a shared machine does not flatter the ratio); records."""
+    best, count = float("inf"), 0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        count = sum(len(ET.fromstring(b).findall(f"{OAI}ListRecords/{OAI}record")) for b in bodies)
+        best = min(best, time.perf_counter() - started)
+    return best, count
 
 
 def parse_to_papers(bodies: list[bytes]) -> float:
