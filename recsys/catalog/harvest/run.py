@@ -13,7 +13,7 @@ import socket
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +24,7 @@ from recsys.catalog.harvest.fetch import HarvestError, RetryPolicy, SourceHttp, 
 from recsys.catalog.papers import upsert_papers
 from recsys.catalog.sources.pages import Page
 from recsys.db.session import Database
+from recsys.domain import IngestReport
 from recsys.settings import Settings
 
 
@@ -68,6 +69,8 @@ class RunOptions:
     )
     timing: Timing | None = None
     retry: RetryPolicy | None = None
+    # Wall time for extending the lease as a long run goes on (``now`` is the run's start).
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     notify: Callable[[str], None] = lambda message: None  # progress lines (stderr in the CLI)
 
 
@@ -150,24 +153,40 @@ def _fetch_and_store(
 def _store(
     db: Database, source: SourceConfig, page: Page, options: RunOptions, report: SourceReport
 ) -> None:
-    # Two sources can bring one paper at the same moment (arXiv OAI and an arXiv feed): the
-    # second insert then breaks the unique arXiv id. Storing the page again finds the row.
-    for attempt in range(2):
-        try:
-            with db.session() as session:
-                stored = upsert_papers(session, page.papers, options.now)
-                state.renew(session, source.name, options.owner, options.now + options.lease)
-            break
-        except IntegrityError as exc:
-            if attempt == 1:
-                reason = f"cannot store the page: {exc.orig}"
-                raise HarvestError(source.name, "upsert", reason) from None
+    stored = _upsert(db, source, page, options)
     report.read += len(page.papers) + len(page.skipped)
     report.new += stored.new
     report.updated += stored.updated
     report.skipped += stored.skipped + sum(not s.bad for s in page.skipped)
     report.new_ids.extend(stored.new_ids)
     report.errors.extend(f"{source.name}: {s}" for s in page.skipped if s.bad)
+
+
+def _upsert(db: Database, source: SourceConfig, page: Page, options: RunOptions) -> IngestReport:
+    # Two sources can bring one paper at the same moment (arXiv OAI and an arXiv feed): the
+    # second insert then breaks the unique arXiv id. Storing the page again finds the row.
+    try:
+        return _upsert_holding_lease(db, source, page, options)
+    except IntegrityError:
+        pass
+    try:
+        return _upsert_holding_lease(db, source, page, options)
+    except IntegrityError as exc:
+        raise HarvestError(source.name, "upsert", f"cannot store the page: {exc.orig}") from None
+
+
+def _upsert_holding_lease(
+    db: Database, source: SourceConfig, page: Page, options: RunOptions
+) -> IngestReport:
+    """Upsert the page and extend the lease in one transaction, or neither."""
+    with db.session() as session:
+        stored = upsert_papers(session, page.papers, options.now)
+        if not state.renew(session, source.name, options.owner, options.clock() + options.lease):
+            # The lease ran out and another run took the source: roll this page back and
+            # stop rather than write beside that run.
+            reason = "lost the source's lease to another run (a run longer than the lease?)"
+            raise HarvestError(source.name, "upsert", reason)
+    return stored
 
 
 def _next_watermark(

@@ -184,3 +184,26 @@ def test_select_sources_names_an_unknown_one(timing: Timing) -> None:
     assert select_sources(sources, []) == sources
     with pytest.raises(ValueError, match=r"^no source named 'c' \(known: a, b\)$"):
         select_sources(sources, ["c"])
+
+
+def test_a_run_that_lost_its_lease_stops_without_writing_the_page(
+    db: Database, timing: Timing
+) -> None:
+    def steal_the_lease(message: str) -> None:
+        # After the first page, another run takes the source (as if our lease had expired).
+        with db.session() as s:
+            s.execute(
+                HarvestSourceRow.__table__.update()
+                .where(HarvestSourceRow.name == "arxiv-cs")
+                .values(lease_owner="other-run")
+            )
+
+    with FakeOai(oai_records(2500), page_size=1000) as oai:
+        (report,) = harvest(db, [_oai(oai.base_url)], _options(timing, notify=steal_the_lease))
+
+    assert report.status == "failed"
+    assert report.errors == [
+        "arxiv-cs: upsert: lost the source's lease to another run (a run longer than the lease?)"
+    ]
+    assert (report.read, len(_papers(db))) == (1000, 1000)  # the second page rolled back
+    assert _row(db, "arxiv-cs").lease_owner == "other-run"  # its state is the other run's
