@@ -115,13 +115,23 @@ def harvest_source(db: Database, source: SourceConfig, options: RunOptions) -> S
     try:
         latest = _fetch_and_store(db, source, options, _start(source, mark, options), report)
     except HarvestError as exc:
-        report.status = "failed"
-        report.errors.append(str(exc))
-        _finish(db, source, options, report, error=str(exc))
+        _fail(db, source, options, report, str(exc))
         return report
+    except Exception as exc:
+        # A bug or a database failure: free the source and record why, then let it surface.
+        _fail(db, source, options, report, f"{source.name}: {type(exc).__name__}: {exc}")
+        raise
     report.watermark = _next_watermark(source, mark, latest, options.now.date())
     _finish(db, source, options, report)
     return report
+
+
+def _fail(
+    db: Database, source: SourceConfig, options: RunOptions, report: SourceReport, error: str
+) -> None:
+    report.status = "failed"
+    report.errors.append(error)
+    _finish(db, source, options, report, error=error)
 
 
 def _start(source: SourceConfig, mark: str | None, options: RunOptions) -> date:

@@ -91,13 +91,13 @@ def _paper(entry: Any, source: str) -> Paper:
     return Paper(
         title=title,
         abstract=_ARXIV_PREAMBLE.sub("", _clean(entry.get("summary", ""))),
-        authors=_authors(entry),
+        authors=_authors(entry, one_field=arxiv_id is not None),
         categories=tuple(dict.fromkeys(t["term"] for t in entry.get("tags", []) if t.get("term"))),
         published=None if replacement else stamp,
         url=entry.get("link") or (f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else None),
         arxiv_id=arxiv_id,
         doi=_doi(entry),
-        external_id=arxiv_id or entry.get("id") or entry.get("link"),
+        external_id=_external_id(entry, arxiv_id),
         source=source,
         updated=stamp if replacement else _parsed_time(dict.get(entry, "updated_parsed")),
         journal_ref=_journal(entry),
@@ -115,10 +115,17 @@ def _arxiv_id(entry: Any) -> str | None:
     return normalise_arxiv_id(link) if "arxiv.org/abs/" in link else None
 
 
-def _authors(entry: Any) -> tuple[str, ...]:
+def _external_id(entry: Any, arxiv_id: str | None) -> str | None:
+    found = arxiv_id or entry.get("id") or entry.get("link")
+    # The column holds 255 characters; a longer id (some feeds use whole URLs) is not kept.
+    return str(found) if found and len(str(found)) <= 255 else None
+
+
+def _authors(entry: Any, one_field: bool) -> tuple[str, ...]:
     names = [a.get("name", "") for a in entry.get("authors", []) if isinstance(a, dict)]
-    if len(names) == 1:
-        # arXiv (and many journals) put every author into one dc:creator, comma-separated.
+    if one_field and len(names) == 1:
+        # arXiv puts every author into one dc:creator, comma-separated. Journals give one
+        # creator per author, often "Surname, Given", which a split would cut in two.
         names = _AUTHOR_SPLIT.split(names[0])
     return tuple(name for name in (_clean(n) for n in names) if name)
 

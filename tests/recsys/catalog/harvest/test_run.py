@@ -207,3 +207,18 @@ def test_a_run_that_lost_its_lease_stops_without_writing_the_page(
     ]
     assert (report.read, len(_papers(db))) == (1000, 1000)  # the second page rolled back
     assert _row(db, "arxiv-cs").lease_owner == "other-run"  # its state is the other run's
+
+
+def test_an_unexpected_error_frees_the_source_and_is_recorded(
+    db: Database, timing: Timing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_upsert(*args: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("recsys.catalog.harvest.run.upsert_papers", broken_upsert)
+    with FakeOai(oai_records(5)) as oai, pytest.raises(RuntimeError, match="disk full"):
+        harvest(db, [_oai(oai.base_url)], _options(timing))
+
+    row = _row(db, "arxiv-cs")
+    assert (row.last_status, row.lease_owner, row.watermark) == ("failed", None, None)
+    assert row.last_error == "arxiv-cs: RuntimeError: disk full"

@@ -71,3 +71,13 @@ def test_a_journal_feed_gives_doi_authors_and_journal() -> None:
 def test_a_page_that_is_not_a_feed_is_refused() -> None:
     with pytest.raises(IngestError, match="not an RSS or Atom feed"):
         parse_feed((FIXTURES / "not_a_feed.html").read_bytes(), "nature")
+
+
+def test_a_journal_creator_written_surname_first_stays_one_author() -> None:
+    feed = b"""<?xml version="1.0"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">
+    <channel><title>J</title><item><title>Solo work</title><link>https://j.org/1</link>
+    <dc:creator>Lovelace, Ada</dc:creator></item></channel></rss>"""
+
+    (paper,) = parse_feed(feed, "journal").papers
+
+    assert paper.authors == ("Lovelace, Ada",)
