@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy import select
 
 from recsys.catalog.harvest import state
-from recsys.catalog.harvest.config import ArxivOaiSource, BiorxivSource, RssSource
+from recsys.catalog.harvest.config import ArxivApiSource, ArxivOaiSource, BiorxivSource, RssSource
 from recsys.catalog.harvest.fetch import Timing
 from recsys.catalog.harvest.run import RunOptions, harvest, harvest_source, select_sources
 from recsys.db.models import HarvestSourceRow, PaperRow
 from recsys.db.session import Database
+from recsys.testing.arxiv import FakeArxiv, atom_entry, atom_feed
 from recsys.testing.sources import (
     FakeBiorxiv,
     FakeFeed,
@@ -222,3 +223,25 @@ def test_an_unexpected_error_frees_the_source_and_is_recorded(
     row = _row(db, "arxiv-cs")
     assert (row.last_status, row.lease_owner, row.watermark) == ("failed", None, None)
     assert row.last_error == "arxiv-cs: RuntimeError: disk full"
+
+
+def test_an_arxiv_api_run_stores_the_newest_papers_and_keeps_their_date(
+    db: Database, timing: Timing
+) -> None:
+    entries = [
+        atom_entry("2611.00001", "Newest", published="2026-11-20T10:00:00Z", doi="10.1000/A"),
+        atom_entry("2611.00002", "Newer", published="2026-11-19T10:00:00Z"),
+        atom_entry("2610.00003", "Too old", published="2026-10-01T10:00:00Z"),
+    ]
+    with FakeArxiv() as arxiv:
+        arxiv.serve(atom_feed(*entries))
+        source = ArxivApiSource(name="api", kind="arxiv-api", url=arxiv.base_url,
+                                query="cat:cs.LG", first_days=7)  # fmt: skip
+        (report,) = harvest(db, [source], _options(timing))
+
+    assert (report.status, report.read, report.new) == ("ok", 2, 2)
+    assert report.watermark == "2026-11-20T10:00:00+00:00"
+    assert [(p.arxiv_id, p.doi, p.source) for p in _papers(db)] == [
+        ("2611.00001", "10.1000/a", "api"), ("2611.00002", None, "api"),
+    ]  # fmt: skip
+    assert arxiv.params()[0]["search_query"] == "cat:cs.LG"
