@@ -146,7 +146,7 @@ def _configured_sources(settings: Settings) -> list[Any]:
 @sources_app.command("list")
 def sources_list(as_json: JsonFlag = False) -> None:
     """Show the configured sources with their state: watermark, last run, last result."""
-    from recsys.catalog.harvest import state
+    from recsys.catalog.harvest.state import describe
     from recsys.db.session import Database
 
     settings = _settings()
@@ -154,28 +154,25 @@ def sources_list(as_json: JsonFlag = False) -> None:
     db = Database(settings.sqlalchemy_url)
     db.migrate()
     with db.session() as session:
-        states = state.states(session)
-    rows = [
-        {
-            **source.model_dump(),
-            "state": states.get(source.name, state.SourceState(source.name)).as_dict(),
-        }
-        for source in sources
-    ]
+        rows = describe(session, sources)
     if as_json:
         print(json.dumps({"file": str(settings.sources), "sources": rows}))
         return
     out.print(f"[bold]sources[/bold] ({settings.sources})")
     for row in rows:
-        st = row["state"]
-        out.print(
-            f"  {row['name']} ({row['kind']}, {row['url']}): watermark {st['watermark']}, "
-            f"last run {st['last_finished_at']} {st['last_status'] or 'never'}"
-        )
-        if st["last_result"]:
-            out.print(f"    last result: {st['last_result']}")
-        if st["last_error"]:
-            out.print(f"    last error: {st['last_error']}")
+        _print_source(row)
+
+
+def _print_source(row: dict[str, Any]) -> None:
+    st = row["state"]
+    out.print(
+        f"  {row['name']} ({row['kind']}, {row['url']}): watermark {st['watermark']}, "
+        f"last run {st['last_finished_at']} {st['last_status'] or 'never'}"
+    )
+    if st["last_result"]:
+        out.print(f"    last result: {st['last_result']}")
+    if st["last_error"]:
+        out.print(f"    last error: {st['last_error']}")
 
 
 @app.command()

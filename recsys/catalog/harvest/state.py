@@ -8,6 +8,7 @@ watermark moves only when a run finished, so a failed run is retried from the la
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from recsys.catalog.harvest.config import SourceConfig
 from recsys.db.models import HarvestSourceRow
 
 
@@ -107,6 +109,15 @@ def watermark(session: Session, name: str) -> str | None:
 def states(session: Session) -> dict[str, SourceState]:
     """Every recorded source's state by name (sources never run have none)."""
     return {row.name: _state(row) for row in session.scalars(select(HarvestSourceRow))}
+
+
+def describe(session: Session, sources: Sequence[SourceConfig]) -> list[dict[str, Any]]:
+    """Each configured source's settings with its ``state`` (``paperboy sources list``)."""
+    known = states(session)
+    return [
+        {**source.model_dump(), "state": known.get(source.name, SourceState(source.name)).as_dict()}
+        for source in sources
+    ]
 
 
 def _state(row: HarvestSourceRow) -> SourceState:
