@@ -176,3 +176,22 @@ def test_the_arxiv_api_keeps_3_s_between_calls_and_stops_at_the_watermark(
     assert [(p["start"], p["sortBy"]) for p in arxiv.params()] == [
         ("0", "submittedDate"), ("2", "submittedDate"),
     ]  # fmt: skip
+
+
+def test_the_arxiv_api_waits_out_a_busy_answer_and_fails_naming_the_source(
+    timing: Timing,
+) -> None:
+    entry = atom_entry("2611.00001", "New", published="2026-11-20T10:00:00Z")
+    with FakeArxiv() as arxiv, _http(timing) as http:
+        source = ArxivApiSource(name="api", kind="arxiv-api", url=arxiv.base_url, query="q")
+        arxiv.answer_busy(retry_after="9")
+        arxiv.serve(atom_feed(entry))
+        (page,) = api_pages(http, source, date(2026, 11, 15))
+        arxiv.answer(200, "<html>maintenance</html>", "text/html")
+        with pytest.raises(HarvestError) as caught:
+            list(api_pages(http, source, date(2026, 11, 15)))
+
+    assert [p.title for p in page.papers] == ["New"]
+    assert 9.0 in timing.waits
+    assert str(caught.value).startswith(f"api: GET {arxiv.base_url}?search_query=q: ")
+    assert "expected an Atom <feed>" in str(caught.value)
