@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 import html
+import io
 import re
 import time
 from datetime import UTC, datetime
@@ -55,7 +56,10 @@ def parse_feed(body: bytes | str, source: str) -> Page:
         When the document is not a feed at all (feedparser found no feed version and no
         entries), carrying feedparser's reason.
     """
-    parsed = feedparser.parse(body)
+    # A stream, never the body itself: feedparser fetches a str that looks like a URL and
+    # opens one that names a local file, so a source answering "/etc/..." would be read.
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    parsed = feedparser.parse(io.BytesIO(data))
     if not parsed.get("version") and not parsed.entries:
         reason = parsed.get("bozo_exception") or "no RSS or Atom feed found"
         raise IngestError(source, _bozo_line(parsed), f"not an RSS or Atom feed: {reason}")

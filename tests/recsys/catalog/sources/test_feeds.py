@@ -81,3 +81,13 @@ def test_a_journal_creator_written_surname_first_stays_one_author() -> None:
     (paper,) = parse_feed(feed, "journal").papers
 
     assert paper.authors == ("Lovelace, Ada",)
+
+
+def test_a_body_naming_a_local_file_is_not_read_as_that_file(tmp_path: Path) -> None:
+    local = tmp_path / "feed.xml"
+    local.write_bytes((FIXTURES / "arxiv_rss_math_oc.xml").read_bytes())
+
+    with pytest.raises(IngestError, match="not an RSS or Atom feed"):
+        parse_feed(str(local).encode(), "evil")
+    with pytest.raises(IngestError, match="not an RSS or Atom feed"):
+        parse_feed("http://127.0.0.1:9/feed", "evil")
