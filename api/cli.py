@@ -63,6 +63,10 @@ digest_app = typer.Typer(help="Plan, score and send digests.", no_args_is_help=T
 app.add_typer(digest_app, name="digest")
 models_app = typer.Typer(help="List, activate and roll back model versions.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+sources_app = typer.Typer(
+    help="The paper sources harvested (PAPERBOY_SOURCES).", no_args_is_help=True
+)
+app.add_typer(sources_app, name="sources")
 # Results go to stdout (so `paperboy ingest x > out` captures them); progress, logs and
 # errors to stderr. Soft wrap: a long `file:line: reason` stays one line for grep.
 out, err = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
@@ -127,6 +131,88 @@ def ingest(
     if report.errors:
         for line in report.errors:
             err.print(f"[red]error:[/red] {line}")
+        raise typer.Exit(1)
+
+
+def _configured_sources(settings: Settings) -> list[Any]:
+    from recsys.catalog.harvest.config import SourcesError, configured_sources
+
+    try:
+        return configured_sources(settings)
+    except SourcesError as exc:
+        err.print(f"[red]sources error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@sources_app.command("list")
+def sources_list(as_json: JsonFlag = False) -> None:
+    """Show the configured sources with their state: watermark, last run, last result."""
+    from recsys.catalog.harvest.state import describe
+    from recsys.db.session import Database
+
+    settings = _settings()
+    sources = _configured_sources(settings)
+    db = Database(settings.sqlalchemy_url)
+    db.migrate()
+    with db.session() as session:
+        rows = describe(session, sources)
+    if as_json:
+        print(json.dumps({"file": str(settings.sources), "sources": rows}))
+        return
+    out.print(f"[bold]sources[/bold] ({settings.sources})")
+    for row in rows:
+        _print_source(row)
+
+
+def _print_source(row: dict[str, Any]) -> None:
+    st = row["state"]
+    out.print(
+        f"  {row['name']} ({row['kind']}, {row['url']}): watermark {st['watermark']}, "
+        f"last run {st['last_finished_at']} {st['last_status'] or 'never'}"
+    )
+    if st["last_result"]:
+        out.print(f"    last result: {st['last_result']}")
+    if st["last_error"]:
+        out.print(f"    last error: {st['last_error']}")
+
+
+@app.command()
+def harvest(
+    names: Annotated[list[str] | None, typer.Argument(help="Sources to run (default: all)")] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Start here instead of each source's watermark"),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Harvest the configured sources now; print read/new/updated/skipped/errors per source."""
+    from recsys.catalog.harvest.run import harvest as run_harvest
+    from recsys.catalog.harvest.run import options_from_settings, select_sources
+    from recsys.db.session import Database
+
+    settings = _settings()
+    try:
+        chosen = select_sources(_configured_sources(settings), names or [])
+    except ValueError as exc:
+        err.print(f"[red]harvest:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    db = Database(settings.sqlalchemy_url)
+    db.migrate()
+    notify = (lambda message: None) if as_json else (lambda message: err.print(message))
+    options = options_from_settings(
+        settings, _now(), since=since.date() if since else None, notify=notify
+    )
+    reports = run_harvest(db, chosen, options)
+    if as_json:
+        print(json.dumps({r.name: r.as_dict() for r in reports}))
+    for r in [] if as_json else reports:
+        out.print(
+            f"{r.name}: {r.status}, read {r.read}, new {r.new}, updated {r.updated}, "
+            f"skipped {r.skipped}, errors {len(r.errors)}, watermark {r.watermark}"
+        )
+    for line in (e for r in reports for e in r.errors):
+        err.print(f"[red]error:[/red] {line}")
+    if any(r.status == "failed" for r in reports):
         raise typer.Exit(1)
 
 

@@ -1,9 +1,9 @@
 """``paperboy bench``: the speed benchmarks of ``benchmarks/``, one command per stage.
 
 Mounted by ``api/cli.py`` as ``app.add_typer(bench_app, name="bench")``. Each stage module
-(``benchmarks.score``, ``.train``, ``.send``, ``.click``) registers its own command below;
-the command generates its data with the synthetic world, measures time and peak memory,
-and prints the ratio to a baseline measured in the same run.
+(``benchmarks.score``, ``.train``, ``.send``, ``.click``, ``.harvest``) registers its own
+command below; the command generates its data (the synthetic world, or a source stand-in),
+measures time and peak memory, and prints the ratio to a baseline measured in the same run.
 """
 
 from __future__ import annotations
@@ -106,3 +106,23 @@ def score(
     from benchmarks import score as bench_score
 
     bench_score.run_cli(users, papers, width, repeats, baseline_users, as_json)
+
+
+@bench_app.command("harvest")
+def harvest(
+    records: Annotated[int, typer.Option(min=1, help="OAI-PMH records to harvest.")] = 50_000,
+    page_size: Annotated[int, typer.Option(min=1, help="Records per OAI-PMH page.")] = 1000,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PAPERBOY_BENCH_DATABASE_URL",
+            help="A SCRATCH database (its schema is dropped); default a temporary SQLite file.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Harvest OAI-PMH records from the local stand-in into the database; baseline: the bare
+    XML parse of the same pages in the same run."""
+    from benchmarks import harvest as bench_harvest
+
+    bench_harvest.run_cli(database_url, records, page_size, as_json)

@@ -26,6 +26,11 @@ class Paper:
     external_id: str | None = None
     source: str = ""
     line: int = 0
+    # Added for harvesting (issue 11); optional so every existing parser is unchanged.
+    updated: datetime | None = None  # the source's last revision, e.g. arXiv's newest version
+    journal_ref: str | None = None
+    comments: str | None = None
+    pdf_url: str | None = None
 
     @property
     def text(self) -> str:

@@ -91,6 +91,17 @@ class Settings(BaseSettings):
     # Model versions kept on disk (the active one is always kept besides).
     keep_models: int = Field(default=5, ge=1, le=100)
 
+    # Harvesting ---------------------------------------------------------------------------
+    # The TOML file listing the paper sources (recsys.catalog.harvest.config reads it); unset
+    # means nothing is harvested and papers come only from `paperboy ingest`.
+    sources: Path | None = None
+    harvest_every_s: float = Field(default=3600.0, gt=0)
+    # Per request: a source that stays silent this long fails that run (the next run retries).
+    harvest_timeout_s: float = Field(default=30.0, gt=0)
+    # A run holds its source's lease this long; a run killed mid-way frees the source when it
+    # expires, so keep it above the longest run (arXiv OAI: ~1,000 records per 3 s and up).
+    harvest_lease_s: float = Field(default=3600.0, gt=0)
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         # A default secret outside development would let anyone forge click and

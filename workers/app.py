@@ -74,6 +74,8 @@ def make_celery(settings: Settings) -> Celery:
                 "schedule": settings.plan_interval_s,
                 "kwargs": {"only_if_missing": True},
             },
+            # Does nothing while PAPERBOY_SOURCES is unset; embeds whatever a run brought.
+            "harvest-sources": {"task": "paperboy.harvest", "schedule": settings.harvest_every_s},
         },
     )
     return app

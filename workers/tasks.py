@@ -18,6 +18,9 @@ from pathlib import Path
 from celery import Task
 
 from recsys.catalog.embeddings import EmbeddingStore
+from recsys.catalog.harvest.config import SourcesError, configured_sources
+from recsys.catalog.harvest.run import harvest as harvest_sources
+from recsys.catalog.harvest.run import options_from_settings, select_sources
 from recsys.catalog.papers import all_paper_ids, ingest_files
 from recsys.delivery import BatchEmailBackend
 from recsys.digests import outbox, reconcile, scoring, sending
@@ -44,6 +47,33 @@ def ingest(paths: list[str]) -> dict[str, object]:
     if report.new:
         embed.delay()
     return report.as_dict()
+
+
+@app.task(name="paperboy.harvest")
+def harvest(names: list[str] | None = None) -> dict[str, dict[str, object]]:
+    """Harvest the configured sources (all, or ``names``), then embed what is new.
+
+    Safe to run twice at once: each source's run holds a lease in the database, so a second
+    task finds the source busy and leaves it; a killed run's lease expires.
+    """
+    settings = get_settings()
+    if settings.sources is None:
+        return {}
+    try:
+        sources = select_sources(configured_sources(settings), names or [])
+    except (SourcesError, ValueError) as exc:
+        # A broken sources file is the operator's to fix; retrying would not help.
+        log.error("harvest: %s", exc)
+        return {}
+    reports = harvest_sources(
+        runtime.database(), sources, options_from_settings(settings, runtime.now())
+    )
+    for report in reports:
+        if report.status == "failed":
+            log.warning("harvest: %s", report.errors[-1])
+    if any(report.new for report in reports):
+        embed.delay()  # after the pages' commits
+    return {report.name: report.as_dict() for report in reports}
 
 
 @app.task(name="paperboy.embed")

@@ -73,6 +73,12 @@ class PaperRow(Base):
     source: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # What harvested sources add (0004). ``updated`` is the source's own revision date;
+    # ``updated_at`` above is when this row last changed.
+    updated: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    journal_ref: Mapped[str | None] = mapped_column(Text)
+    comments: Mapped[str | None] = mapped_column(Text)
+    pdf_url: Mapped[str | None] = mapped_column(Text)
 
 
 class UserRow(Base):
@@ -261,3 +267,26 @@ class CandidatePoolRow(Base):
     paper_ids: Mapped[list[int]] = mapped_column(JSON)  # ascending
     model_version: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class HarvestSourceRow(Base):
+    """One configured paper source's harvesting state, keyed by the name in the sources file.
+
+    ``watermark`` is where the next run starts (an OAI-PMH datestamp, a date, a timestamp:
+    each kind says); it only moves when a whole run succeeded. ``lease_until`` is the run
+    lock: a run takes it with a conditional ``UPDATE`` and a second run finds it taken, and
+    a run whose worker died frees it by expiring.
+    """
+
+    __tablename__ = "harvest_sources"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    watermark: Mapped[str | None] = mapped_column(String(64))
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_status: Mapped[str | None] = mapped_column(String(16))  # ok | failed
+    last_result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    last_error: Mapped[str | None] = mapped_column(Text)

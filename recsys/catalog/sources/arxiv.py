@@ -269,6 +269,26 @@ class ArxivClient:
         query = " OR ".join(f"cat:{category}" for category in categories)
         return self._recent_pages(query, max_results, page_size)
 
+    def iter_newest(self, query: str, max_results: int, page_size: int = 100) -> Iterator[Paper]:
+        """Papers matching an arXiv ``search_query``, newest submission first, page by page.
+
+        Stops after ``max_results`` papers or when arXiv runs out; used by harvesting, which
+        also stops once it reaches papers older than its watermark.
+
+        Raises
+        ------
+        ValueError
+            At call time, for an empty query or a bad ``max_results`` / ``page_size``.
+        ArxivError, IngestError
+            While iterating, as in :meth:`search`.
+        """
+        if not query.strip():
+            raise ValueError("iter_newest needs a search_query, e.g. 'cat:cs.LG'")
+        _check_page(0, page_size)
+        if max_results < 0:
+            raise ValueError(f"max_results must be >= 0, got {max_results}")
+        return self._recent_pages(query, max_results, page_size)
+
     def _recent_pages(self, query: str, max_results: int, page_size: int) -> Iterator[Paper]:
         start = 0
         while start < max_results:

@@ -61,3 +61,24 @@ def test_every_paper_gets_a_url_to_land_on() -> None:
     assert default_url(Paper("Deep Nets")) == (
         "https://arxiv.org/search/?searchtype=title&query=Deep+Nets"
     )
+
+
+def test_harvested_fields_are_stored_and_kept_when_a_later_source_lacks_them(db: Database) -> None:
+    full = Paper(
+        "Graphs", "v1", arxiv_id="2401.00001", journal_ref="J. Graphs 1 (2026)",
+        comments="12 pages", pdf_url="https://arxiv.org/pdf/2401.00001",
+        updated=NOW - timedelta(days=2),
+    )  # fmt: skip
+    with db.session() as s:
+        first = upsert_papers(s, [full, Paper("Trees", "x", arxiv_id="2401.00002")], NOW)
+    with db.session() as s:
+        upsert_papers(s, [Paper("Graphs", "v2", arxiv_id="2401.00001")], NOW)
+
+    graphs, trees = _papers(db)
+    assert first.new_ids == [graphs.id, trees.id]  # in the order given
+    assert (graphs.abstract, graphs.journal_ref, graphs.comments) == (
+        "v2", "J. Graphs 1 (2026)", "12 pages",
+    )  # fmt: skip
+    assert graphs.pdf_url == "https://arxiv.org/pdf/2401.00001"
+    assert graphs.updated == NOW - timedelta(days=2)
+    assert (trees.journal_ref, trees.updated) == (None, None)
