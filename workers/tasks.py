@@ -33,6 +33,7 @@ from workers import runtime
 from workers.app import app
 
 log = logging.getLogger(__name__)
+MAX_WAITING_AFTER_TRAINING = 100_000  # planned digests a new model picks up at once
 
 MAX_PLAN_BATCHES = 1000  # of digests.PLAN_BATCH users each: ten million users per run
 MAX_BACKOFF_S = 300.0
@@ -103,6 +104,11 @@ def train(only_if_missing: bool = False) -> dict[str, object] | None:
     if report is None:
         return None
     log.info("trained and activated model %s", report.version)
+    # Digests planned while no model existed (a fresh install's first sign-ups) wait in
+    # ``planned``: score them now rather than when the sweep finds them stale.
+    with runtime.database().session() as session:
+        waiting = outbox.stale(session, "planned", runtime.now(), MAX_WAITING_AFTER_TRAINING)
+    _enqueue_chunks(score, waiting, get_settings().score_chunk_size)
     return report.as_dict()
 
 
