@@ -10,14 +10,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from recsys.db.models import DigestRow, InterestRow, PaperRow, UserRow
+from recsys.db.models import DigestItemRow, DigestRow, InterestRow, PaperRow, UserRow
 from recsys.db.session import Database
 from recsys.delivery import compose, html_part
 from recsys.digests.sending import build_email
 from recsys.settings import Settings
 from recsys.subscribers.links import LinkMaker
 from recsys.training.nightly import train
-from tests.api.conftest import path_of, stored_user
+from tests.api.conftest import add_paper, path_of, stored_user
 from tests.conftest import NOW
 from tests.recsys import world
 
@@ -225,3 +225,39 @@ def test_the_digest_e_mail_links_to_the_preferences_page(
     assert f'href="{email.preferences_url}"' in html
     assert client.get(path_of(email.preferences_url)).status_code == 200
     assert client.post(path_of(email.unsubscribe_url)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url", ["javascript:alert(document.domain)//", "data:text/html,<script>x</script>", "//evil"]
+)
+def test_a_stored_link_that_is_not_http_is_shown_as_plain_text(
+    client: TestClient, db: Database, links: LinkMaker, alice: UserRow, url: str
+) -> None:
+    hostile = add_paper(db, "Hostile Paper", url=url)
+    fine = add_paper(db, "Fine Paper")
+    with db.session() as session:
+        digest = DigestRow(
+            user_id=alice.id, period="2026-11-20", status="sent", sent_at=NOW,
+            created_at=NOW, updated_at=NOW,
+        )  # fmt: skip
+        session.add(digest)
+        session.flush()
+        for position, paper in enumerate([hostile, fine]):
+            session.add(
+                DigestItemRow(
+                    digest_id=digest.id,
+                    paper_id=paper.id,
+                    position=position,
+                    score=1.0,
+                    reason="because",
+                )  # fmt: skip
+            )
+
+    page = client.get(page_path(links, alice))
+
+    assert page.status_code == 200
+    assert "<li>Hostile Paper" in page.text
+    assert f'href="{fine.url}"' in page.text
+    hrefs = re.findall(r'href="([^"]*)"', page.text)
+    assert all(h.startswith(("/", "https://")) for h in hrefs)
+    assert not any(h.startswith("//") for h in hrefs)
