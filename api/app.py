@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from api import pages
 from api.deps import ActiveModel, CeleryEnqueue, Enqueue
+from api.middleware import DEFAULT_MAX_BODY, SecurityHeaders, content_security_policy
 from api.routes import api_router
 from recsys.db.session import Database
 from recsys.settings import Settings, get_settings
@@ -49,8 +50,15 @@ def create_app(
             await database.loop_writes.close()
         database.dispose()
 
+    # FastAPI's own /docs and /redoc load script from a CDN; api.routes.docs serves a
+    # plain page instead. Routes with larger bodies raise max_body_size for themselves.
     app = FastAPI(
-        title="Paperboy", summary="Personalised research-paper digests", lifespan=lifespan
+        title="Paperboy",
+        summary="Personalised research-paper digests",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        max_body_size=DEFAULT_MAX_BODY,
     )
     app.state.settings = settings
     app.state.database = database
@@ -60,6 +68,7 @@ def create_app(
     app.add_exception_handler(pages.PageError, pages.page_error_handler)
     app.add_exception_handler(pages.FormInvalid, pages.form_invalid_handler)
     app.include_router(api_router)
+    app.add_middleware(SecurityHeaders, csp=content_security_policy(pages.style_hashes()))
     return app
 
 

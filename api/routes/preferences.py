@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import ModelDep, NowDep, SessionDep, SettingsDep, page_subscriber
 from api.forms import (
+    MAX_FORM_BYTES,
     form_of,
     openapi_form,
     preferences_of,
@@ -91,6 +92,7 @@ def preferences_page(
     "",
     openapi_extra=openapi_form(PreferencesForm),
     responses={422: {"description": "A field is invalid; the form is shown again naming it."}},
+    max_body_size=MAX_FORM_BYTES,
 )
 def save_preferences(
     token: str,

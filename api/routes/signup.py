@@ -25,7 +25,15 @@ from api.deps import (
     invalid_field,
     page_subscriber,
 )
-from api.forms import form_of, openapi_form, preferences_of, seeds_of, timezone_names
+from api.forms import (
+    MAX_FORM_BYTES,
+    form_of,
+    openapi_form,
+    preferences_of,
+    seeds_of,
+    timezone_names,
+)
+from api.middleware import JSON_LIBRARY_MAX_BODY
 from api.pages import FormInvalid, message_page, render
 from api.schemas import SignUpAccepted, SignUpCreate, SignUpForm
 from recsys.db.models import UserRow
@@ -79,6 +87,7 @@ def signup_page() -> HTMLResponse:
     response_class=HTMLResponse,
     openapi_extra=openapi_form(SignUpForm),
     responses=_INVALID,
+    max_body_size=MAX_FORM_BYTES,
 )
 def signup_form(
     form: Annotated[SignUpForm, form_of(SignUpForm)],
@@ -102,6 +111,7 @@ def signup_form(
     "/subscriptions",
     status_code=status.HTTP_202_ACCEPTED,
     responses={409: {"description": "A sign-up for this address is being recorded right now."}},
+    max_body_size=JSON_LIBRARY_MAX_BODY,
 )
 def subscribe_self(
     body: SignUpCreate,
