@@ -58,9 +58,13 @@ def sendgrid_events(
 
 def _json_array(body: bytes) -> list[Any]:
     try:
-        events = json.loads(body)
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "body is not JSON") from exc
+        # NaN and Infinity are not JSON (PostgreSQL refuses them in the stored payload):
+        # read as null, so only the element holding one is found invalid.
+        events = json.loads(body, parse_constant=lambda _name: None)
+    except RecursionError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "body nests too deeply") from exc
+    except ValueError as exc:  # not JSON, or a number of over 4,300 digits
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"body is not JSON: {exc}") from exc
     if not isinstance(events, list):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "body must be a JSON array of events")
     return events
