@@ -16,7 +16,7 @@ from fastapi import Depends, Request, status
 from pydantic import BaseModel, ValidationError
 
 from api.pages import PageError
-from api.schemas import MAX_LIBRARY_CHARS, PreferencesForm, SignUpForm
+from api.schemas import MAX_ID, MAX_LIBRARY_CHARS, PreferencesForm, SignUpForm
 from recsys.subscribers.accounts import Interest, Preferences, SubscriberError
 from recsys.subscribers.library import SeedPaper, parse_seed
 
@@ -112,7 +112,11 @@ def preferences_of(form: SignUpForm) -> Preferences:
 
 
 def removed_seeds(form: PreferencesForm) -> list[int]:
-    return [_integer(value, "remove_seed") for value in form.remove_seed]
+    ids = [_integer(value, "remove_seed") for value in form.remove_seed]
+    # Out of the 64-bit range the database driver fails instead of matching nothing.
+    if any(not 1 <= paper_id <= MAX_ID for paper_id in ids):
+        raise SubscriberError("remove_seed", "is not the id of a paper")
+    return ids
 
 
 def _integer(text: str, field: str) -> int:

@@ -97,17 +97,21 @@ class EventPublic(BaseModel):
 
 
 class PaperLink(BaseModel):
-    """The data signed into a click, more or less link: user, paper, digest."""
+    """The data signed into a click, more or less link: user, paper, digest.
 
-    u: int
-    p: int
-    d: int | None = None
+    Ids are bounded even though signed: a link signed by a retired key or by an operator's
+    script must not make the database driver fail on an id no row can have.
+    """
+
+    u: Id
+    p: Id
+    d: Id | None = None
 
 
 class UserLink(BaseModel):
     """The data signed into a link for one subscriber: the user and their sign-up time."""
 
-    u: int
+    u: Id
     c: int | None = None
 
 

@@ -193,6 +193,12 @@ def parse_csl_json(text: str) -> list[Reference]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise LibraryError(f"line {exc.lineno}", f"not valid JSON ({exc.msg})") from None
+    except RecursionError:  # the C decoder gives up near Python's recursion limit
+        raise LibraryError("CSL-JSON", "nests lists or objects too deeply") from None
+    except ValueError:  # int() refuses to read more than 4,300 digits
+        raise LibraryError(
+            "CSL-JSON", "holds a number too long to be part of a reference"
+        ) from None
     items = data if isinstance(data, list) else [data]
     return [_csl_item(item, n) for n, item in enumerate(items, start=1)]
 

@@ -109,7 +109,9 @@ def read_token(keys: Keys, token: str, purpose: str, now: datetime) -> dict[str,
 def _payload(body: str) -> dict[str, Any]:
     try:
         payload = json.loads(_unb64(body))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # Read before the signature is checked: 1,500 nested "[" fit in a token and must
+        # be a bad link, not a 500.
         raise TokenError("malformed link token") from exc
     if not isinstance(payload, dict):
         raise TokenError("malformed link token")

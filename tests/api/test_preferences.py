@@ -261,3 +261,14 @@ def test_a_stored_link_that_is_not_http_is_shown_as_plain_text(
     hrefs = re.findall(r'href="([^"]*)"', page.text)
     assert all(h.startswith(("/", "https://")) for h in hrefs)
     assert not any(h.startswith("//") for h in hrefs)
+
+
+@pytest.mark.parametrize("seed", ["9" * 23, str(2**63), "0", "9" * 5000])
+def test_a_seed_id_out_of_range_is_a_422_naming_it(
+    client: TestClient, db: Database, links: LinkMaker, alice: UserRow, seed: str
+) -> None:
+    response = client.post(page_path(links, alice), data={**FORM, "remove_seed": seed})
+
+    assert response.status_code == 422
+    assert "remove_seed: " in response.text
+    assert interests(db, alice.id) == [("keyword", "nlp")]

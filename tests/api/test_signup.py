@@ -8,6 +8,7 @@ import re
 from email.message import EmailMessage
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -247,3 +248,39 @@ def test_a_confirmation_link_for_a_deleted_or_replaced_account_is_a_404(
 
     assert client.get(stale).status_code == client.post(gone).status_code == 404
     assert stored_user(db, alice.id).status == "active"
+
+
+HOSTILE_LIBRARIES = {
+    "5000-deep": ("[" * 5000 + "]" * 5000, "nests lists or objects too deeply"),
+    "5000-digits": ('[{"title": "T", "page": ' + "9" * 5000 + "}]", "holds a number too long"),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE_LIBRARIES)
+def test_a_hostile_csl_json_library_is_a_422_naming_the_field(
+    client: TestClient, db: Database, tasks: Tasks, name: str
+) -> None:
+    library, reason = HOSTILE_LIBRARIES[name]
+
+    as_json = client.post("/subscriptions", json={"email": "h@example.org", "library": library})
+    as_form = sign_up(client, library=library)
+
+    assert as_json.status_code == 422
+    [detail] = as_json.json()["detail"]
+    assert detail["loc"] == ["body", "library"] and reason in detail["msg"]
+    assert as_form.status_code == 422 and f"library: CSL-JSON: {reason}" in as_form.text
+    assert user_by_email(db, "h@example.org") is None and tasks == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"email": "h@example.org", "library": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+     b'{"email": "h@example.org", "send_hour": ' + b"9" * 5000 + b"}"],
+    ids=["5000-deep", "5000-digits"],
+)  # fmt: skip
+def test_a_hostile_json_body_is_a_4xx(client: TestClient, body: bytes) -> None:
+    response = client.post(
+        "/subscriptions", content=body, headers={"content-type": "application/json"}
+    )
+
+    assert 400 <= response.status_code < 500
