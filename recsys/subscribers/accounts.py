@@ -45,6 +45,10 @@ MAX_SEEDS = 100
 _EMAIL = re.compile(r"^[^@\s<>\x00-\x1f\x7f]+@[^@\s<>\x00-\x1f\x7f]+\.[^@\s<>\x00-\x1f\x7f]+$")
 # Control characters mean garbage input, and PostgreSQL refuses NUL in text outright.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A name goes into the To header of every message: a line break there makes Python's
+# e-mail package refuse the header, so every message to that person would fail. These are
+# the characters str.splitlines() breaks at.
+_LINE_BREAK = re.compile("[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
 
 class SubscriberError(ValueError):
@@ -83,7 +87,7 @@ def create_user(
     """Create an active subscriber whose first digest is due now."""
     address = normalise_email(email)
     _check_timezone(timezone)
-    _check_text("name", name or "")
+    _check_name(name or "")
     if session.scalar(select(UserRow.id).where(UserRow.email == address)) is not None:
         raise SubscriberError("email", f"{address} is already subscribed")
     user = UserRow(
@@ -113,6 +117,12 @@ def _check_timezone(name: str) -> None:
 def _check_text(field: str, value: str) -> None:
     if _CONTROL.search(value):
         raise SubscriberError(field, "must not contain control characters")
+
+
+def _check_name(name: str) -> None:
+    if _LINE_BREAK.search(name):
+        raise SubscriberError("name", "must be one line: no carriage return or line feed")
+    _check_text("name", name)
 
 
 def _interest_row(interest: Interest) -> InterestRow:
@@ -242,7 +252,7 @@ def confirm(session: Session, user_id: int, now: datetime) -> bool:
 
 def check_preferences(prefs: Preferences) -> None:
     """Raise ``SubscriberError`` naming the first field of ``prefs`` that is invalid."""
-    _check_text("name", prefs.name or "")
+    _check_name(prefs.name or "")
     if prefs.timezone is not None:
         _check_timezone(prefs.timezone)
     if prefs.send_hour is not None and not 0 <= prefs.send_hour <= 23:
