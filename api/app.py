@@ -106,6 +106,8 @@ def serve(
     """
     import uvicorn
 
+    from api.logs import log_config
+
     sock = listening_socket(host, port)
     uvicorn.run(
         "api.app:asgi",
@@ -114,4 +116,5 @@ def serve(
         workers=workers,
         access_log=access_log,
         log_level=log_level,
+        log_config=log_config(),  # tokens never reach the access log
     )
