@@ -343,3 +343,17 @@ def test_a_token_whose_payload_nests_deeply_is_a_400(client: TestClient) -> None
 
     assert response.status_code == 400
     assert "malformed link token" in response.text
+
+
+def test_a_ten_year_old_unsubscribe_link_still_unsubscribes(
+    client: TestClient, db: Database, settings: Settings, alice: UserRow
+) -> None:
+    expired = NOW - timedelta(days=3650)
+    old = LinkMaker(settings.secret_key, settings.public_base_url, expired)
+    path = path_of(old.unsubscribe(alice.id, alice.created_at))
+
+    asked = client.get(path)
+    done = client.post(path, data={"List-Unsubscribe": "One-Click"})
+
+    assert (asked.status_code, done.status_code) == (200, 200)
+    assert stored_user(db, alice.id).status == "unsubscribed"
