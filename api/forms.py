@@ -7,6 +7,7 @@ pages need no multipart package. Every parse error is a ``SubscriberError`` nami
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl
@@ -86,6 +87,12 @@ def lines(text: str, *, commas: bool = False) -> list[str]:
     return [" ".join(p.split()) for p in parts if p.strip()]
 
 
+# The form field each kind of interest is typed into.
+INTEREST_FIELDS = {"keyword": "keywords", "author": "authors", "category": "categories"} | {
+    "text": "description"
+}
+
+
 def interests_of(form: SignUpForm) -> list[Interest]:
     """The explicit interests typed into a sign-up or preferences form."""
     interests = [Interest("keyword", k) for k in lines(form.keywords, commas=True)]
@@ -108,6 +115,34 @@ def preferences_of(form: SignUpForm) -> Preferences:
         frequency=form.frequency,
         digest_size=_integer(form.digest_size, "digest_size"),
         interests=interests_of(form),
+    )
+
+
+def changed_preferences(form: PreferencesForm, stored: Sequence[Interest]) -> Preferences:
+    """The settings the posted form changes; a field it does not hold is left as stored.
+
+    A request that left a field out (a script, a truncated POST, a form from an older page)
+    says nothing about it: an empty POST must not erase every interest and the schedule.
+    Interests are kept per kind: posting only ``keywords`` replaces only the keywords.
+    """
+    posted = form.model_fields_set
+    full = preferences_of(form)  # a field not posted holds its valid default, then dropped
+
+    def given(field: str, value: Any) -> Any:
+        return value if field in posted else None
+
+    interests = None
+    if posted & set(INTEREST_FIELDS.values()):
+        typed = [i for i in full.interests or () if INTEREST_FIELDS[i.kind] in posted]
+        kept = [i for i in stored if INTEREST_FIELDS.get(i.kind) not in posted]
+        interests = kept + typed
+    return Preferences(
+        name=given("name", full.name),
+        timezone=given("timezone", full.timezone),
+        send_hour=given("send_hour", full.send_hour),
+        frequency=given("frequency", full.frequency),
+        digest_size=given("digest_size", full.digest_size),
+        interests=interests,
     )
 
 

@@ -272,3 +272,38 @@ def test_a_seed_id_out_of_range_is_a_422_naming_it(
     assert response.status_code == 422
     assert "remove_seed: " in response.text
     assert interests(db, alice.id) == [("keyword", "nlp")]
+
+
+def test_an_empty_post_changes_nothing(
+    client: TestClient, db: Database, links: LinkMaker, alice: UserRow
+) -> None:
+    client.post(page_path(links, alice), data=FORM)
+    before = stored_user(db, alice.id)
+
+    response = client.post(
+        page_path(links, alice),
+        content=b"",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+
+    assert response.status_code == 200 and "Saved." in response.text
+    after = stored_user(db, alice.id)
+    assert interests(db, alice.id) == [
+        ("keyword", "image segmentation"), ("keyword", "vision"), ("category", "cs.CV"),
+    ]  # fmt: skip
+    schedule = ("name", "timezone", "send_hour", "frequency", "digest_size", "next_digest_at")
+    assert [getattr(after, f) for f in schedule] == [getattr(before, f) for f in schedule]
+
+
+def test_posting_some_fields_changes_only_those(
+    client: TestClient, db: Database, links: LinkMaker, alice: UserRow
+) -> None:
+    client.post(page_path(links, alice), data=FORM)
+
+    client.post(page_path(links, alice), data={"keywords": "graphs", "send_hour": "9"})
+
+    assert sorted(interests(db, alice.id)) == [("category", "cs.CV"), ("keyword", "graphs")]
+    user = stored_user(db, alice.id)
+    assert (user.name, user.send_hour, user.timezone, user.digest_size) == (
+        "Alice", 9, "Europe/Berlin", 3,
+    )  # fmt: skip
