@@ -191,9 +191,10 @@ class Preferences:
 
 @dataclass(frozen=True)
 class SignUp:
-    """The outcome of a sign-up: the row, and whether a confirmation e-mail should go out."""
+    """The outcome of a sign-up: the row (None when none was made), and whether a
+    confirmation e-mail should go out."""
 
-    user: UserRow
+    user: UserRow | None
     needs_confirmation: bool
 
 
@@ -215,24 +216,34 @@ def sign_up(
 ) -> SignUp:
     """Record a self-service sign-up as ``pending`` until its owner confirms the address.
 
-    A confirmed (active or paused) address is left untouched and needs no e-mail, so
-    nobody can change another person's subscription by signing up with their address.
-    A pending or unsubscribed one takes the new settings and is asked to confirm again.
-    Everything is checked before anything is written.
+    Only a new address takes the settings given. An existing account is never changed by a
+    sign-up, as anyone can type anyone's address: a confirmed (active or paused) one needs
+    no e-mail; a pending or unsubscribed one is only sent a confirmation again (it becomes
+    ``pending`` so that it can be confirmed, and keeps its settings, which its owner edits
+    once confirmed). An address that bounced, reported spam or was dropped as bad gets no
+    e-mail and no account. Everything is checked before anything is written.
     """
     address = normalise_email(email)
     check_preferences(prefs)
+    if _suppressed_for_delivery(session, address):
+        return SignUp(None, needs_confirmation=False)
     user = session.scalar(select(UserRow).where(UserRow.email == address))
-    if user is not None and user.status in ("active", "paused"):
-        return SignUp(user, needs_confirmation=False)
-    if user is None:
-        user = UserRow(email=address, created_at=now)
-        session.add(user)
-    user.status, user.confirmed_at, user.next_digest_at = "pending", None, None
+    if user is not None:
+        if user.status == "unsubscribed":
+            user.status = "pending"  # still suppressed, and sent nothing but the confirmation
+        return SignUp(user, needs_confirmation=user.status == "pending")
+    user = UserRow(email=address, created_at=now, status="pending")
+    session.add(user)
     _apply(user, prefs)
     session.flush()
     _add(session, user.id, additions, now)
     return SignUp(user, needs_confirmation=True)
+
+
+def _suppressed_for_delivery(session: Session, address: str) -> bool:
+    """True when ``address`` is suppressed for a reason other than its own unsubscribe."""
+    reasons = session.scalars(select(SuppressionRow.reason).where(SuppressionRow.email == address))
+    return any(reason != "unsubscribe" for reason in reasons)
 
 
 def confirm(session: Session, user_id: int, now: datetime) -> bool:
