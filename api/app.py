@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from api import pages
 from api.deps import ActiveModel, CeleryEnqueue, Enqueue
 from api.middleware import DEFAULT_MAX_BODY, SecurityHeaders, content_security_policy
+from api.ratelimit import SignUpLimits
 from api.routes import api_router
 from recsys.db.session import Database
 from recsys.settings import Settings, get_settings
@@ -65,6 +66,7 @@ def create_app(
     app.state.clock = clock or utc_now
     app.state.enqueue = CeleryEnqueue(settings) if enqueue is None else enqueue
     app.state.model = ActiveModel(settings)
+    app.state.signup_limits = SignUpLimits(settings)
     app.add_exception_handler(pages.PageError, pages.page_error_handler)
     app.add_exception_handler(pages.FormInvalid, pages.form_invalid_handler)
     app.include_router(api_router)

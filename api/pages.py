@@ -56,11 +56,14 @@ def style_hashes() -> list[str]:
 class PageError(Exception):
     """An error answered with a small HTML page instead of a JSON body."""
 
-    def __init__(self, status_code: int, heading: str, message: str) -> None:
+    def __init__(
+        self, status_code: int, heading: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.heading = heading
         self.message = message
+        self.headers = headers or {}
 
 
 def render(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -87,7 +90,9 @@ def unsubscribe_page(email: str) -> HTMLResponse:
 def page_error_handler(_request: Request, exc: Exception) -> HTMLResponse:
     """Exception handler that turns a ``PageError`` into its page."""
     assert isinstance(exc, PageError)
-    return message_page(exc.heading, exc.message, exc.status_code)
+    response = message_page(exc.heading, exc.message, exc.status_code)
+    response.headers.update(exc.headers)
+    return response
 
 
 class FormInvalid(Exception):

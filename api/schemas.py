@@ -229,6 +229,8 @@ class SignUpForm(BaseModel):
     send_hour: str = "7"
     frequency: str = "daily"
     digest_size: str = "10"
+    # A honeypot: hidden from people, filled in by bots that fill in every field.
+    website: str = Field(default="", description="Leave empty.")
 
 
 class PreferencesForm(SignUpForm):

@@ -10,7 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from limits import parse as parse_rate
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - the refused default
@@ -101,6 +102,25 @@ class Settings(BaseSettings):
     holdout_salt: str = Field(default="paperboy-holdout", min_length=1, max_length=64)
     # A click counts for a digest (and its position) this long after the digest was sent.
     click_attribution_days: int = Field(default=7, ge=1, le=90)
+
+    # Safe to put on the internet (issue 12) -------------------------------------------------
+    # Where sign-up rate limits are counted: unset keeps them in each server process's
+    # memory; a Redis URL (e.g. redis://redis:6379/1) shares them between processes and
+    # machines, so running more workers does not multiply the limits.
+    rate_limit_url: str | None = None
+    # How many sign-ups one client address may post, and how many confirmation e-mails one
+    # address may be sent, in the ``limits`` notation ("10/hour", "1/day", "3 per 2 hours").
+    signup_limit_per_ip: str = "10/hour"
+    signup_limit_per_address: str = "1/day"
+
+    @field_validator("signup_limit_per_ip", "signup_limit_per_address")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        try:
+            parse_rate(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a rate like '10/hour' or '1/day'") from exc
+        return value
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

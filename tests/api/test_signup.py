@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from api.app import create_app
 from recsys.catalog.papers import ids_by_title, upsert_papers
 from recsys.db.models import EventRow, InterestRow, UserRow
 from recsys.db.session import Database
@@ -19,6 +20,7 @@ from recsys.delivery import FileBackend
 from recsys.digests.outbox import plan_due
 from recsys.domain import Paper
 from recsys.settings import Settings
+from recsys.subscribers.accounts import suppress, unsubscribe
 from recsys.subscribers.links import LinkMaker
 from tests.api.conftest import Tasks, path_of, stored_user
 from tests.conftest import NOW
@@ -284,3 +286,99 @@ def test_a_hostile_json_body_is_a_4xx(client: TestClient, body: bytes) -> None:
     )
 
     assert 400 <= response.status_code < 500
+
+
+# The mail cannon: limits, origin, honeypot, suppressed and existing addresses ----------------
+
+
+def test_one_client_gets_a_429_after_its_sign_up_limit(
+    db: Database, settings: Settings, tasks: Tasks
+) -> None:
+    strict = settings.model_copy(update={"signup_limit_per_ip": "2/hour"})
+    with TestClient(create_app(strict, clock=lambda: NOW, enqueue=tasks)) as client:
+        first = [sign_up(client, email=f"p{i}@example.org") for i in range(2)]
+        third = sign_up(client, email="p3@example.org")
+        as_json = client.post("/subscriptions", json={"email": "p4@example.org"})
+
+    assert [r.status_code for r in first] == [200, 200]
+    assert third.status_code == as_json.status_code == 429
+    assert 0 < int(third.headers["retry-after"]) <= 3600
+    assert "Too many sign-ups" in third.text and "Too many" in as_json.json()["detail"]
+    assert user_by_email(db, "p3@example.org") is None and len(tasks) == 2
+
+
+def test_an_address_gets_one_confirmation_a_day_and_the_same_answer(
+    client: TestClient, db: Database, tasks: Tasks
+) -> None:
+    answers = [sign_up(client) for _ in range(3)]
+    answers.append(client.post("/subscriptions", json={"email": "grace@example.org"}))
+
+    assert {r.status_code for r in answers[:3]} == {200}
+    assert answers[0].text == answers[1].text == answers[2].text
+    assert answers[3].status_code == 202
+    user = user_by_email(db, "grace@example.org")
+    assert user is not None and tasks == [("paperboy.send_confirmation", [user.id])]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Origin": "https://evil.example"}, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"}],
+)
+def test_a_form_posted_from_another_site_is_refused(
+    client: TestClient, db: Database, tasks: Tasks, headers: dict[str, str]
+) -> None:
+    response = client.post("/signup", data=FORM, headers=headers)
+
+    assert response.status_code == 403
+    assert "another web site" in response.text
+    assert user_by_email(db, "grace@example.org") is None and tasks == []
+
+
+def test_a_form_posted_from_this_site_is_taken(client: TestClient, tasks: Tasks) -> None:
+    headers = {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
+
+    assert client.post("/signup", data=FORM, headers=headers).status_code == 200
+    assert len(tasks) == 1
+
+
+def test_a_filled_honeypot_is_answered_alike_and_nothing_is_done(
+    client: TestClient, db: Database, tasks: Tasks
+) -> None:
+    human = sign_up(client, email="human@example.org")
+    bot = sign_up(client, website="https://spam.example")
+
+    assert bot.status_code == 200 and "Check your inbox" in bot.text
+    assert 'name="website"' in client.get("/signup").text
+    assert user_by_email(db, "grace@example.org") is None
+    assert human.status_code == 200 and len(tasks) == 1
+
+
+@pytest.mark.parametrize("reason", ["bounce", "spamreport", "dropped"])
+def test_an_address_suppressed_for_delivery_gets_no_confirmation(
+    client: TestClient, db: Database, tasks: Tasks, reason: str
+) -> None:
+    with db.session() as session:
+        suppress(session, "grace@example.org", reason, NOW)
+
+    response = sign_up(client)
+
+    assert response.status_code == 200 and "Check your inbox" in response.text
+    assert user_by_email(db, "grace@example.org") is None and tasks == []
+
+
+@pytest.mark.parametrize("status", ["pending", "unsubscribed"])
+def test_a_sign_up_for_an_existing_account_changes_none_of_its_settings(
+    client: TestClient, db: Database, tasks: Tasks, alice: UserRow, status: str
+) -> None:
+    with db.session() as session:
+        if status == "unsubscribed":
+            unsubscribe(session, alice.id, NOW)
+        else:
+            session.execute(update(UserRow).where(UserRow.id == alice.id).values(status=status))
+
+    sign_up(client, email="alice@example.org", name="Mallory", keywords="knitting")
+
+    user = stored_user(db, alice.id)
+    assert (user.name, user.timezone, user.send_hour) == ("Alice", "UTC", 7)
+    assert interests_of(db, alice.id) == [("keyword", "nlp")]
+    assert user.status == "pending" and tasks == [("paperboy.send_confirmation", [alice.id])]

@@ -54,3 +54,16 @@ def test_outside_development_the_built_in_secret_is_refused() -> None:
 
 def test_development_keeps_working_with_nothing_set() -> None:
     assert Settings(environment="development").secret_key == DEV_SECRET_KEY
+
+
+@pytest.mark.parametrize("field", ["signup_limit_per_ip", "signup_limit_per_address"])
+def test_a_rate_limit_that_is_not_a_rate_is_refused_naming_it(field: str) -> None:
+    with pytest.raises(ValidationError, match=rf"{field}[\s\S]*'often' is not a rate"):
+        Settings(**{field: "often"})  # type: ignore[arg-type]
+
+
+def test_rate_limits_default_to_ten_sign_ups_an_hour_and_one_e_mail_a_day() -> None:
+    settings = Settings()
+
+    assert (settings.signup_limit_per_ip, settings.signup_limit_per_address) == ("10/hour", "1/day")
+    assert settings.rate_limit_url is None
