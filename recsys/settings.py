@@ -142,7 +142,7 @@ class Settings(BaseSettings):
         # In production the secret signs every account's links and the admin key opens every
         # account: a short one is a few hours of guessing away from forged links.
         keys = [("PAPERBOY_SECRET_KEY", self.secret_key, MIN_SECRET_CHARS)]
-        if self.admin_api_key is not None:
+        if self.admin_api_key:  # unset or empty: the admin API is off, nothing to guess
             keys.append(("PAPERBOY_ADMIN_API_KEY", self.admin_api_key, MIN_ADMIN_KEY_CHARS))
         for name, value, min_chars in keys:
             reason = weak_secret_reason(value, min_chars)

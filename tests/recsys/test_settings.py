@@ -47,6 +47,13 @@ def test_production_refuses_a_weak_key_and_says_how_to_make_one(
     assert "secrets.token_urlsafe(32)" in message
 
 
+@pytest.mark.parametrize("empty", [None, ""])
+def test_production_without_an_admin_key_keeps_the_admin_api_off(empty: str | None) -> None:
+    settings = Settings(environment="production", secret_key=STRONG_SECRET, admin_api_key=empty)
+
+    assert not settings.admin_api_key
+
+
 def test_outside_development_the_built_in_secret_is_refused() -> None:
     with pytest.raises(ValidationError, match="token_urlsafe"):
         Settings(environment="test", secret_key=DEV_SECRET_KEY)
