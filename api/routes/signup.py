@@ -184,13 +184,17 @@ def _confirm_later(
 def same_origin(request: Request, settings: Settings) -> bool:
     """False for a form another site made a browser post here (cross-site request forgery).
 
-    Browsers send ``Origin`` (and ``Sec-Fetch-Site``) with every form POST; a client that
+    ``Sec-Fetch-Site`` decides where browsers send it (all current ones): only our own pages
+    (or the reader typing the address) may post. ``Origin`` cannot decide alone: our pages
+    say ``Referrer-Policy: no-referrer``, so browsers post their forms with ``Origin: null``.
+    Without ``Sec-Fetch-Site`` an ``Origin`` naming another site is refused; a client that
     sends neither is not a browser driven by another site's page, so it is let through.
     """
-    if request.headers.get("sec-fetch-site") == "cross-site":
-        return False
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
     origin = request.headers.get("origin")
-    if origin is None:
+    if origin is None or origin == "null":
         return True
     ours = urlsplit(settings.public_base_url)
     theirs = urlsplit(origin)
