@@ -55,7 +55,9 @@ def confirmation_email(user: UserRow, settings: Settings, now: datetime) -> Conf
     return ConfirmationEmail(
         user_id=user.id,
         to_email=user.email,
-        to_name=user.name,
+        # Whoever signed the address up typed the name: until its owner confirms, nothing
+        # they wrote goes into mail to that address (no "Hi <advert>," to a stranger).
+        to_name=None,
         confirm_url=links.confirm(user.id, user.created_at),
         expires_days=settings.confirm_ttl_days,
     )
