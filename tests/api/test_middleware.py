@@ -6,10 +6,16 @@ import asyncio
 import base64
 import hashlib
 import re
+import select
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import psutil
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -18,6 +24,7 @@ from api.middleware import DEFAULT_MAX_BODY
 from recsys.db.models import UserRow
 from recsys.settings import Settings
 from recsys.subscribers.links import LinkMaker
+from recsys.testing.processes import free_port
 from tests.api.conftest import path_of
 
 CHUNK = 64 * 1024
@@ -141,3 +148,46 @@ def test_a_chunked_400_megabyte_body_is_refused_while_it_streams(
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 413
     # Reading stopped at the first chunk past the cap: the rest was never taken in.
     assert cap < body.read <= cap + CHUNK
+
+
+@pytest.fixture()
+def served(app: FastAPI) -> Iterator[int]:
+    """The app served by a real uvicorn in a thread; yields its port."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    yield config.port
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_a_real_server_answers_413_to_a_chunked_400_megabyte_post_without_reading_it(
+    served: int,
+) -> None:
+    total, chunk = 400 * 1024 * 1024, b"x" * (1024 * 1024)
+    rss_before = psutil.Process().memory_info().rss
+    sent, answer = 0, b""
+    with socket.create_connection(("127.0.0.1", served), timeout=10) as sock:
+        sock.sendall(
+            b"POST /signup HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n\r\n"
+        )
+        while sent < total and not answer:
+            try:
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            except (BrokenPipeError, ConnectionResetError):
+                break  # the server answered and closed: the rest is never sent
+            sent += len(chunk)
+            if select.select([sock], [], [], 0)[0]:
+                answer = sock.recv(65536)
+        answer = answer or sock.recv(65536)
+
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    # The server stopped at the 6 MB cap; what went beyond sat in socket buffers.
+    assert sent < 64 * 1024 * 1024
+    assert psutil.Process().memory_info().rss - rss_before < 100 * 1024 * 1024
