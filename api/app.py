@@ -8,12 +8,16 @@ prestart step does). Serve it with :func:`serve` (``paperboy serve``), or with
 from __future__ import annotations
 
 import gc
+import json
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
 from api import pages
 from api.deps import ActiveModel, CeleryEnqueue, Enqueue
@@ -69,9 +73,28 @@ def create_app(
     app.state.signup_limits = SignUpLimits(settings)
     app.add_exception_handler(pages.PageError, pages.page_error_handler)
     app.add_exception_handler(pages.FormInvalid, pages.form_invalid_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.include_router(api_router)
     app.add_middleware(SecurityHeaders, csp=content_security_policy(pages.style_hashes()))
     return app
+
+
+class AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped, so any Python str can be sent."""
+
+    def render(self, content: object) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode()
+
+
+async def validation_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 body, written so that it cannot fail.
+
+    The body echoes the input it refused; FastAPI writes it as UTF-8, which a lone
+    surrogate from a JSON escape ("\ud800") cannot be: the 422 became a 500.
+    """
+    assert isinstance(exc, RequestValidationError)
+    detail = jsonable_encoder(exc.errors())
+    return AsciiJSONResponse({"detail": detail}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
 def asgi() -> FastAPI:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import re
 from email.message import EmailMessage
 from typing import Any
@@ -402,3 +403,29 @@ def test_a_sign_up_for_an_existing_account_changes_none_of_its_settings(
     assert (user.name, user.timezone, user.send_hour) == ("Alice", "UTC", 7)
     assert interests_of(db, alice.id) == [("keyword", "nlp")]
     assert user.status == "pending" and tasks == [("paperboy.send_confirmation", [alice.id])]
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"name": "\ud800"},
+        {"email": "a\udfff@example.org"},
+        {"seeds": ["\ud800"]},
+        {"library": "@article{a, title={\ud800}}"},
+        {"interests": [{"kind": "keyword", "value": "\ud800"}]},
+    ],
+    ids=["name", "email", "seeds", "library", "interests"],
+)
+def test_a_lone_surrogate_is_a_422_naming_the_field(
+    client: TestClient, db: Database, field: dict[str, Any]
+) -> None:
+    body = json.dumps({"email": "s@example.org"} | field).encode()  # escapes it as \\ud800
+
+    response = client.post(
+        "/subscriptions", content=body, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    [detail] = response.json()["detail"]
+    assert detail["loc"][:2] == ["body", next(iter(field))]
+    assert user_by_email(db, "s@example.org") is None
