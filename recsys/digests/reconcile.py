@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -57,6 +59,7 @@ MAX_DIGEST_ID = 2**63 - 1
 MAX_UNIX_TIME = 253_402_300_799
 # A header timestamp is ten digits until the year 2286; longer is not a time.
 MAX_TIMESTAMP_DIGITS = 12
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # Every event about a message shows SendGrid accepted it ("dropped" too: accepted, then not
 # delivered). Only an event like this resolves an unknown digest as sent.
 ACCEPTANCE_EVENTS = frozenset(
@@ -200,6 +203,8 @@ def parse_event(raw: object) -> ProviderEvent:
         raise ValueError(f"event {event_id}: 'timestamp' must be a Unix time")
     if not 0 <= stamp <= MAX_UNIX_TIME:  # also false for NaN
         raise ValueError(f"event {event_id}: 'timestamp' {stamp} is out of range")
+    if not _storable(raw):
+        raise ValueError(f"event {event_id}: holds a NUL or a lone surrogate, which is not text")
     message_id = raw.get("sg_message_id")
     return ProviderEvent(
         event_id=event_id,
@@ -210,6 +215,13 @@ def parse_event(raw: object) -> ProviderEvent:
         message_id=message_id if isinstance(message_id, str) else None,
         payload=raw,
     )
+
+
+def _storable(raw: dict[str, Any]) -> bool:
+    # PostgreSQL refuses NUL and lone surrogates in text and JSON alike; one such event
+    # would fail the insert of the whole batch.
+    text = json.dumps(raw, ensure_ascii=False)
+    return "\\u0000" not in text and not _SURROGATE.search(text)
 
 
 def _digest_id(event_id: str, value: object) -> int | None:

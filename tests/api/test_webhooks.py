@@ -194,3 +194,22 @@ def test_a_timestamp_header_that_is_not_a_time_is_refused(
 
     assert response.status_code == 403
     assert "malformed" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\ud800"], ids=["NUL", "lone-surrogate"])
+def test_an_element_holding_text_no_database_stores_is_skipped(
+    webhook: TestClient, sendgrid: SendGridStandIn, db: Database, bad: str
+) -> None:
+    events = [
+        _event("open", "a@example.org", "good"),
+        _event("open", "a@example.org", "bad", useragent=f"x{bad}y"),
+    ]
+
+    response = _post(webhook, sendgrid, events)
+
+    assert response.status_code == 200
+    assert response.json()["invalid"] == [
+        "event bad: holds a NUL or a lone surrogate, which is not text"
+    ]
+    with db.session() as s:
+        assert s.scalars(select(ProviderEventRow.event_id)).all() == ["good"]
