@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp
 
 from api import pages
 from api.deps import ActiveModel, CeleryEnqueue, Enqueue
@@ -57,7 +58,7 @@ def create_app(
 
     # FastAPI's own /docs and /redoc load script from a CDN; api.routes.docs serves a
     # plain page instead. Routes with larger bodies raise max_body_size for themselves.
-    app = FastAPI(
+    app = PaperboyApp(
         title="Paperboy",
         summary="Personalised research-paper digests",
         lifespan=lifespan,
@@ -75,8 +76,19 @@ def create_app(
     app.add_exception_handler(pages.FormInvalid, pages.form_invalid_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.include_router(api_router)
-    app.add_middleware(SecurityHeaders, csp=content_security_policy(pages.style_hashes()))
     return app
+
+
+class PaperboyApp(FastAPI):
+    """FastAPI with :class:`~api.middleware.SecurityHeaders` around everything.
+
+    Added as user middleware it would sit inside FastAPI's own outer layers, so the 413 of
+    the body limiter and a 500 from the error handler would go out without the headers.
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        csp = content_security_policy(pages.style_hashes())
+        return SecurityHeaders(super().build_middleware_stack(), csp=csp)
 
 
 class AsciiJSONResponse(JSONResponse):

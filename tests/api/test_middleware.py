@@ -77,6 +77,7 @@ def test_a_declared_length_over_the_cap_is_refused_before_reading(client: TestCl
     response = client.post("/users", content=b"{}", headers=headers)
 
     assert response.status_code == 413
+    assert response.headers["x-frame-options"] == "DENY"  # the limiter's answer has them too
 
 
 def test_a_form_over_its_cap_is_refused_with_413(client: TestClient) -> None:
