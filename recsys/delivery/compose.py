@@ -54,6 +54,7 @@ class MessagePolicy(EmailPolicy):
 # SMTP relays without 8BITMIME and in .eml files alike.
 MESSAGE_POLICY = MessagePolicy(cte_type="7bit")
 CONFIRMATION_SUBJECT = "Confirm your Paperboy subscription"
+PREFERENCES_LINK_SUBJECT = "Your Paperboy preferences link"
 
 
 # Slotted: a template-mode batch holds 10,000 lines at once, and a __dict__ each doubles the
@@ -213,6 +214,53 @@ def compose_confirmation(
     )
     msg.set_content(_render("confirm.txt.j2", context))
     msg.add_alternative(_render("confirm.html.j2", context), subtype="html")
+    return msg
+
+
+@dataclass(frozen=True)
+class PreferencesLinkEmail:
+    """A fresh link to the preferences page, sent when a subscriber asks for one.
+
+    It holds nothing the requester typed: whoever asked, only the address's owner reads it.
+    """
+
+    user_id: int
+    to_email: str
+    preferences_url: str
+    unsubscribe_url: str
+    expires_days: int
+
+
+def compose_preferences_link(
+    email: PreferencesLinkEmail, from_email: str, *, now: datetime | None = None
+) -> EmailMessage:
+    """Render the preferences-link e-mail as ``multipart/alternative`` (text, then HTML).
+
+    Raises
+    ------
+    ValueError
+        If the address is malformed or a link is not http(s).
+    """
+    if "@" not in email.to_email:
+        raise ValueError(f"preferences link: to_email {email.to_email!r} is not an address")
+    for url in (email.preferences_url, email.unsubscribe_url):
+        if not _is_http(url):
+            raise ValueError(f"preferences link: links must be http(s), got {url!r}")
+    context = {
+        "preferences_url": email.preferences_url,
+        "unsubscribe_url": email.unsubscribe_url,
+        "expires_days": email.expires_days,
+    }
+    msg = EmailMessage(policy=MESSAGE_POLICY)
+    msg["From"] = from_email
+    msg["To"] = email.to_email
+    msg["Subject"] = PREFERENCES_LINK_SUBJECT
+    msg["Date"] = format_datetime(now or datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(
+        idstring=f"preferences-{email.user_id}", domain=_sender_domain(from_email)
+    )
+    msg.set_content(_render("preferences_link.txt.j2", context))
+    msg.add_alternative(_render("preferences_link.html.j2", context), subtype="html")
     return msg
 
 

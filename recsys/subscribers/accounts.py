@@ -225,7 +225,7 @@ def sign_up(
     """
     address = normalise_email(email)
     check_preferences(prefs)
-    if _suppressed_for_delivery(session, address):
+    if suppressed_for_delivery(session, address):
         return SignUp(None, needs_confirmation=False)
     user = session.scalar(select(UserRow).where(UserRow.email == address))
     if user is not None:
@@ -240,7 +240,7 @@ def sign_up(
     return SignUp(user, needs_confirmation=True)
 
 
-def _suppressed_for_delivery(session: Session, address: str) -> bool:
+def suppressed_for_delivery(session: Session, address: str) -> bool:
     """True when ``address`` is suppressed for a reason other than its own unsubscribe."""
     reasons = session.scalars(select(SuppressionRow.reason).where(SuppressionRow.email == address))
     return any(reason != "unsubscribe" for reason in reasons)
