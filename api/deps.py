@@ -122,18 +122,23 @@ def signed_link(purpose: str, model: type[LinkData], *, page: bool = True) -> An
             data = read_token(Keyring.from_settings(settings), token, purpose, now)
             return model.model_validate(data)
         except TokenError as exc:
-            raise _bad_link(str(exc), page) from exc
+            raise _bad_link(str(exc), page, purpose) from exc
         except ValidationError as exc:
-            raise _bad_link("the link carries unexpected data", page) from exc
+            raise _bad_link("the link carries unexpected data", page, purpose) from exc
 
     return Depends(read)
 
 
-def _bad_link(reason: str, page: bool) -> Exception:
+# Where a reader whose link failed can get a new one.
+FRESH_LINK = ("/preferences-link", "E-mail me a fresh link to my preferences")
+
+
+def _bad_link(reason: str, page: bool, purpose: str) -> Exception:
     if not page:
         return HTTPException(status.HTTP_400_BAD_REQUEST, f"invalid or expired link: {reason}")
     message = f"This link is invalid or has expired ({reason})."
-    return PageError(status.HTTP_400_BAD_REQUEST, "Invalid link", message)
+    link = FRESH_LINK if purpose == "preferences" else None
+    return PageError(status.HTTP_400_BAD_REQUEST, "Invalid link", message, link=link)
 
 
 def subscriber_of(session: Session, link: UserLink) -> UserRow | None:

@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Annotated, Any, TypeVar
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import available_timezones
 
 from fastapi import Depends, Request, status
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from api.pages import PageError
 from api.schemas import MAX_ID, MAX_LIBRARY_CHARS, PreferencesForm, SignUpForm
+from recsys.settings import Settings
 from recsys.subscribers.accounts import Interest, Preferences, SubscriberError
 from recsys.subscribers.library import SeedPaper, parse_seed
 
@@ -159,3 +160,25 @@ def _integer(text: str, field: str) -> int:
         return int(text.strip())
     except ValueError:
         raise SubscriberError(field, f"{text!r} is not a whole number") from None
+
+
+def same_origin(request: Request, settings: Settings) -> bool:
+    """False for a form another site made a browser post here (cross-site request forgery).
+
+    ``Sec-Fetch-Site`` decides where browsers send it (all current ones): only our own pages
+    (or the reader typing the address) may post. ``Origin`` cannot decide alone: our pages
+    say ``Referrer-Policy: no-referrer``, so browsers post their forms with ``Origin: null``.
+    Without ``Sec-Fetch-Site`` an ``Origin`` naming another site is refused; a client that
+    sends neither is not a browser driven by another site's page, so it is let through.
+    """
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return True
+    ours = urlsplit(settings.public_base_url)
+    theirs = urlsplit(origin)
+    return (theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc) or (
+        theirs.netloc != "" and theirs.netloc == request.headers.get("host")
+    )

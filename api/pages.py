@@ -57,13 +57,19 @@ class PageError(Exception):
     """An error answered with a small HTML page instead of a JSON body."""
 
     def __init__(
-        self, status_code: int, heading: str, message: str, headers: dict[str, str] | None = None
+        self,
+        status_code: int,
+        heading: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        link: tuple[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.heading = heading
         self.message = message
         self.headers = headers or {}
+        self.link = link
 
 
 def render(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -90,7 +96,7 @@ def unsubscribe_page(email: str) -> HTMLResponse:
 def page_error_handler(_request: Request, exc: Exception) -> HTMLResponse:
     """Exception handler that turns a ``PageError`` into its page."""
     assert isinstance(exc, PageError)
-    response = message_page(exc.heading, exc.message, exc.status_code)
+    response = message_page(exc.heading, exc.message, exc.status_code, link=exc.link)
     response.headers.update(exc.headers)
     return response
 

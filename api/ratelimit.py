@@ -15,11 +15,12 @@ import math
 import time
 from dataclasses import dataclass
 
-from fastapi import Request
+from fastapi import HTTPException, Request, status
 from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
+from api.pages import PageError
 from recsys.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,14 +45,18 @@ class SignUpLimits:
         self.per_ip: RateLimitItem = parse(settings.signup_limit_per_ip)
         self.per_address: RateLimitItem = parse(settings.signup_limit_per_address)
 
-    def client(self, ip: str) -> Verdict:
-        """Count one sign-up from ``ip``; refused once over the per-client limit."""
-        return self._hit(self.per_ip, "signup-ip", ip)
+    def client(self, ip: str, form: str = "signup") -> Verdict:
+        """Count one post of ``form`` from ``ip``; refused once over the per-client limit."""
+        return self._hit(self.per_ip, f"{form}-ip", ip)
 
     def confirmation(self, address: str) -> Verdict:
         """Count one confirmation e-mail to ``address`` (normalised); refused when over."""
         # Hashed: the limiter's store (perhaps a shared Redis) need not hold addresses.
         return self._hit(self.per_address, "confirm-address", _digest(address))
+
+    def preferences_link(self, address: str) -> Verdict:
+        """Count one preferences-link e-mail to ``address``; refused when over the limit."""
+        return self._hit(self.per_address, "link-address", _digest(address))
 
     def _hit(self, item: RateLimitItem, *key: str) -> Verdict:
         try:
@@ -71,6 +76,24 @@ def _digest(text: str) -> str:
 def client_ip(request: Request) -> str:
     """The client's address as the server saw it (uvicorn applies trusted proxy headers)."""
     return request.client.host if request.client is not None else "unknown"
+
+
+TOO_MANY = "Too many requests from your network; please try again later."
+
+
+def refuse_busy_client(
+    limits: SignUpLimits, request: Request, *, form: str = "signup", page: bool
+) -> None:
+    """Count this post of ``form``; over the per-client limit, a 429 (a page or JSON)."""
+    verdict = limits.client(client_ip(request), form)
+    if verdict.allowed:
+        return
+    headers = {"Retry-After": str(verdict.retry_after_s)}
+    if page:
+        raise PageError(
+            status.HTTP_429_TOO_MANY_REQUESTS, "Too many requests", TOO_MANY, headers=headers
+        )
+    raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, TOO_MANY, headers=headers)
 
 
 def get_signup_limits(request: Request) -> SignUpLimits:

@@ -251,5 +251,10 @@ class PreferencesForm(SignUpForm):
     remove_seed: list[str] = Field(default_factory=list, description="Seed paper ids to drop.")
 
 
+class PreferencesLinkForm(BaseModel):
+    email: str = ""
+    website: str = Field(default="", description="Leave empty.")
+
+
 class DeleteForm(BaseModel):
     confirm: str = Field(default="", description="Must be 'yes'.")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -32,12 +31,13 @@ from api.forms import (
     form_of,
     openapi_form,
     preferences_of,
+    same_origin,
     seeds_of,
     timezone_names,
 )
 from api.middleware import JSON_LIBRARY_MAX_BODY
 from api.pages import FormInvalid, PageError, message_page, render
-from api.ratelimit import SignUpLimits, client_ip, get_signup_limits
+from api.ratelimit import SignUpLimits, get_signup_limits, refuse_busy_client
 from api.schemas import SignUpAccepted, SignUpCreate, SignUpForm
 from recsys.db.models import UserRow
 from recsys.settings import Settings
@@ -61,7 +61,6 @@ CHECK_INBOX = (
     "If {email} can subscribe, a confirmation link is on its way there. Open it to start "
     "your digests; we send nothing else until you do."
 )
-TOO_MANY = "Too many sign-ups from your network; please try again later."
 FOREIGN_FORM = "This form was sent from another web site. Sign up on this site's own page."
 _INVALID: dict[int | str, dict[str, Any]] = {
     403: {"description": "The form was posted from another site."},
@@ -109,7 +108,7 @@ def signup_form(
     """Sign up from the web form; only a confirmation e-mail follows until it is confirmed."""
     if not same_origin(request, settings):
         raise PageError(status.HTTP_403_FORBIDDEN, "Wrong site", FOREIGN_FORM)
-    _refuse_busy_client(limits, request, page=True)
+    refuse_busy_client(limits, request, page=True)
     answer = message_page("Check your inbox", CHECK_INBOX.format(email=form.email.strip()))
     if form.website:  # only a bot fills in the hidden field: told the same, nothing done
         return answer
@@ -141,7 +140,7 @@ def subscribe_self(
     limits: SignUpLimitsDep,
 ) -> SignUpAccepted:
     """Sign up (JSON); a confirmation e-mail follows, and nothing else until it is confirmed."""
-    _refuse_busy_client(limits, request, page=False)
+    refuse_busy_client(limits, request, page=False)
     prefs = Preferences(
         name=body.name or "",
         timezone=body.timezone,
@@ -160,18 +159,6 @@ def subscribe_self(
     return SignUpAccepted(detail=CHECK_INBOX.format(email=body.email.strip()))
 
 
-def _refuse_busy_client(limits: SignUpLimits, request: Request, *, page: bool) -> None:
-    verdict = limits.client(client_ip(request))
-    if verdict.allowed:
-        return
-    headers = {"Retry-After": str(verdict.retry_after_s)}
-    if page:
-        raise PageError(
-            status.HTTP_429_TOO_MANY_REQUESTS, "Too many sign-ups", TOO_MANY, headers=headers
-        )
-    raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, TOO_MANY, headers=headers)
-
-
 def _confirm_later(
     limits: SignUpLimits, background: BackgroundTasks, enqueue: Enqueue, user: UserRow | None
 ) -> None:
@@ -179,28 +166,6 @@ def _confirm_later(
     # nobody can flood an inbox by signing it up again and again.
     if user is not None and limits.confirmation(user.email).allowed:
         background.add_task(enqueue_quietly, enqueue, CONFIRMATION_TASK, [user.id])
-
-
-def same_origin(request: Request, settings: Settings) -> bool:
-    """False for a form another site made a browser post here (cross-site request forgery).
-
-    ``Sec-Fetch-Site`` decides where browsers send it (all current ones): only our own pages
-    (or the reader typing the address) may post. ``Origin`` cannot decide alone: our pages
-    say ``Referrer-Policy: no-referrer``, so browsers post their forms with ``Origin: null``.
-    Without ``Sec-Fetch-Site`` an ``Origin`` naming another site is refused; a client that
-    sends neither is not a browser driven by another site's page, so it is let through.
-    """
-    fetch_site = request.headers.get("sec-fetch-site")
-    if fetch_site is not None:
-        return fetch_site in ("same-origin", "none")
-    origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return True
-    ours = urlsplit(settings.public_base_url)
-    theirs = urlsplit(origin)
-    return (theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc) or (
-        theirs.netloc != "" and theirs.netloc == request.headers.get("host")
-    )
 
 
 def _sign_up(

@@ -311,7 +311,7 @@ def test_one_client_gets_a_429_after_its_sign_up_limit(
     assert [r.status_code for r in first] == [200, 200]
     assert third.status_code == as_json.status_code == 429
     assert 0 < int(third.headers["retry-after"]) <= 3600
-    assert "Too many sign-ups" in third.text and "Too many" in as_json.json()["detail"]
+    assert "Too many requests" in third.text and "Too many" in as_json.json()["detail"]
     assert user_by_email(db, "p3@example.org") is None and len(tasks) == 2
 
 
