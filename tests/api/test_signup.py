@@ -429,3 +429,21 @@ def test_a_lone_surrogate_is_a_422_naming_the_field(
     [detail] = response.json()["detail"]
     assert detail["loc"][:2] == ["body", next(iter(field))]
     assert user_by_email(db, "s@example.org") is None
+
+
+def test_the_json_sign_up_cannot_be_posted_as_a_cross_site_simple_request(
+    client: TestClient, db: Database, tasks: Tasks
+) -> None:
+    # A page elsewhere can make a browser POST text/plain without a CORS preflight; the
+    # JSON twin reads only application/json, and answers no CORS preflight at all.
+    body = b'{"email": "victim@example.org"}'
+
+    plain = client.post("/subscriptions", content=body, headers={"content-type": "text/plain"})
+    preflight = client.options(
+        "/subscriptions",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+
+    assert plain.status_code == 422
+    assert "access-control-allow-origin" not in preflight.headers
+    assert user_by_email(db, "victim@example.org") is None and tasks == []
