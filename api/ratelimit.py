@@ -14,8 +14,9 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, status
 from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
@@ -99,3 +100,6 @@ def refuse_busy_client(
 def get_signup_limits(request: Request) -> SignUpLimits:
     limits: SignUpLimits = request.app.state.signup_limits
     return limits
+
+
+SignUpLimitsDep = Annotated[SignUpLimits, Depends(get_signup_limits)]

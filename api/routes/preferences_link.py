@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request, status
+from fastapi import APIRouter, BackgroundTasks, Request, status
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from api.deps import EnqueueDep, SessionDep, SettingsDep, enqueue_quietly
 from api.forms import form_of, openapi_form, same_origin
 from api.pages import PageError, message_page, render
-from api.ratelimit import SignUpLimits, get_signup_limits, refuse_busy_client
+from api.ratelimit import SignUpLimitsDep, refuse_busy_client
 from api.schemas import PreferencesLinkForm
 from recsys.db.models import UserRow
 from recsys.subscribers.accounts import SubscriberError, normalise_email
@@ -53,7 +53,7 @@ def send_preferences_link(
     settings: SettingsDep,
     enqueue: EnqueueDep,
     background: BackgroundTasks,
-    limits: Annotated[SignUpLimits, Depends(get_signup_limits)],
+    limits: SignUpLimitsDep,
 ) -> HTMLResponse:
     """E-mail a fresh preferences link to a subscribed address; the same answer for any."""
     if not same_origin(request, settings):

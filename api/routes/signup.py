@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, status
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -37,7 +37,7 @@ from api.forms import (
 )
 from api.middleware import JSON_LIBRARY_MAX_BODY
 from api.pages import FormInvalid, PageError, message_page, render
-from api.ratelimit import SignUpLimits, get_signup_limits, refuse_busy_client
+from api.ratelimit import SignUpLimits, SignUpLimitsDep, refuse_busy_client
 from api.schemas import SignUpAccepted, SignUpCreate, SignUpForm
 from recsys.db.models import UserRow
 from recsys.settings import Settings
@@ -177,9 +177,6 @@ def _sign_up(
     except IntegrityError as exc:  # the same address signed up in a parallel request
         raise HTTPException(status.HTTP_409_CONFLICT, "sign-up in progress; retry") from exc
     return signed.user if signed.needs_confirmation else None
-
-
-SignUpLimitsDep = Annotated[SignUpLimits, Depends(get_signup_limits)]
 
 
 ConfirmSubscriber = Annotated[UserRow, page_subscriber("confirm")]
