@@ -89,8 +89,11 @@ def lines(text: str, *, commas: bool = False) -> list[str]:
 
 
 # The form field each kind of interest is typed into.
-INTEREST_FIELDS = {"keyword": "keywords", "author": "authors", "category": "categories"} | {
-    "text": "description"
+INTEREST_FIELDS = {
+    "keyword": "keywords",
+    "author": "authors",
+    "category": "categories",
+    "text": "description",
 }
 
 
