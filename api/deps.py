@@ -65,6 +65,13 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
+# What every admin route may answer besides its own codes, for the OpenAPI description.
+ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or wrong X-API-Key header."},
+    503: {"description": "The admin API is off: PAPERBOY_ADMIN_API_KEY is not set."},
+}
+
+
 def require_admin(
     settings: SettingsDep, api_key: Annotated[str | None, Security(_api_key_header)]
 ) -> None:
