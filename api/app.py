@@ -8,15 +8,22 @@ prestart step does). Serve it with :func:`serve` (``paperboy serve``), or with
 from __future__ import annotations
 
 import gc
+import json
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp
 
 from api import pages
 from api.deps import ActiveModel, CeleryEnqueue, Enqueue
+from api.middleware import DEFAULT_MAX_BODY, SecurityHeaders, content_security_policy
+from api.ratelimit import SignUpLimits
 from api.routes import api_router
 from recsys.db.session import Database
 from recsys.settings import Settings, get_settings
@@ -49,18 +56,57 @@ def create_app(
             await database.loop_writes.close()
         database.dispose()
 
-    app = FastAPI(
-        title="Paperboy", summary="Personalised research-paper digests", lifespan=lifespan
+    # FastAPI's own /docs and /redoc load script from a CDN; api.routes.docs serves a
+    # plain page instead. Routes with larger bodies raise max_body_size for themselves.
+    app = PaperboyApp(
+        title="Paperboy",
+        summary="Personalised research-paper digests",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        max_body_size=DEFAULT_MAX_BODY,
     )
     app.state.settings = settings
     app.state.database = database
     app.state.clock = clock or utc_now
     app.state.enqueue = CeleryEnqueue(settings) if enqueue is None else enqueue
     app.state.model = ActiveModel(settings)
+    app.state.signup_limits = SignUpLimits(settings)
     app.add_exception_handler(pages.PageError, pages.page_error_handler)
     app.add_exception_handler(pages.FormInvalid, pages.form_invalid_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.include_router(api_router)
     return app
+
+
+class PaperboyApp(FastAPI):
+    """FastAPI with :class:`~api.middleware.SecurityHeaders` around everything.
+
+    Added as user middleware it would sit inside FastAPI's own outer layers, so the 413 of
+    the body limiter and a 500 from the error handler would go out without the headers.
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        csp = content_security_policy(pages.style_hashes())
+        return SecurityHeaders(super().build_middleware_stack(), csp=csp)
+
+
+class AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped, so any Python str can be sent."""
+
+    def render(self, content: object) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode()
+
+
+async def validation_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 body, written so that it cannot fail.
+
+    The body echoes the input it refused; FastAPI writes it as UTF-8, which a lone
+    surrogate from a JSON escape ("\ud800") cannot be: the 422 became a 500.
+    """
+    assert isinstance(exc, RequestValidationError)
+    detail = jsonable_encoder(exc.errors())
+    return AsciiJSONResponse({"detail": detail}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
 def asgi() -> FastAPI:
@@ -97,6 +143,8 @@ def serve(
     """
     import uvicorn
 
+    from api.logs import log_config
+
     sock = listening_socket(host, port)
     uvicorn.run(
         "api.app:asgi",
@@ -105,4 +153,5 @@ def serve(
         workers=workers,
         access_log=access_log,
         log_level=log_level,
+        log_config=log_config(),  # tokens never reach the access log
     )

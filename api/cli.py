@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import ipaddress
 import json
 import shutil
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from recsys.progress import progress_bars
-from recsys.settings import Settings
+from recsys.settings import DEV_SECRET_KEY, MAKE_A_SECRET, Settings
 
 # Sub-commands that live in other top-level packages, imported only when called (or listed by
 # --help), and only offered where that package is installed: an image without benchmarks/
@@ -402,9 +403,39 @@ def serve(
     from api.app import serve as serve_app
     from recsys.db.session import Database
 
+    settings = _settings()
+    refusal = serve_refusal(settings, host)
+    if refusal is not None:
+        err.print(f"[red]refusing to serve:[/red] {refusal}")
+        raise typer.Exit(2)
     if migrate_first:
-        Database(_settings().sqlalchemy_url).migrate()
+        Database(settings.sqlalchemy_url).migrate()
     serve_app(host, port, workers=workers, access_log=access_log)
+
+
+def serve_refusal(settings: Settings, host: str) -> str | None:
+    """Why serving ``settings`` on ``host`` would be unsafe, or None when it is not.
+
+    The development secret is in the source: on an address others can reach, anyone could
+    sign a preferences link for any account and read, change or delete it.
+    """
+    if settings.secret_key != DEV_SECRET_KEY or is_loopback(host):
+        return None
+    return (
+        f"{host} is reachable from other machines and PAPERBOY_SECRET_KEY is the built-in "
+        f"development value; set PAPERBOY_SECRET_KEY to the output of {MAKE_A_SECRET} "
+        "or serve on 127.0.0.1"
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine reaches (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere, so it is not loopback
+        return False
 
 
 if __name__ == "__main__":

@@ -65,6 +65,13 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
+# What every admin route may answer besides its own codes, for the OpenAPI description.
+ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or wrong X-API-Key header."},
+    503: {"description": "The admin API is off: PAPERBOY_ADMIN_API_KEY is not set."},
+}
+
+
 def require_admin(
     settings: SettingsDep, api_key: Annotated[str | None, Security(_api_key_header)]
 ) -> None:
@@ -122,18 +129,23 @@ def signed_link(purpose: str, model: type[LinkData], *, page: bool = True) -> An
             data = read_token(Keyring.from_settings(settings), token, purpose, now)
             return model.model_validate(data)
         except TokenError as exc:
-            raise _bad_link(str(exc), page) from exc
+            raise _bad_link(str(exc), page, purpose) from exc
         except ValidationError as exc:
-            raise _bad_link("the link carries unexpected data", page) from exc
+            raise _bad_link("the link carries unexpected data", page, purpose) from exc
 
     return Depends(read)
 
 
-def _bad_link(reason: str, page: bool) -> Exception:
+# Where a reader whose link failed can get a new one.
+FRESH_LINK = ("/preferences-link", "E-mail me a fresh link to my preferences")
+
+
+def _bad_link(reason: str, page: bool, purpose: str) -> Exception:
     if not page:
         return HTTPException(status.HTTP_400_BAD_REQUEST, f"invalid or expired link: {reason}")
     message = f"This link is invalid or has expired ({reason})."
-    return PageError(status.HTTP_400_BAD_REQUEST, "Invalid link", message)
+    link = FRESH_LINK if purpose == "preferences" else None
+    return PageError(status.HTTP_400_BAD_REQUEST, "Invalid link", message, link=link)
 
 
 def subscriber_of(session: Session, link: UserLink) -> UserRow | None:

@@ -7,16 +7,18 @@ pages need no multipart package. Every parse error is a ``SubscriberError`` nami
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Annotated, Any, TypeVar
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import available_timezones
 
 from fastapi import Depends, Request, status
 from pydantic import BaseModel, ValidationError
 
 from api.pages import PageError
-from api.schemas import MAX_LIBRARY_CHARS, PreferencesForm, SignUpForm
+from api.schemas import MAX_ID, MAX_LIBRARY_CHARS, PreferencesForm, SignUpForm
+from recsys.settings import Settings
 from recsys.subscribers.accounts import Interest, Preferences, SubscriberError
 from recsys.subscribers.library import SeedPaper, parse_seed
 
@@ -36,13 +38,8 @@ async def read_form(request: Request) -> dict[str, Any]:
             "Unsupported form",
             "Send the form as a web browser does.",
         )
+    # The route's max_body_size (MAX_FORM_BYTES at most) has capped this while it streamed.
     body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise PageError(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            "Too large",
-            "This form is too large; paste a smaller library.",
-        )
     try:
         pairs = parse_qsl(
             body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS
@@ -91,6 +88,15 @@ def lines(text: str, *, commas: bool = False) -> list[str]:
     return [" ".join(p.split()) for p in parts if p.strip()]
 
 
+# The form field each kind of interest is typed into.
+INTEREST_FIELDS = {
+    "keyword": "keywords",
+    "author": "authors",
+    "category": "categories",
+    "text": "description",
+}
+
+
 def interests_of(form: SignUpForm) -> list[Interest]:
     """The explicit interests typed into a sign-up or preferences form."""
     interests = [Interest("keyword", k) for k in lines(form.keywords, commas=True)]
@@ -116,8 +122,40 @@ def preferences_of(form: SignUpForm) -> Preferences:
     )
 
 
+def changed_preferences(form: PreferencesForm, stored: Sequence[Interest]) -> Preferences:
+    """The settings the posted form changes; a field it does not hold is left as stored.
+
+    A request that left a field out (a script, a truncated POST, a form from an older page)
+    says nothing about it: an empty POST must not erase every interest and the schedule.
+    Interests are kept per kind: posting only ``keywords`` replaces only the keywords.
+    """
+    posted = form.model_fields_set
+    full = preferences_of(form)  # a field not posted holds its valid default, then dropped
+
+    def given(field: str, value: Any) -> Any:
+        return value if field in posted else None
+
+    interests = None
+    if posted & set(INTEREST_FIELDS.values()):
+        typed = [i for i in full.interests or () if INTEREST_FIELDS[i.kind] in posted]
+        kept = [i for i in stored if INTEREST_FIELDS.get(i.kind) not in posted]
+        interests = kept + typed
+    return Preferences(
+        name=given("name", full.name),
+        timezone=given("timezone", full.timezone),
+        send_hour=given("send_hour", full.send_hour),
+        frequency=given("frequency", full.frequency),
+        digest_size=given("digest_size", full.digest_size),
+        interests=interests,
+    )
+
+
 def removed_seeds(form: PreferencesForm) -> list[int]:
-    return [_integer(value, "remove_seed") for value in form.remove_seed]
+    ids = [_integer(value, "remove_seed") for value in form.remove_seed]
+    # Out of the 64-bit range the database driver fails instead of matching nothing.
+    if any(not 1 <= paper_id <= MAX_ID for paper_id in ids):
+        raise SubscriberError("remove_seed", "is not the id of a paper")
+    return ids
 
 
 def _integer(text: str, field: str) -> int:
@@ -125,3 +163,25 @@ def _integer(text: str, field: str) -> int:
         return int(text.strip())
     except ValueError:
         raise SubscriberError(field, f"{text!r} is not a whole number") from None
+
+
+def same_origin(request: Request, settings: Settings) -> bool:
+    """False for a form another site made a browser post here (cross-site request forgery).
+
+    ``Sec-Fetch-Site`` decides where browsers send it (all current ones): only our own pages
+    (or the reader typing the address) may post. ``Origin`` cannot decide alone: our pages
+    say ``Referrer-Policy: no-referrer``, so browsers post their forms with ``Origin: null``.
+    Without ``Sec-Fetch-Site`` an ``Origin`` naming another site is refused; a client that
+    sends neither is not a browser driven by another site's page, so it is let through.
+    """
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return True
+    ours = urlsplit(settings.public_base_url)
+    theirs = urlsplit(origin)
+    return (theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc) or (
+        theirs.netloc != "" and theirs.netloc == request.headers.get("host")
+    )

@@ -7,7 +7,11 @@ Pages work without JavaScript: plain forms that POST, and a redirect back after 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request, status
 from fastapi.responses import HTMLResponse
@@ -17,16 +21,55 @@ from jinja2 import Environment, PackageLoader
 PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 _env = Environment(loader=PackageLoader("api", "templates"), autoescape=True)
+_STYLE = re.compile(r"<style>(.*?)</style>", re.DOTALL)
+
+
+def web_url(url: object) -> str | None:
+    """``url`` when it is an absolute http(s) URL, else None.
+
+    Papers come from outside feeds: a ``javascript:`` or ``data:`` URL that reached the
+    database must not become a live link on a page whose address holds an account token.
+    """
+    if not isinstance(url, str):
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        return None
+    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+
+
+_env.filters["web_url"] = web_url
+
+
+def style_hashes() -> list[str]:
+    """The CSP hashes of the inline style blocks in the page layout (``base.html``).
+
+    The layout's only inline content is its style block; hashing it here, from the file
+    the pages are rendered from, keeps the policy right whenever the stylesheet changes.
+    """
+    source, _, _ = _env.loader.get_source(_env, "base.html")  # type: ignore[union-attr]
+    blocks = _STYLE.findall(source)
+    return [base64.b64encode(hashlib.sha256(b.encode()).digest()).decode() for b in blocks]
 
 
 class PageError(Exception):
     """An error answered with a small HTML page instead of a JSON body."""
 
-    def __init__(self, status_code: int, heading: str, message: str) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        heading: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        link: tuple[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.heading = heading
         self.message = message
+        self.headers = headers or {}
+        self.link = link
 
 
 def render(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -53,7 +96,9 @@ def unsubscribe_page(email: str) -> HTMLResponse:
 def page_error_handler(_request: Request, exc: Exception) -> HTMLResponse:
     """Exception handler that turns a ``PageError`` into its page."""
     assert isinstance(exc, PageError)
-    return message_page(exc.heading, exc.message, exc.status_code)
+    response = message_page(exc.heading, exc.message, exc.status_code, link=exc.link)
+    response.headers.update(exc.headers)
+    return response
 
 
 class FormInvalid(Exception):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 InterestKind = Literal["keyword", "author", "category", "text"]
 EventKind = Literal["click", "more", "less"]
@@ -16,6 +17,19 @@ MAX_LIBRARY_CHARS = 2_000_000
 # the database driver fail instead of the lookup simply finding nothing.
 MAX_ID = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_lone_surrogate(value: str) -> str:
+    # JSON may escape half of a UTF-16 pair ("\ud800"); Python keeps it, and then no
+    # database can store it: a 500 at commit instead of a 422 naming the field.
+    if _SURROGATE.search(value):
+        raise ValueError("holds a lone surrogate (\\ud800-\\udfff), which is not text")
+    return value
+
+
+# Text from a JSON request body: a str that can be stored.
+Text = Annotated[str, AfterValidator(_no_lone_surrogate)]
 
 
 class HealthPublic(BaseModel):
@@ -45,7 +59,7 @@ class PapersPublic(BaseModel):
 
 class InterestCreate(BaseModel):
     kind: InterestKind
-    value: str = Field(min_length=1, max_length=2000)
+    value: Text = Field(min_length=1, max_length=2000)
 
 
 class InterestPublic(InterestCreate):
@@ -53,9 +67,9 @@ class InterestPublic(InterestCreate):
 
 
 class UserCreate(BaseModel):
-    email: str = Field(max_length=320)
-    name: str | None = Field(default=None, max_length=200)
-    timezone: str = Field(default="UTC", max_length=64)
+    email: Text = Field(max_length=320)
+    name: Text | None = Field(default=None, max_length=200)
+    timezone: Text = Field(default="UTC", max_length=64)
     digest_size: int = Field(default=10, ge=1, le=50)
     interests: list[InterestCreate] = Field(default_factory=list, max_length=100)
 
@@ -97,17 +111,21 @@ class EventPublic(BaseModel):
 
 
 class PaperLink(BaseModel):
-    """The data signed into a click, more or less link: user, paper, digest."""
+    """The data signed into a click, more or less link: user, paper, digest.
 
-    u: int
-    p: int
-    d: int | None = None
+    Ids are bounded even though signed: a link signed by a retired key or by an operator's
+    script must not make the database driver fail on an id no row can have.
+    """
+
+    u: Id
+    p: Id
+    d: Id | None = None
 
 
 class UserLink(BaseModel):
     """The data signed into a link for one subscriber: the user and their sign-up time."""
 
-    u: int
+    u: Id
     c: int | None = None
 
 
@@ -115,19 +133,19 @@ class UserLink(BaseModel):
 
 
 class SignUpCreate(BaseModel):
-    email: str = Field(max_length=320)
-    name: str | None = Field(default=None, max_length=200)
-    timezone: str = Field(default="UTC", max_length=64)
+    email: Text = Field(max_length=320)
+    name: Text | None = Field(default=None, max_length=200)
+    timezone: Text = Field(default="UTC", max_length=64)
     send_hour: int = Field(default=7, ge=0, le=23)
     frequency: Frequency = "daily"
     digest_size: int = Field(default=10, ge=1, le=50)
     interests: list[InterestCreate] = Field(default_factory=list, max_length=100)
-    seeds: list[str] = Field(
+    seeds: list[Text] = Field(
         default_factory=list,
         max_length=100,
         description="Seed papers: arXiv ids or URLs, DOIs or titles.",
     )
-    library: str | None = Field(
+    library: Text | None = Field(
         default=None,
         max_length=MAX_LIBRARY_CHARS,
         description="A BibTeX file or a Zotero CSL-JSON export, as text.",
@@ -168,15 +186,15 @@ class SubscriberPublic(BaseModel):
 class SubscriberUpdate(BaseModel):
     """Fields left out stay as they are; ``interests`` replaces the whole list."""
 
-    name: str | None = Field(default=None, max_length=200)
-    timezone: str | None = Field(default=None, max_length=64)
+    name: Text | None = Field(default=None, max_length=200)
+    timezone: Text | None = Field(default=None, max_length=64)
     send_hour: int | None = Field(default=None, ge=0, le=23)
     frequency: Frequency | None = None
     digest_size: int | None = Field(default=None, ge=1, le=50)
     interests: list[InterestCreate] | None = Field(default=None, max_length=100)
-    add_seeds: list[str] = Field(default_factory=list, max_length=100)
+    add_seeds: list[Text] = Field(default_factory=list, max_length=100)
     remove_seeds: list[Id] = Field(default_factory=list, max_length=100)
-    library: str | None = Field(default=None, max_length=MAX_LIBRARY_CHARS)
+    library: Text | None = Field(default=None, max_length=MAX_LIBRARY_CHARS)
     paused: bool | None = None
 
 
@@ -225,10 +243,17 @@ class SignUpForm(BaseModel):
     send_hour: str = "7"
     frequency: str = "daily"
     digest_size: str = "10"
+    # A honeypot: hidden from people, filled in by bots that fill in every field.
+    website: str = Field(default="", description="Leave empty.")
 
 
 class PreferencesForm(SignUpForm):
     remove_seed: list[str] = Field(default_factory=list, description="Seed paper ids to drop.")
+
+
+class PreferencesLinkForm(BaseModel):
+    email: str = ""
+    website: str = Field(default="", description="Leave empty.")
 
 
 class DeleteForm(BaseModel):

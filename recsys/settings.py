@@ -10,11 +10,30 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from limits import parse as parse_rate
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - the refused default
 SENDGRID_API_HOST = "https://api.sendgrid.com"
+# token_urlsafe(32) is 43 characters (32 random bytes), token_urlsafe(24) is 32 (24 bytes).
+# Counted as characters of the value: a person typing a password does not get near them.
+MIN_SECRET_CHARS = 43
+MIN_ADMIN_KEY_CHARS = 32
+# "a" * 64 is long but guessable; a random key of that length repeats few characters.
+MIN_DISTINCT_CHARS = 10
+MAKE_A_SECRET = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def weak_secret_reason(value: str, min_chars: int) -> str | None:
+    """Why ``value`` is too weak to sign links or guard the admin API, or None if it will do."""
+    if value == DEV_SECRET_KEY:
+        return "is the built-in development value, public in the source"
+    if len(value) < min_chars:
+        return f"has {len(value)} characters; at least {min_chars} random ones are needed"
+    if len(set(value)) < MIN_DISTINCT_CHARS:
+        return f"repeats too few characters to be random ({len(set(value))} distinct)"
+    return None
 
 
 class Settings(BaseSettings):
@@ -102,6 +121,25 @@ class Settings(BaseSettings):
     # expires, so keep it above the longest run (arXiv OAI: ~1,000 records per 3 s and up).
     harvest_lease_s: float = Field(default=3600.0, gt=0)
 
+    # Safe to put on the internet (issue 12) -------------------------------------------------
+    # Where sign-up rate limits are counted: unset keeps them in each server process's
+    # memory; a Redis URL (e.g. redis://redis:6379/1) shares them between processes and
+    # machines, so running more workers does not multiply the limits.
+    rate_limit_url: str | None = None
+    # How many sign-ups one client address may post, and how many confirmation e-mails one
+    # address may be sent, in the ``limits`` notation ("10/hour", "1/day", "3 per 2 hours").
+    signup_limit_per_ip: str = "10/hour"
+    signup_limit_per_address: str = "1/day"
+
+    @field_validator("signup_limit_per_ip", "signup_limit_per_address")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        try:
+            parse_rate(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a rate like '10/hour' or '1/day'") from exc
+        return value
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         # A default secret outside development would let anyone forge click and
@@ -110,10 +148,24 @@ class Settings(BaseSettings):
             raise ValueError(
                 "PAPERBOY_SECRET_KEY is left at its development default; "
                 f"set a long random value before running with environment={self.environment}"
+                f" (make one with: {MAKE_A_SECRET})"
             )
+        if self.environment == "production":
+            self._refuse_weak_keys()
         if self.email_backend == "sendgrid" and not self.sendgrid_api_key:
             raise ValueError("PAPERBOY_EMAIL_BACKEND=sendgrid needs PAPERBOY_SENDGRID_API_KEY")
         return self
+
+    def _refuse_weak_keys(self) -> None:
+        # In production the secret signs every account's links and the admin key opens every
+        # account: a short one is a few hours of guessing away from forged links.
+        keys = [("PAPERBOY_SECRET_KEY", self.secret_key, MIN_SECRET_CHARS)]
+        if self.admin_api_key:  # unset or empty: the admin API is off, nothing to guess
+            keys.append(("PAPERBOY_ADMIN_API_KEY", self.admin_api_key, MIN_ADMIN_KEY_CHARS))
+        for name, value, min_chars in keys:
+            reason = weak_secret_reason(value, min_chars)
+            if reason is not None:
+                raise ValueError(f"{name} {reason}; make one with: {MAKE_A_SECRET}")
 
     @model_validator(mode="after")
     def _template_mode_needs_a_template(self) -> Settings:

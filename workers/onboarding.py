@@ -1,4 +1,4 @@
-"""The double opt-in e-mail: one thin task and the plain function it calls.
+"""E-mails a reader asked for: the double opt-in confirmation and a fresh preferences link.
 
 The API enqueues ``paperboy.send_confirmation`` after the sign-up is committed. The task is
 safe to run twice (a second e-mail with a fresh link is harmless) and does nothing once the
@@ -16,8 +16,14 @@ from celery import Task
 from recsys.db.models import UserRow
 from recsys.db.session import Database
 from recsys.delivery import DeliveryError, EmailBackend
-from recsys.delivery.compose import ConfirmationEmail, compose_confirmation
+from recsys.delivery.compose import (
+    ConfirmationEmail,
+    PreferencesLinkEmail,
+    compose_confirmation,
+    compose_preferences_link,
+)
 from recsys.settings import Settings, get_settings
+from recsys.subscribers.accounts import suppressed_for_delivery
 from recsys.subscribers.links import LinkMaker
 from workers import runtime
 from workers.app import app
@@ -55,9 +61,55 @@ def confirmation_email(user: UserRow, settings: Settings, now: datetime) -> Conf
     return ConfirmationEmail(
         user_id=user.id,
         to_email=user.email,
-        to_name=user.name,
+        # Whoever signed the address up typed the name: until its owner confirms, nothing
+        # they wrote goes into mail to that address (no "Hi <advert>," to a stranger).
+        to_name=None,
         confirm_url=links.confirm(user.id, user.created_at),
         expires_days=settings.confirm_ttl_days,
+    )
+
+
+# Preferences-link e-mails are filed apart from confirmations (a backend keys by digest id).
+LINK_OUTBOX_OFFSET = 2**40
+
+
+def link_outbox_key(user_id: int) -> int:
+    """The id a backend files a preferences-link e-mail under: negative, apart from -user_id."""
+    return -(LINK_OUTBOX_OFFSET + user_id)
+
+
+def send_preferences_link(
+    db: Database, backend: EmailBackend, settings: Settings, user_id: int, now: datetime
+) -> bool:
+    """Mail a subscriber a fresh preferences link; False (nothing sent) when none is due.
+
+    A pending account confirms first (its confirmation leads to the page), and an address
+    that bounced or reported spam is mailed nothing.
+    """
+    with db.session() as session:
+        user = session.get(UserRow, user_id)
+        if user is None or user.status == "pending":
+            return False
+        if suppressed_for_delivery(session, user.email):
+            return False
+        email = preferences_link_email(user, settings, now)
+    message = compose_preferences_link(email, settings.from_email, now=now)
+    backend.send(message, digest_id=link_outbox_key(user_id))
+    return True
+
+
+def preferences_link_email(
+    user: UserRow, settings: Settings, now: datetime
+) -> PreferencesLinkEmail:
+    """The e-mail with links valid ``link_ttl_days`` (the unsubscribe one never expires)."""
+    expires = now + timedelta(days=settings.link_ttl_days)
+    links = LinkMaker(settings.secret_key, settings.public_base_url, expires)
+    return PreferencesLinkEmail(
+        user_id=user.id,
+        to_email=user.email,
+        preferences_url=links.preferences(user.id, user.created_at),
+        unsubscribe_url=links.unsubscribe(user.id, user.created_at),
+        expires_days=settings.link_ttl_days,
     )
 
 
@@ -73,6 +125,21 @@ def send_confirmation_task(self: Task, user_id: int) -> bool:
             # Unknown or permanent: a second e-mail would be a duplicate or fail the same
             # way; the subscriber can sign up again to get a new one.
             log.warning("confirmation for user %d not sent: %s", user_id, exc)
+            return False
+        backoff = min(2**self.request.retries, 300) * random.uniform(0.5, 1.5)
+        raise self.retry(countdown=max(backoff, exc.retry_after_s or 0)) from exc
+
+
+@app.task(name="paperboy.send_preferences_link", bind=True, max_retries=8)
+def send_preferences_link_task(self: Task, user_id: int) -> bool:
+    """Send a fresh preferences link; transient failures retry with backoff and jitter."""
+    try:
+        return send_preferences_link(
+            runtime.database(), runtime.backend(), get_settings(), user_id, runtime.now()
+        )
+    except DeliveryError as exc:
+        if not exc.transient:
+            log.warning("preferences link for user %d not sent: %s", user_id, exc)
             return False
         backoff = min(2**self.request.retries, 300) * random.uniform(0.5, 1.5)
         raise self.retry(countdown=max(backoff, exc.retry_after_s or 0)) from exc

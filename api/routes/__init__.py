@@ -2,7 +2,19 @@
 
 from fastapi import APIRouter
 
-from api.routes import events, health, links, me, papers, preferences, signup, users, webhooks
+from api.routes import (
+    docs,
+    events,
+    health,
+    links,
+    me,
+    papers,
+    preferences,
+    preferences_link,
+    signup,
+    users,
+    webhooks,
+)
 
 api_router = APIRouter()
 api_router.include_router(health.router)
@@ -13,4 +25,6 @@ api_router.include_router(links.router)
 api_router.include_router(webhooks.router)
 api_router.include_router(signup.router)
 api_router.include_router(preferences.router)
+api_router.include_router(preferences_link.router)
 api_router.include_router(me.router)
+api_router.include_router(docs.router)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, status
 
-from api.deps import NowDep, SessionDep, invalid_field, require_admin
+from api.deps import ADMIN_RESPONSES, NowDep, SessionDep, invalid_field, require_admin
 from api.schemas import EventCreate, EventPublic
 from recsys.subscribers.accounts import SubscriberError
 from recsys.subscribers.events import record_event
 
-router = APIRouter(prefix="/events", tags=["events"], dependencies=[Depends(require_admin)])
+router = APIRouter(
+    prefix="/events",
+    tags=["events"],
+    dependencies=[Depends(require_admin)],
+    responses=ADMIN_RESPONSES,
+)
 
 _MISSING_IDS = frozenset({"user_id", "paper_id"})
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Response, status
 from sqlalchemy.orm import Session
 
 from api.deps import ApiSubscriber, ModelDep, NowDep, SessionDep, SettingsDep, invalid_field
+from api.middleware import JSON_LIBRARY_MAX_BODY
 from api.schemas import (
     PreviewPublic,
     SeedPublic,
@@ -55,7 +56,11 @@ def get_me(user: ApiSubscriber, session: SessionDep) -> SubscriberPublic:
     return _public(session, user)
 
 
-@router.patch("", responses={422: {"description": "A field is invalid; it is named."}})
+@router.patch(
+    "",
+    responses={422: {"description": "A field is invalid; it is named."}},
+    max_body_size=JSON_LIBRARY_MAX_BODY,
+)
 def update_me(
     body: SubscriberUpdate, user: ApiSubscriber, session: SessionDep, now: NowDep
 ) -> SubscriberUpdated:

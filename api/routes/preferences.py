@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 
 from api.deps import ModelDep, NowDep, SessionDep, SettingsDep, page_subscriber
 from api.forms import (
+    MAX_FORM_BYTES,
+    changed_preferences,
     form_of,
     openapi_form,
-    preferences_of,
     removed_seeds,
     seeds_of,
     timezone_names,
@@ -32,6 +33,7 @@ from recsys.settings import Settings
 from recsys.subscribers.accounts import (
     FREQUENCIES,
     Additions,
+    Interest,
     SeedReport,
     SubscriberError,
     delete_account,
@@ -91,6 +93,7 @@ def preferences_page(
     "",
     openapi_extra=openapi_form(PreferencesForm),
     responses={422: {"description": "A field is invalid; the form is shown again naming it."}},
+    max_body_size=MAX_FORM_BYTES,
 )
 def save_preferences(
     token: str,
@@ -109,7 +112,9 @@ def save_preferences(
             read_library(form.library) if form.library.strip() else None,
             removed_seeds(form),
         )
-        report = update_preferences(session, user.id, preferences_of(form), now, additions)
+        stored = [Interest(i.kind, i.value) for i in user.interests]
+        prefs = changed_preferences(form, stored)
+        report = update_preferences(session, user.id, prefs, now, additions)
     except SubscriberError as exc:
         raise FormInvalid("preferences.html", page.context(form=form, error=exc)) from exc
     return render("preferences.html", **page.context(notice=saved_notice(report)))

@@ -11,12 +11,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, HTTPException, status
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.deps import (
+    Enqueue,
     EnqueueDep,
     NowDep,
     SessionDep,
@@ -25,8 +26,18 @@ from api.deps import (
     invalid_field,
     page_subscriber,
 )
-from api.forms import form_of, openapi_form, preferences_of, seeds_of, timezone_names
-from api.pages import FormInvalid, message_page, render
+from api.forms import (
+    MAX_FORM_BYTES,
+    form_of,
+    openapi_form,
+    preferences_of,
+    same_origin,
+    seeds_of,
+    timezone_names,
+)
+from api.middleware import JSON_LIBRARY_MAX_BODY
+from api.pages import FormInvalid, PageError, message_page, render
+from api.ratelimit import SignUpLimits, SignUpLimitsDep, refuse_busy_client
 from api.schemas import SignUpAccepted, SignUpCreate, SignUpForm
 from recsys.db.models import UserRow
 from recsys.settings import Settings
@@ -50,8 +61,11 @@ CHECK_INBOX = (
     "If {email} can subscribe, a confirmation link is on its way there. Open it to start "
     "your digests; we send nothing else until you do."
 )
+FOREIGN_FORM = "This form was sent from another web site. Sign up on this site's own page."
 _INVALID: dict[int | str, dict[str, Any]] = {
-    422: {"description": "A field is invalid; the form is shown again naming it."}
+    403: {"description": "The form was posted from another site."},
+    422: {"description": "A field is invalid; the form is shown again naming it."},
+    429: {"description": "Too many sign-ups from this client address; see Retry-After."},
 }
 
 
@@ -79,38 +93,54 @@ def signup_page() -> HTMLResponse:
     response_class=HTMLResponse,
     openapi_extra=openapi_form(SignUpForm),
     responses=_INVALID,
+    max_body_size=MAX_FORM_BYTES,
 )
 def signup_form(
     form: Annotated[SignUpForm, form_of(SignUpForm)],
+    request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     now: NowDep,
     enqueue: EnqueueDep,
     background: BackgroundTasks,
+    limits: SignUpLimitsDep,
 ) -> HTMLResponse:
     """Sign up from the web form; only a confirmation e-mail follows until it is confirmed."""
+    if not same_origin(request, settings):
+        raise PageError(status.HTTP_403_FORBIDDEN, "Wrong site", FOREIGN_FORM)
+    refuse_busy_client(limits, request, page=True)
+    answer = message_page("Check your inbox", CHECK_INBOX.format(email=form.email.strip()))
+    if form.website:  # only a bot fills in the hidden field: told the same, nothing done
+        return answer
     try:
         additions = Additions(seeds_of(form), read_library(form.library) if form.library else None)
         user = _sign_up(session, form.email, now, preferences_of(form), additions)
     except SubscriberError as exc:
         raise FormInvalid("signup.html", form_context(form, exc)) from exc
-    if user is not None:
-        background.add_task(enqueue_quietly, enqueue, CONFIRMATION_TASK, [user.id])
-    return message_page("Check your inbox", CHECK_INBOX.format(email=form.email.strip()))
+    _confirm_later(limits, background, enqueue, user)
+    return answer
 
 
 @router.post(
     "/subscriptions",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={409: {"description": "A sign-up for this address is being recorded right now."}},
+    responses={
+        409: {"description": "A sign-up for this address is being recorded right now."},
+        429: {"description": "Too many sign-ups from this client address; see Retry-After."},
+    },
+    max_body_size=JSON_LIBRARY_MAX_BODY,
 )
 def subscribe_self(
     body: SignUpCreate,
+    request: Request,
     session: SessionDep,
     now: NowDep,
     enqueue: EnqueueDep,
     background: BackgroundTasks,
+    limits: SignUpLimitsDep,
 ) -> SignUpAccepted:
     """Sign up (JSON); a confirmation e-mail follows, and nothing else until it is confirmed."""
+    refuse_busy_client(limits, request, page=False)
     prefs = Preferences(
         name=body.name or "",
         timezone=body.timezone,
@@ -125,9 +155,17 @@ def subscribe_self(
         user = _sign_up(session, body.email, now, prefs, additions)
     except SubscriberError as exc:
         raise invalid_field(exc) from exc
-    if user is not None:
-        background.add_task(enqueue_quietly, enqueue, CONFIRMATION_TASK, [user.id])
+    _confirm_later(limits, background, enqueue, user)
     return SignUpAccepted(detail=CHECK_INBOX.format(email=body.email.strip()))
+
+
+def _confirm_later(
+    limits: SignUpLimits, background: BackgroundTasks, enqueue: Enqueue, user: UserRow | None
+) -> None:
+    # Over the per-address limit the answer stays the same and no e-mail goes out, so
+    # nobody can flood an inbox by signing it up again and again.
+    if user is not None and limits.confirmation(user.email).allowed:
+        background.add_task(enqueue_quietly, enqueue, CONFIRMATION_TASK, [user.id])
 
 
 def _sign_up(

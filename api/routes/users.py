@@ -7,12 +7,25 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.deps import NowDep, PageDep, PathId, SessionDep, invalid_field, require_admin
+from api.deps import (
+    ADMIN_RESPONSES,
+    NowDep,
+    PageDep,
+    PathId,
+    SessionDep,
+    invalid_field,
+    require_admin,
+)
 from api.schemas import UserCreate, UserPublic, UsersPublic
 from recsys.db.models import UserRow
 from recsys.subscribers.accounts import Interest, SubscriberError, create_user, normalise_email
 
-router = APIRouter(prefix="/users", tags=["users"], dependencies=[Depends(require_admin)])
+router = APIRouter(
+    prefix="/users",
+    tags=["users"],
+    dependencies=[Depends(require_admin)],
+    responses=ADMIN_RESPONSES,
+)
 
 
 @router.post(

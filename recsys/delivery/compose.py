@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import default as default_policy
+from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid, parseaddr
 from functools import lru_cache
 from typing import Any
@@ -25,10 +25,36 @@ MAX_REASON_CHARS = 300
 MAX_AUTHOR_CHARS = 100
 MAX_LISTED_AUTHORS = 3
 ELLIPSIS = "\u2026"
+# Headers holding URLs, written as set: one line, never folded or encoded.
+UNFOLDED_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
+# RFC 5322's hard limit on a line, CRLF excluded.
+MAX_HEADER_LINE = 998
+
+
+class MessagePolicy(EmailPolicy):
+    """The standard policy, except that :data:`UNFOLDED_HEADERS` go out exactly as set.
+
+    The standard policy folds a header longer than 78 characters; a URL has no space to
+    fold at, so it becomes RFC 2047 encoded-words (``=?utf-8?q?=3Chttps...``), which mailbox
+    providers do not read as a URL, and they then offer no one-click unsubscribe.
+    """
+
+    def fold(self, name: str, value: str) -> str:
+        if name.lower() in UNFOLDED_HEADERS:
+            return f"{name}: {value}{self.linesep}"
+        return super().fold(name, value)
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        if name.lower() in UNFOLDED_HEADERS:
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
 # 7bit makes non-ASCII parts quoted-printable or base64, so the same bytes are valid over
 # SMTP relays without 8BITMIME and in .eml files alike.
-MESSAGE_POLICY = default_policy.clone(cte_type="7bit")
+MESSAGE_POLICY = MessagePolicy(cte_type="7bit")
 CONFIRMATION_SUBJECT = "Confirm your Paperboy subscription"
+PREFERENCES_LINK_SUBJECT = "Your Paperboy preferences link"
 
 
 # Slotted: a template-mode batch holds 10,000 lines at once, and a __dict__ each doubles the
@@ -191,6 +217,53 @@ def compose_confirmation(
     return msg
 
 
+@dataclass(frozen=True)
+class PreferencesLinkEmail:
+    """A fresh link to the preferences page, sent when a subscriber asks for one.
+
+    It holds nothing the requester typed: whoever asked, only the address's owner reads it.
+    """
+
+    user_id: int
+    to_email: str
+    preferences_url: str
+    unsubscribe_url: str
+    expires_days: int
+
+
+def compose_preferences_link(
+    email: PreferencesLinkEmail, from_email: str, *, now: datetime | None = None
+) -> EmailMessage:
+    """Render the preferences-link e-mail as ``multipart/alternative`` (text, then HTML).
+
+    Raises
+    ------
+    ValueError
+        If the address is malformed or a link is not http(s).
+    """
+    if "@" not in email.to_email:
+        raise ValueError(f"preferences link: to_email {email.to_email!r} is not an address")
+    for url in (email.preferences_url, email.unsubscribe_url):
+        if not _is_http(url):
+            raise ValueError(f"preferences link: links must be http(s), got {url!r}")
+    context = {
+        "preferences_url": email.preferences_url,
+        "unsubscribe_url": email.unsubscribe_url,
+        "expires_days": email.expires_days,
+    }
+    msg = EmailMessage(policy=MESSAGE_POLICY)
+    msg["From"] = from_email
+    msg["To"] = email.to_email
+    msg["Subject"] = PREFERENCES_LINK_SUBJECT
+    msg["Date"] = format_datetime(now or datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(
+        idstring=f"preferences-{email.user_id}", domain=_sender_domain(from_email)
+    )
+    msg.set_content(_render("preferences_link.txt.j2", context))
+    msg.add_alternative(_render("preferences_link.html.j2", context), subtype="html")
+    return msg
+
+
 def html_part(message: EmailMessage) -> str:
     """The decoded ``text/html`` body of a composed message.
 
@@ -287,9 +360,20 @@ def _set_headers(msg: EmailMessage, digest: DigestEmail, from_email: str, now: d
         idstring=f"digest-{digest.digest_id}", domain=_sender_domain(from_email)
     )
     # RFC 2369 + RFC 8058: mailbox providers show an "Unsubscribe" button and POST to the URL.
-    msg["List-Unsubscribe"] = f"<{digest.unsubscribe_url}>"
+    msg["List-Unsubscribe"] = _one_line(digest, f"<{digest.unsubscribe_url}>")
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["X-Paperboy-Digest-Id"] = str(digest.digest_id)
+
+
+def _one_line(digest: DigestEmail, value: str) -> str:
+    """``value`` when it can be written unfolded: printable ASCII that fits on one line."""
+    fits = len("List-Unsubscribe: ") + len(value) <= MAX_HEADER_LINE
+    if not (value.isascii() and value.isprintable() and fits):
+        raise ValueError(
+            f"digest {digest.digest_id}: unsubscribe_url must be printable ASCII of at most "
+            f"{MAX_HEADER_LINE - 20} characters"
+        )
+    return value
 
 
 def _sender_domain(from_email: str) -> str:

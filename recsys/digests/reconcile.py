@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -50,6 +52,14 @@ log = logging.getLogger(__name__)
 
 PROVIDER = "sendgrid"
 MAX_EVENT_ID_CHARS = 128
+# Row ids are 64-bit integers: a larger digest_id is no digest of ours, and would make the
+# database driver fail for the whole batch instead of the lookup finding nothing.
+MAX_DIGEST_ID = 2**63 - 1
+# Unix times Python's datetime can hold (years 1970 to 9999); SendGrid's are seconds now.
+MAX_UNIX_TIME = 253_402_300_799
+# A header timestamp is ten digits until the year 2286; longer is not a time.
+MAX_TIMESTAMP_DIGITS = 12
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # Every event about a message shows SendGrid accepted it ("dropped" too: accepted, then not
 # delivered). Only an event like this resolves an unknown digest as sent.
 ACCEPTANCE_EVENTS = frozenset(
@@ -97,6 +107,9 @@ def verify_signature(
     """
     if not signature or not timestamp:
         raise SignatureError("missing SendGrid signature or timestamp header")
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= MAX_TIMESTAMP_DIGITS):
+        # int() would take a 4,000-digit header, and comparing it with now overflows a float.
+        raise SignatureError("malformed signature or timestamp header")
     try:
         stamp = int(timestamp)
         raw_signature = base64.b64decode(signature, validate=True)
@@ -188,24 +201,37 @@ def parse_event(raw: object) -> ProviderEvent:
         raise ValueError(f"event {event_id}: 'email' must be an address")
     if isinstance(stamp, bool) or not isinstance(stamp, int | float):
         raise ValueError(f"event {event_id}: 'timestamp' must be a Unix time")
+    if not 0 <= stamp <= MAX_UNIX_TIME:  # also false for NaN
+        raise ValueError(f"event {event_id}: 'timestamp' {stamp} is out of range")
+    if not _storable(raw):
+        raise ValueError(f"event {event_id}: holds a NUL or a lone surrogate, which is not text")
     message_id = raw.get("sg_message_id")
     return ProviderEvent(
         event_id=event_id,
         kind=kind,
         email=email.strip().lower(),
         occurred_at=datetime.fromtimestamp(stamp, UTC),
-        digest_id=_digest_id(raw.get("digest_id")),
+        digest_id=_digest_id(event_id, raw.get("digest_id")),
         message_id=message_id if isinstance(message_id, str) else None,
         payload=raw,
     )
 
 
-def _digest_id(value: object) -> int | None:
+def _storable(raw: dict[str, Any]) -> bool:
+    # PostgreSQL refuses NUL and lone surrogates in text and JSON alike; one such event
+    # would fail the insert of the whole batch.
+    text = json.dumps(raw, ensure_ascii=False)
+    return "\\u0000" not in text and not _SURROGATE.search(text)
+
+
+def _digest_id(event_id: str, value: object) -> int | None:
     # Our custom argument, sent as a string (SendGrid requires strings); other mail sent
-    # through the same account has none.
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
+    # through the same account has none. isdigit() alone would pass "²", which int() refuses.
+    if not (isinstance(value, str) and value.isascii() and value.isdigit()):
+        return None
+    if len(value) > len(str(MAX_DIGEST_ID)) or int(value) > MAX_DIGEST_ID:
+        raise ValueError(f"event {event_id}: 'digest_id' {value[:30]} is out of range")
+    return int(value)
 
 
 def ingest_events(session: Session, raw_events: Sequence[object], now: datetime) -> IngestReport:

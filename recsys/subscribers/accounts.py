@@ -45,6 +45,10 @@ MAX_SEEDS = 100
 _EMAIL = re.compile(r"^[^@\s<>\x00-\x1f\x7f]+@[^@\s<>\x00-\x1f\x7f]+\.[^@\s<>\x00-\x1f\x7f]+$")
 # Control characters mean garbage input, and PostgreSQL refuses NUL in text outright.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A name goes into the To header of every message: a line break there makes Python's
+# e-mail package refuse the header, so every message to that person would fail. These are
+# the characters str.splitlines() breaks at.
+_LINE_BREAK = re.compile("[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
 
 class SubscriberError(ValueError):
@@ -83,7 +87,7 @@ def create_user(
     """Create an active subscriber whose first digest is due now."""
     address = normalise_email(email)
     _check_timezone(timezone)
-    _check_text("name", name or "")
+    _check_name(name or "")
     if session.scalar(select(UserRow.id).where(UserRow.email == address)) is not None:
         raise SubscriberError("email", f"{address} is already subscribed")
     user = UserRow(
@@ -113,6 +117,12 @@ def _check_timezone(name: str) -> None:
 def _check_text(field: str, value: str) -> None:
     if _CONTROL.search(value):
         raise SubscriberError(field, "must not contain control characters")
+
+
+def _check_name(name: str) -> None:
+    if _LINE_BREAK.search(name):
+        raise SubscriberError("name", "must be one line: no carriage return or line feed")
+    _check_text("name", name)
 
 
 def _interest_row(interest: Interest) -> InterestRow:
@@ -181,9 +191,10 @@ class Preferences:
 
 @dataclass(frozen=True)
 class SignUp:
-    """The outcome of a sign-up: the row, and whether a confirmation e-mail should go out."""
+    """The outcome of a sign-up: the row (None when none was made), and whether a
+    confirmation e-mail should go out."""
 
-    user: UserRow
+    user: UserRow | None
     needs_confirmation: bool
 
 
@@ -205,24 +216,34 @@ def sign_up(
 ) -> SignUp:
     """Record a self-service sign-up as ``pending`` until its owner confirms the address.
 
-    A confirmed (active or paused) address is left untouched and needs no e-mail, so
-    nobody can change another person's subscription by signing up with their address.
-    A pending or unsubscribed one takes the new settings and is asked to confirm again.
-    Everything is checked before anything is written.
+    Only a new address takes the settings given. An existing account is never changed by a
+    sign-up, as anyone can type anyone's address: a confirmed (active or paused) one needs
+    no e-mail; a pending or unsubscribed one is only sent a confirmation again (it becomes
+    ``pending`` so that it can be confirmed, and keeps its settings, which its owner edits
+    once confirmed). An address that bounced, reported spam or was dropped as bad gets no
+    e-mail and no account. Everything is checked before anything is written.
     """
     address = normalise_email(email)
     check_preferences(prefs)
+    if suppressed_for_delivery(session, address):
+        return SignUp(None, needs_confirmation=False)
     user = session.scalar(select(UserRow).where(UserRow.email == address))
-    if user is not None and user.status in ("active", "paused"):
-        return SignUp(user, needs_confirmation=False)
-    if user is None:
-        user = UserRow(email=address, created_at=now)
-        session.add(user)
-    user.status, user.confirmed_at, user.next_digest_at = "pending", None, None
+    if user is not None:
+        if user.status == "unsubscribed":
+            user.status = "pending"  # still suppressed, and sent nothing but the confirmation
+        return SignUp(user, needs_confirmation=user.status == "pending")
+    user = UserRow(email=address, created_at=now, status="pending")
+    session.add(user)
     _apply(user, prefs)
     session.flush()
     _add(session, user.id, additions, now)
     return SignUp(user, needs_confirmation=True)
+
+
+def suppressed_for_delivery(session: Session, address: str) -> bool:
+    """True when ``address`` is suppressed for a reason other than its own unsubscribe."""
+    reasons = session.scalars(select(SuppressionRow.reason).where(SuppressionRow.email == address))
+    return any(reason != "unsubscribe" for reason in reasons)
 
 
 def confirm(session: Session, user_id: int, now: datetime) -> bool:
@@ -242,7 +263,7 @@ def confirm(session: Session, user_id: int, now: datetime) -> bool:
 
 def check_preferences(prefs: Preferences) -> None:
     """Raise ``SubscriberError`` naming the first field of ``prefs`` that is invalid."""
-    _check_text("name", prefs.name or "")
+    _check_name(prefs.name or "")
     if prefs.timezone is not None:
         _check_timezone(prefs.timezone)
     if prefs.send_hour is not None and not 0 <= prefs.send_hour <= 23:

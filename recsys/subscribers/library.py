@@ -283,11 +283,14 @@ def _load_json(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise LibraryError(f"line {exc.lineno}", f"not valid JSON ({exc.msg})") from None
-    except RecursionError:
-        raise LibraryError("library", "not valid JSON (nested too deeply)") from None
-    except ValueError as exc:  # integers of over 4,300 digits
-        reason = str(exc).split(":")[0]
-        raise LibraryError("library", f"not valid JSON ({reason})") from None
+    except RecursionError:  # the C decoder gives up near Python's recursion limit
+        raise LibraryError(
+            "library", "not valid JSON (nests lists or objects too deeply)"
+        ) from None
+    except ValueError:  # int() refuses to read more than 4,300 digits
+        raise LibraryError(
+            "library", "not valid JSON (holds a number too long to be part of a reference)"
+        ) from None
 
 
 def _csl_item(item: Any, n: int) -> Reference:

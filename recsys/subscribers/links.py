@@ -3,7 +3,8 @@ preferences.
 
 A token is ``base64url(payload).base64url(hmac_sha256(payload))``; the payload carries a
 key id, the purpose, an expiry and a small data dict. The purpose is checked so a click
-token can never be replayed as an unsubscribe, and the expiry so old mail stops working.
+token can never be replayed as an unsubscribe, and the expiry so old mail stops working,
+except for unsubscribing (:data:`NEVER_EXPIRE`).
 
 The key id names the secret that signed the token. It is derived from the secret itself, so
 rotating ``SECRET_KEY`` needs no id bookkeeping: put the old secret in
@@ -25,6 +26,10 @@ from typing import Any
 from recsys.settings import Settings
 
 PURPOSES = frozenset({"click", "more", "less", "unsubscribe", "confirm", "preferences"})
+# An unsubscribe link can only take someone off the list, so it never expires: a subscriber
+# with nothing but old mail must still be able to leave (and mailbox providers keep the
+# List-Unsubscribe URL of every message they hold). Its expiry is still signed, and ignored.
+NEVER_EXPIRE = frozenset({"unsubscribe"})
 # Our tokens are a few hundred characters; refusing long ones early bounds the work an
 # attacker can make us do per request.
 MAX_TOKEN_CHARS = 2048
@@ -98,7 +103,9 @@ def read_token(keys: Keys, token: str, purpose: str, now: datetime) -> dict[str,
     if payload.get("p") != purpose:
         raise TokenError(f"this link is for {payload.get('p')!r}, not {purpose!r}")
     expiry = payload.get("e")
-    if not isinstance(expiry, int) or expiry < now.timestamp():
+    if not isinstance(expiry, int):
+        raise TokenError("malformed link token")
+    if expiry < now.timestamp() and purpose not in NEVER_EXPIRE:
         raise TokenError("this link has expired")
     data = payload.get("d")
     if not isinstance(data, dict):
@@ -109,7 +116,9 @@ def read_token(keys: Keys, token: str, purpose: str, now: datetime) -> dict[str,
 def _payload(body: str) -> dict[str, Any]:
     try:
         payload = json.loads(_unb64(body))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # Read before the signature is checked: 1,500 nested "[" fit in a token and must
+        # be a bad link, not a 500.
         raise TokenError("malformed link token") from exc
     if not isinstance(payload, dict):
         raise TokenError("malformed link token")

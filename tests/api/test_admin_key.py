@@ -36,3 +36,11 @@ def test_it_answers_503_when_no_admin_key_is_configured(settings: Settings) -> N
 
     assert response.status_code == 503
     assert response.json() == {"detail": "admin API disabled: set PAPERBOY_ADMIN_API_KEY"}
+
+
+def test_the_admin_routes_document_their_401_and_503(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+
+    for path in ("/users", "/users/{user_id}", "/events"):
+        for operation in paths[path].values():
+            assert {"401", "503"} <= operation["responses"].keys(), path

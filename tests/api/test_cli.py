@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from api.cli import app
+from api.cli import app, serve_refusal
 from recsys.db.models import PaperRow
 from recsys.db.session import Database
+from recsys.settings import DEV_SECRET_KEY, Settings
 from tests.conftest import shared_data
 
 runner = CliRunner()
@@ -120,3 +123,28 @@ def test_help_works_in_an_install_without_benchmarks_and_experiments() -> None:
     assert result.returncode == 0, result.stderr
     assert re.search(r"^\W*ingest\s", result.stdout, re.M)
     assert not re.search(r"^\W*(bench|experiment)\s", result.stdout, re.M)
+
+
+def test_serve_refuses_a_public_address_with_the_development_secret(
+    db: Database, tmp_path: Path
+) -> None:
+    env = {**_env(db, tmp_path), "PAPERBOY_SECRET_KEY": None, "PAPERBOY_ENVIRONMENT": None}
+
+    result = runner.invoke(app, ["serve", "--host", "0.0.0.0", "--no-migrate"], env=env)
+
+    assert result.exit_code == 2
+    assert "0.0.0.0 is reachable" in result.stderr
+    assert "secrets.token_urlsafe(32)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("host", "refused"),
+    [("127.0.0.1", False), ("localhost", False), ("::1", False), ("127.3.2.1", False)]
+    + [("0.0.0.0", True), ("::", True), ("192.168.1.4", True), ("paperboy.example", True)],
+)
+def test_only_loopback_hosts_may_use_the_development_secret(host: str, refused: bool) -> None:
+    development = Settings(environment="development", secret_key=DEV_SECRET_KEY)
+    real = Settings(environment="development", secret_key=secrets.token_urlsafe(32))
+
+    assert (serve_refusal(development, host) is not None) is refused
+    assert serve_refusal(real, host) is None

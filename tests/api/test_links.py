@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
@@ -303,3 +304,56 @@ def test_it_refuses_a_click_token_on_the_unsubscribe_link(
 
     assert response.status_code == 400
     assert stored_user(db, alice.id).status == "active"
+
+
+TOO_BIG = 2**63
+
+
+def test_signed_links_carrying_ids_beyond_64_bits_are_a_400(
+    client: TestClient, links: LinkMaker, alice: UserRow, paper: PaperRow, digest: DigestRow
+) -> None:
+    paths = [
+        links.click(TOO_BIG, paper.id, digest.id),
+        links.more(alice.id, TOO_BIG, digest.id),
+        links.less(alice.id, paper.id, TOO_BIG),
+        links.unsubscribe(TOO_BIG),
+        links.preferences(2**64),
+        links.confirm(TOO_BIG),
+    ]
+
+    for url in paths:
+        response = client.get(path_of(url))
+        assert response.status_code == 400, url
+        assert "unexpected data" in response.text
+
+
+def test_a_bearer_token_carrying_a_huge_id_is_a_401(client: TestClient, links: LinkMaker) -> None:
+    token = path_of(links.preferences(TOO_BIG)).rpartition("/")[2]
+
+    response = client.get("/me", headers={"Authorization": f"Bearer {token}"})
+
+    assert response.status_code == 401
+    assert "unexpected data" in response.json()["detail"]
+
+
+def test_a_token_whose_payload_nests_deeply_is_a_400(client: TestClient) -> None:
+    body = base64.urlsafe_b64encode(b"[" * 1500).rstrip(b"=").decode()
+
+    response = client.get(f"/unsubscribe/{body}.c2ln")
+
+    assert response.status_code == 400
+    assert "malformed link token" in response.text
+
+
+def test_a_ten_year_old_unsubscribe_link_still_unsubscribes(
+    client: TestClient, db: Database, settings: Settings, alice: UserRow
+) -> None:
+    expired = NOW - timedelta(days=3650)
+    old = LinkMaker(settings.secret_key, settings.public_base_url, expired)
+    path = path_of(old.unsubscribe(alice.id, alice.created_at))
+
+    asked = client.get(path)
+    done = client.post(path, data={"List-Unsubscribe": "One-Click"})
+
+    assert (asked.status_code, done.status_code) == (200, 200)
+    assert stored_user(db, alice.id).status == "unsubscribed"

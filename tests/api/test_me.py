@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from recsys.db.models import DigestRow, UserRow
@@ -89,3 +90,22 @@ def test_it_exports_previews_and_deletes(
     assert client.get("/me", headers=auth).status_code == 404
     with db.session() as session:
         assert session.get(UserRow, alice.id) is None
+
+
+@pytest.mark.parametrize("name", ["Alice\r\nBcc: victim@example.org", "Alice\nX", "Ali\u2028ce"])
+def test_a_name_with_a_line_break_is_a_422_naming_it(
+    client: TestClient, db: Database, links: LinkMaker, alice: UserRow, name: str
+) -> None:
+    changed = client.patch("/me", json={"name": name}, headers=bearer(links, alice))
+    signed_up = client.post("/subscriptions", json={"email": "eve@example.org", "name": name})
+    created = client.post(
+        "/users",
+        json={"email": "mallory@example.org", "name": name},
+        headers={"X-API-Key": "test-admin-key"},
+    )
+
+    for response in (changed, signed_up, created):
+        assert response.status_code == 422
+        [detail] = response.json()["detail"]
+        assert detail["loc"] == ["body", "name"] and "one line" in detail["msg"]
+    assert stored_user(db, alice.id).name == "Alice"

@@ -10,14 +10,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from recsys.db.models import DigestRow, InterestRow, PaperRow, UserRow
+from recsys.db.models import DigestItemRow, DigestRow, InterestRow, PaperRow, UserRow
 from recsys.db.session import Database
 from recsys.delivery import compose, html_part
 from recsys.digests.sending import build_email
 from recsys.settings import Settings
 from recsys.subscribers.links import LinkMaker
 from recsys.training.nightly import train
-from tests.api.conftest import path_of, stored_user
+from tests.api.conftest import add_paper, path_of, stored_user
 from tests.conftest import NOW
 from tests.recsys import world
 
@@ -225,3 +225,85 @@ def test_the_digest_e_mail_links_to_the_preferences_page(
     assert f'href="{email.preferences_url}"' in html
     assert client.get(path_of(email.preferences_url)).status_code == 200
     assert client.post(path_of(email.unsubscribe_url)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url", ["javascript:alert(document.domain)//", "data:text/html,<script>x</script>", "//evil"]
+)
+def test_a_stored_link_that_is_not_http_is_shown_as_plain_text(
+    client: TestClient, db: Database, links: LinkMaker, alice: UserRow, url: str
+) -> None:
+    hostile = add_paper(db, "Hostile Paper", url=url)
+    fine = add_paper(db, "Fine Paper")
+    with db.session() as session:
+        digest = DigestRow(
+            user_id=alice.id, period="2026-11-20", status="sent", sent_at=NOW,
+            created_at=NOW, updated_at=NOW,
+        )  # fmt: skip
+        session.add(digest)
+        session.flush()
+        for position, paper in enumerate([hostile, fine]):
+            session.add(
+                DigestItemRow(
+                    digest_id=digest.id,
+                    paper_id=paper.id,
+                    position=position,
+                    score=1.0,
+                    reason="because",
+                )  # fmt: skip
+            )
+
+    page = client.get(page_path(links, alice))
+
+    assert page.status_code == 200
+    assert "<li>Hostile Paper" in page.text
+    assert f'href="{fine.url}"' in page.text
+    hrefs = re.findall(r'href="([^"]*)"', page.text)
+    assert all(h.startswith(("/", "https://")) for h in hrefs)
+    assert not any(h.startswith("//") for h in hrefs)
+
+
+@pytest.mark.parametrize("seed", ["9" * 23, str(2**63), "0", "9" * 5000])
+def test_a_seed_id_out_of_range_is_a_422_naming_it(
+    client: TestClient, db: Database, links: LinkMaker, alice: UserRow, seed: str
+) -> None:
+    response = client.post(page_path(links, alice), data={**FORM, "remove_seed": seed})
+
+    assert response.status_code == 422
+    assert "remove_seed: " in response.text
+    assert interests(db, alice.id) == [("keyword", "nlp")]
+
+
+def test_an_empty_post_changes_nothing(
+    client: TestClient, db: Database, links: LinkMaker, alice: UserRow
+) -> None:
+    client.post(page_path(links, alice), data=FORM)
+    before = stored_user(db, alice.id)
+
+    response = client.post(
+        page_path(links, alice),
+        content=b"",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+
+    assert response.status_code == 200 and "Saved." in response.text
+    after = stored_user(db, alice.id)
+    assert interests(db, alice.id) == [
+        ("keyword", "image segmentation"), ("keyword", "vision"), ("category", "cs.CV"),
+    ]  # fmt: skip
+    schedule = ("name", "timezone", "send_hour", "frequency", "digest_size", "next_digest_at")
+    assert [getattr(after, f) for f in schedule] == [getattr(before, f) for f in schedule]
+
+
+def test_posting_some_fields_changes_only_those(
+    client: TestClient, db: Database, links: LinkMaker, alice: UserRow
+) -> None:
+    client.post(page_path(links, alice), data=FORM)
+
+    client.post(page_path(links, alice), data={"keywords": "graphs", "send_hour": "9"})
+
+    assert sorted(interests(db, alice.id)) == [("category", "cs.CV"), ("keyword", "graphs")]
+    user = stored_user(db, alice.id)
+    assert (user.name, user.send_hour, user.timezone, user.digest_size) == (
+        "Alice", 9, "Europe/Berlin", 3,
+    )  # fmt: skip

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import re
 from email.message import EmailMessage
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from api.app import create_app
 from recsys.catalog.papers import ids_by_title, upsert_papers
 from recsys.db.models import EventRow, InterestRow, UserRow
 from recsys.db.session import Database
@@ -18,6 +21,7 @@ from recsys.delivery import FileBackend
 from recsys.digests.outbox import plan_due
 from recsys.domain import Paper
 from recsys.settings import Settings
+from recsys.subscribers.accounts import suppress, unsubscribe
 from recsys.subscribers.links import LinkMaker
 from tests.api.conftest import Tasks, path_of, stored_user
 from tests.conftest import NOW
@@ -66,6 +70,12 @@ def run_confirmations(tasks: Tasks, db: Database, settings: Settings) -> list[Em
     return sent
 
 
+def text_of(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    return str(body.get_content())
+
+
 def confirm_link(message: EmailMessage) -> str:
     body = message.get_body(preferencelist=("plain",))
     assert body is not None
@@ -105,7 +115,8 @@ def test_a_sign_up_is_pending_until_the_e_mailed_link_is_confirmed(
         assert plan_due(session, NOW) == []
 
     [message] = run_confirmations(tasks, db, settings)
-    assert message["To"] == "Grace <grace@example.org>"
+    assert message["To"] == "grace@example.org"  # the typed name is not echoed to the inbox
+    assert "Grace" not in text_of(message) and "Hello," in text_of(message)
     assert message["Subject"] == "Confirm your Paperboy subscription"
     assert message["List-Unsubscribe"] is None
     link = confirm_link(message)
@@ -247,3 +258,192 @@ def test_a_confirmation_link_for_a_deleted_or_replaced_account_is_a_404(
 
     assert client.get(stale).status_code == client.post(gone).status_code == 404
     assert stored_user(db, alice.id).status == "active"
+
+
+HOSTILE_LIBRARIES = {
+    "5000-deep": ("[" * 5000 + "]" * 5000, "nests lists or objects too deeply"),
+    "5000-digits": ('[{"title": "T", "page": ' + "9" * 5000 + "}]", "holds a number too long"),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE_LIBRARIES)
+def test_a_hostile_csl_json_library_is_a_422_naming_the_field(
+    client: TestClient, db: Database, tasks: Tasks, name: str
+) -> None:
+    library, reason = HOSTILE_LIBRARIES[name]
+
+    as_json = client.post("/subscriptions", json={"email": "h@example.org", "library": library})
+    as_form = sign_up(client, library=library)
+
+    assert as_json.status_code == 422
+    [detail] = as_json.json()["detail"]
+    assert detail["loc"] == ["body", "library"] and reason in detail["msg"]
+    assert as_form.status_code == 422 and f"library: CSL-JSON: {reason}" in as_form.text
+    assert user_by_email(db, "h@example.org") is None and tasks == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"email": "h@example.org", "library": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+     b'{"email": "h@example.org", "send_hour": ' + b"9" * 5000 + b"}"],
+    ids=["5000-deep", "5000-digits"],
+)  # fmt: skip
+def test_a_hostile_json_body_is_a_4xx(client: TestClient, body: bytes) -> None:
+    response = client.post(
+        "/subscriptions", content=body, headers={"content-type": "application/json"}
+    )
+
+    assert 400 <= response.status_code < 500
+
+
+# The mail cannon: limits, origin, honeypot, suppressed and existing addresses ----------------
+
+
+def test_one_client_gets_a_429_after_its_sign_up_limit(
+    db: Database, settings: Settings, tasks: Tasks
+) -> None:
+    strict = settings.model_copy(update={"signup_limit_per_ip": "2/hour"})
+    with TestClient(create_app(strict, clock=lambda: NOW, enqueue=tasks)) as client:
+        first = [sign_up(client, email=f"p{i}@example.org") for i in range(2)]
+        third = sign_up(client, email="p3@example.org")
+        as_json = client.post("/subscriptions", json={"email": "p4@example.org"})
+
+    assert [r.status_code for r in first] == [200, 200]
+    assert third.status_code == as_json.status_code == 429
+    assert 0 < int(third.headers["retry-after"]) <= 3600
+    assert "Too many requests" in third.text and "Too many" in as_json.json()["detail"]
+    assert user_by_email(db, "p3@example.org") is None and len(tasks) == 2
+
+
+def test_an_address_gets_one_confirmation_a_day_and_the_same_answer(
+    client: TestClient, db: Database, tasks: Tasks
+) -> None:
+    answers = [sign_up(client) for _ in range(3)]
+    answers.append(client.post("/subscriptions", json={"email": "grace@example.org"}))
+
+    assert {r.status_code for r in answers[:3]} == {200}
+    assert answers[0].text == answers[1].text == answers[2].text
+    assert answers[3].status_code == 202
+    user = user_by_email(db, "grace@example.org")
+    assert user is not None and tasks == [("paperboy.send_confirmation", [user.id])]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+        {"Origin": "null", "Sec-Fetch-Site": "cross-site"},  # from a sandboxed frame
+        {"Sec-Fetch-Site": "same-site"},  # another host under the same domain
+    ],
+)
+def test_a_form_posted_from_another_site_is_refused(
+    client: TestClient, db: Database, tasks: Tasks, headers: dict[str, str]
+) -> None:
+    response = client.post("/signup", data=FORM, headers=headers)
+
+    assert response.status_code == 403
+    assert "another web site" in response.text
+    assert user_by_email(db, "grace@example.org") is None and tasks == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "null", "Sec-Fetch-Site": "same-origin"},  # Chromium, under no-referrer
+        {"Origin": "http://testserver"},  # a browser without Sec-Fetch-Site
+        {},  # not a browser
+    ],
+)
+def test_a_form_posted_from_this_site_is_taken(
+    client: TestClient, tasks: Tasks, headers: dict[str, str]
+) -> None:
+    assert client.post("/signup", data=FORM, headers=headers).status_code == 200
+    assert len(tasks) == 1
+
+
+def test_a_filled_honeypot_is_answered_alike_and_nothing_is_done(
+    client: TestClient, db: Database, tasks: Tasks
+) -> None:
+    human = sign_up(client, email="human@example.org")
+    bot = sign_up(client, website="https://spam.example")
+
+    assert bot.status_code == 200 and "Check your inbox" in bot.text
+    assert 'name="website"' in client.get("/signup").text
+    assert user_by_email(db, "grace@example.org") is None
+    assert human.status_code == 200 and len(tasks) == 1
+
+
+@pytest.mark.parametrize("reason", ["bounce", "spamreport", "dropped"])
+def test_an_address_suppressed_for_delivery_gets_no_confirmation(
+    client: TestClient, db: Database, tasks: Tasks, reason: str
+) -> None:
+    with db.session() as session:
+        suppress(session, "grace@example.org", reason, NOW)
+
+    response = sign_up(client)
+
+    assert response.status_code == 200 and "Check your inbox" in response.text
+    assert user_by_email(db, "grace@example.org") is None and tasks == []
+
+
+@pytest.mark.parametrize("status", ["pending", "unsubscribed"])
+def test_a_sign_up_for_an_existing_account_changes_none_of_its_settings(
+    client: TestClient, db: Database, tasks: Tasks, alice: UserRow, status: str
+) -> None:
+    with db.session() as session:
+        if status == "unsubscribed":
+            unsubscribe(session, alice.id, NOW)
+        else:
+            session.execute(update(UserRow).where(UserRow.id == alice.id).values(status=status))
+
+    sign_up(client, email="alice@example.org", name="Mallory", keywords="knitting")
+
+    user = stored_user(db, alice.id)
+    assert (user.name, user.timezone, user.send_hour) == ("Alice", "UTC", 7)
+    assert interests_of(db, alice.id) == [("keyword", "nlp")]
+    assert user.status == "pending" and tasks == [("paperboy.send_confirmation", [alice.id])]
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"name": "\ud800"},
+        {"email": "a\udfff@example.org"},
+        {"seeds": ["\ud800"]},
+        {"library": "@article{a, title={\ud800}}"},
+        {"interests": [{"kind": "keyword", "value": "\ud800"}]},
+    ],
+    ids=["name", "email", "seeds", "library", "interests"],
+)
+def test_a_lone_surrogate_is_a_422_naming_the_field(
+    client: TestClient, db: Database, field: dict[str, Any]
+) -> None:
+    body = json.dumps({"email": "s@example.org"} | field).encode()  # escapes it as \\ud800
+
+    response = client.post(
+        "/subscriptions", content=body, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    [detail] = response.json()["detail"]
+    assert detail["loc"][:2] == ["body", next(iter(field))]
+    assert user_by_email(db, "s@example.org") is None
+
+
+def test_the_json_sign_up_cannot_be_posted_as_a_cross_site_simple_request(
+    client: TestClient, db: Database, tasks: Tasks
+) -> None:
+    # A page elsewhere can make a browser POST text/plain without a CORS preflight; the
+    # JSON twin reads only application/json, and answers no CORS preflight at all.
+    body = b'{"email": "victim@example.org"}'
+
+    plain = client.post("/subscriptions", content=body, headers={"content-type": "text/plain"})
+    preflight = client.options(
+        "/subscriptions",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+
+    assert plain.status_code == 422
+    assert "access-control-allow-origin" not in preflight.headers
+    assert user_by_email(db, "victim@example.org") is None and tasks == []

@@ -127,3 +127,89 @@ def test_without_a_key_the_webhook_is_unavailable_so_sendgrid_retries(
     response = client.post(URL, json=[])
     assert response.status_code == 503
     assert "PAPERBOY_SENDGRID_WEBHOOK_PUBLIC_KEY" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "named"),
+    [
+        ({"timestamp": 1e20}, "'timestamp' 1e+20 is out of range"),
+        ({"timestamp": -1}, "'timestamp' -1 is out of range"),
+        ({"digest_id": "9" * 23}, "'digest_id' 99999999999999999999999 is out of range"),
+        ({"digest_id": str(2**63)}, "'digest_id' 9223372036854775808 is out of range"),
+    ],
+)
+def test_one_bad_element_is_skipped_and_counted_and_the_rest_recorded(
+    webhook: TestClient, sendgrid: SendGridStandIn, db: Database, bad: dict[str, Any], named: str
+) -> None:
+    events = [
+        _event("open", "a@example.org", "good1"),
+        _event("open", "a@example.org", "bad") | bad,
+        _event("bounce", "b@example.org", "good2", type="bounce"),
+    ]
+
+    response = _post(webhook, sendgrid, events)
+
+    assert response.status_code == 200
+    report = response.json()
+    assert (report["received"], report["new"], report["suppressed"]) == (3, 2, 1)
+    assert report["invalid"] == [f"event bad: {named}"]
+    with db.session() as s:
+        stored = s.scalars(select(ProviderEventRow.event_id).order_by(ProviderEventRow.id))
+        assert stored.all() == ["good1", "good2"]
+
+
+def test_nan_in_an_element_invalidates_only_that_element(
+    webhook: TestClient, sendgrid: SendGridStandIn
+) -> None:
+    body = b'[{"event":"open","email":"a@example.org","timestamp":NaN,"sg_event_id":"n"}]'
+    headers = {SIGNATURE_HEADER: sendgrid.sign(STAMP, body), TIMESTAMP_HEADER: STAMP}
+
+    response = webhook.post(URL, content=body, headers=headers)
+
+    assert response.status_code == 200
+    assert response.json()["invalid"] == ["event n: 'timestamp' must be a Unix time"]
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [(b"[" * 5000 + b"]" * 5000, "nests too deeply"), (b"[" + b"9" * 5000 + b"]", "not JSON")],
+    ids=["5000-deep", "5000-digits"],
+)
+def test_a_signed_body_too_deep_or_with_a_huge_number_is_a_bad_request(
+    webhook: TestClient, sendgrid: SendGridStandIn, body: bytes, detail: str
+) -> None:
+    headers = {SIGNATURE_HEADER: sendgrid.sign(STAMP, body), TIMESTAMP_HEADER: STAMP}
+
+    response = webhook.post(URL, content=body, headers=headers)
+
+    assert response.status_code == 400
+    assert detail in response.json()["detail"]
+
+
+@pytest.mark.parametrize("stamp", ["9" * 400, "1e9", "-1"], ids=["400-digits", "float", "negative"])
+def test_a_timestamp_header_that_is_not_a_time_is_refused(
+    webhook: TestClient, sendgrid: SendGridStandIn, stamp: str
+) -> None:
+    response = _post(webhook, sendgrid, [_event("open", "a@example.org", "e1")], stamp=stamp)
+
+    assert response.status_code == 403
+    assert "malformed" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\ud800"], ids=["NUL", "lone-surrogate"])
+def test_an_element_holding_text_no_database_stores_is_skipped(
+    webhook: TestClient, sendgrid: SendGridStandIn, db: Database, bad: str
+) -> None:
+    events = [
+        _event("open", "a@example.org", "good"),
+        _event("open", "a@example.org", "bad", useragent=f"x{bad}y"),
+    ]
+
+    response = _post(webhook, sendgrid, events)
+
+    assert response.status_code == 200
+    assert response.json()["invalid"] == [
+        "event bad: holds a NUL or a lone surrogate, which is not text"
+    ]
+    with db.session() as s:
+        assert s.scalars(select(ProviderEventRow.event_id)).all() == ["good"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from recsys.delivery.backends import FileBackend
 from recsys.delivery.compose import html_part, text_part
+from tests.recsys.delivery.conftest import unsubscribe_header_line
 
 
 def test_it_writes_a_parseable_eml_and_the_html_part(tmp_path: Path, message: EmailMessage) -> None:
@@ -49,3 +50,15 @@ def test_different_digests_get_different_files(tmp_path: Path, message: EmailMes
         "digest-2.eml",
         "digest-2.html",
     }
+
+
+def test_the_eml_carries_list_unsubscribe_as_one_plain_line(
+    tmp_path: Path, long_link_message: EmailMessage
+) -> None:
+    FileBackend(tmp_path).send(long_link_message, digest_id=42)
+
+    line = unsubscribe_header_line((tmp_path / "digest-42.eml").read_bytes())
+    url = str(long_link_message["List-Unsubscribe"])
+    assert line == f"List-Unsubscribe: {url}".encode()
+    assert url.startswith("<https://paperboy.example.org/unsubscribe/") and url.endswith(">")
+    assert b"=?" not in line

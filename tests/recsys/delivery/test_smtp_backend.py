@@ -20,6 +20,7 @@ import pytest
 
 from recsys.delivery.backends import DeliveryError, SmtpBackend
 from recsys.delivery.compose import text_part
+from tests.recsys.delivery.conftest import unsubscribe_header_line
 
 HANG_UP = "hang up"
 
@@ -183,3 +184,16 @@ def test_a_bad_url_is_refused_without_echoing_the_password(url: str) -> None:
     with pytest.raises(ValueError) as caught:
         SmtpBackend(url)
     assert "secret" not in str(caught.value)
+
+
+def test_list_unsubscribe_goes_out_as_one_plain_line(
+    relay: SmtpResponder, long_link_message: EmailMessage
+) -> None:
+    _backend(relay.port).send(long_link_message, digest_id=42)
+
+    [raw] = relay.messages
+    line = unsubscribe_header_line(raw)
+    url = str(long_link_message["List-Unsubscribe"])
+    assert line == f"List-Unsubscribe: {url}".encode()
+    assert url.startswith("<https://paperboy.example.org/unsubscribe/") and url.endswith(">")
+    assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in raw

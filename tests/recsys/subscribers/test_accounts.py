@@ -108,6 +108,28 @@ def test_an_unsubscribed_address_can_sign_up_again_and_confirm(db: Database) -> 
     assert _count(db, SuppressionRow) == 0
 
 
+def test_a_sign_up_for_a_pending_account_leaves_its_settings_alone(db: Database) -> None:
+    with db.session() as s:
+        first = sign_up(s, "ada@example.org", NOW, Preferences(name="Ada", send_hour=6))
+        assert first.user is not None
+    with db.session() as s:
+        again = sign_up(s, "ada@example.org", NOW, SPEECH)
+        assert again.needs_confirmation and again.user is not None
+        assert (again.user.name, again.user.send_hour, again.user.interests) == ("Ada", 6, [])
+
+
+@pytest.mark.parametrize("reason", ["bounce", "spamreport", "dropped"])
+def test_an_address_suppressed_for_delivery_gets_no_account_and_no_e_mail(
+    db: Database, reason: str
+) -> None:
+    with db.session() as s:
+        suppress(s, "ada@example.org", reason, NOW)
+    with db.session() as s:
+        signed = sign_up(s, "ada@example.org", NOW, SPEECH)
+        assert (signed.user, signed.needs_confirmation) == (None, False)
+    assert _count(db, UserRow) == 0
+
+
 @pytest.mark.parametrize(
     ("prefs", "field"),
     [

@@ -1,6 +1,8 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recsys.subscribers.library import (
     MAX_AUTHORS,
@@ -192,7 +194,7 @@ def test_a_bad_csl_item_is_skipped_naming_the_item_and_field(
     ("text", "where", "reason"),
     [
         ('[{"title": "A"},\n\n {"title": }]', "line 3", "not valid JSON"),
-        ("[" * 5000 + "]" * 5000, "library", "nested too deeply"),
+        ("[" * 5000 + "]" * 5000, "library", "nests lists or objects too deeply"),
         ('[{"title": "A", "volume": ' + "9" * 5000 + "}]", "library", "(4300 digits)"),
     ],
 )
@@ -269,3 +271,41 @@ def test_parsing_resumes_at_the_next_line_starting_with_an_at_sign() -> None:
     assert [str(s) for s in library.skipped] == [
         "line 1: this value's '{' is never closed; this entry is skipped"
     ]
+
+
+# Fuzz: whatever is pasted into the sign-up's library field, only LibraryError escapes. --------
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=20,
+)
+_csl_items = st.dictionaries(
+    st.sampled_from(["title", "DOI", "URL", "author", "keyword", "id", "type"]), _json_values
+)
+_bibtex_pieces = st.lists(
+    st.sampled_from(["@article{", "@string{", "@comment{", "title", "=", "{", "}", '"', ",", "#"])
+    | st.text(max_size=10),
+    max_size=30,
+).map("".join)
+_nested = st.tuples(st.sampled_from("[{"), st.integers(1, 5000)).map(lambda p: p[0] * p[1])
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    st.one_of(
+        st.text(),
+        _bibtex_pieces,
+        st.lists(_csl_items, max_size=5).map(json.dumps),
+        _json_values.map(lambda v: json.dumps(v, allow_nan=True)),
+        _nested,
+        st.integers(4000, 6000).map(lambda n: '[{"title": "T", "n": ' + "9" * n + "}]"),
+    )
+)
+def test_any_pasted_text_is_a_library_or_a_library_error(text: str) -> None:
+    try:
+        library = parse_library(text)
+    except LibraryError as exc:
+        assert exc.where and exc.reason  # names where, and says why
+        return
+    assert all(isinstance(ref.seed, SeedPaper) for ref in library.references)

@@ -29,6 +29,19 @@ def test_it_rejects_an_expired_token() -> None:
         read_token(SECRET, token, "click", NOW)
 
 
+@pytest.mark.parametrize("purpose", ["click", "more", "less", "confirm", "preferences"])
+def test_every_link_but_unsubscribe_expires(purpose: str) -> None:
+    token = make_token(SECRET, purpose, {"u": 1}, NOW - timedelta(seconds=1))
+    with pytest.raises(TokenError, match="expired"):
+        read_token(SECRET, token, purpose, NOW)
+
+
+def test_an_unsubscribe_link_never_expires() -> None:
+    token = make_token(SECRET, "unsubscribe", {"u": 1}, NOW - timedelta(days=3650))
+
+    assert read_token(SECRET, token, "unsubscribe", NOW) == {"u": 1}
+
+
 @pytest.mark.parametrize("position", [0, 10, -3])
 def test_it_rejects_a_tampered_token(position: int) -> None:
     token = make_token(SECRET, "click", {"u": 1, "p": 2, "d": 3}, LATER)

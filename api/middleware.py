@@ -1,0 +1,71 @@
+"""What every response carries, and how much of a request body any route will read.
+
+Security headers are added by one pure ASGI middleware, so no route can forget them (a route
+that sets one itself keeps its own value). Body sizes are capped by Starlette's own limiter,
+which FastAPI exposes as ``max_body_size`` on the app and on each route: it refuses a
+``Content-Length`` over the cap with 413 and, for a chunked body, stops reading and answers
+413 as soon as the bytes received pass it, so a huge upload is never held in memory.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Body caps in bytes. Routes not named here take the app's default: their bodies are a
+# few fields (admin JSON, one-click unsubscribe, pause, delete).
+DEFAULT_MAX_BODY = 64 * 1024
+# A pasted library is at most 2,000,000 characters (api.schemas.MAX_LIBRARY_CHARS); JSON
+# escapes can take four bytes a character. (Forms: api.forms.MAX_FORM_BYTES; the webhook:
+# api.routes.webhooks.MAX_BODY_BYTES.)
+JSON_LIBRARY_MAX_BODY = 8 * 1024 * 1024
+
+
+def content_security_policy(style_hashes: list[str]) -> str:
+    """A policy that lets a page load nothing but its own inline style block.
+
+    No script at all (the pages need none), no frames, forms post only here, and no
+    ``<base>`` tag can redirect relative links: a stored title that slipped past escaping
+    still could not run, load or send anything.
+    """
+    styles = " ".join(f"'sha256-{digest}'" for digest in style_hashes) or "'none'"
+    return (
+        "default-src 'none'; "
+        f"style-src {styles}; "
+        "img-src 'self'; "
+        "form-action 'self'; "
+        "frame-ancestors 'none'; "
+        "base-uri 'none'"
+    )
+
+
+def security_headers(csp: str) -> list[tuple[bytes, bytes]]:
+    """The headers every response gets, as ASGI header pairs."""
+    headers = {
+        "content-security-policy": csp,
+        "x-frame-options": "DENY",  # the pages hold account tokens: never inside a frame
+        "referrer-policy": "no-referrer",  # nor in a Referer header sent to a paper's site
+        "x-content-type-options": "nosniff",
+    }
+    return [(name.encode(), value.encode()) for name, value in headers.items()]
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware adding :func:`security_headers` to every HTTP response."""
+
+    def __init__(self, app: ASGIApp, csp: str) -> None:
+        self.app = app
+        self.headers = security_headers(csp)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                have = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(n, v) for n, v in self.headers if n not in have]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
