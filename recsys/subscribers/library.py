@@ -262,7 +262,7 @@ def parse_csl_json(text: str) -> Library:
     Raises
     ------
     LibraryError
-        ``line N`` for JSON syntax errors, ``library`` for JSON nested too deeply or a
+        ``line N`` for JSON syntax errors, ``CSL-JSON`` for JSON nested too deeply or a
         number too long to read; as :func:`summarise` when no item is importable.
     """
     items = _load_json(text)
@@ -284,12 +284,10 @@ def _load_json(text: str) -> Any:
     except json.JSONDecodeError as exc:
         raise LibraryError(f"line {exc.lineno}", f"not valid JSON ({exc.msg})") from None
     except RecursionError:  # the C decoder gives up near Python's recursion limit
-        raise LibraryError(
-            "library", "not valid JSON (nests lists or objects too deeply)"
-        ) from None
+        raise LibraryError("CSL-JSON", "nests lists or objects too deeply") from None
     except ValueError:  # int() refuses to read more than 4,300 digits
         raise LibraryError(
-            "library", "not valid JSON (holds a number too long to be part of a reference)"
+            "CSL-JSON", "holds a number too long to be part of a reference"
         ) from None
 
 

@@ -194,8 +194,8 @@ def test_a_bad_csl_item_is_skipped_naming_the_item_and_field(
     ("text", "where", "reason"),
     [
         ('[{"title": "A"},\n\n {"title": }]', "line 3", "not valid JSON"),
-        ("[" * 5000 + "]" * 5000, "library", "nests lists or objects too deeply"),
-        ('[{"title": "A", "volume": ' + "9" * 5000 + "}]", "library", "(4300 digits)"),
+        ("[" * 5000 + "]" * 5000, "CSL-JSON", "nests lists or objects too deeply"),
+        ('[{"title": "A", "volume": ' + "9" * 5000 + "}]", "CSL-JSON", "number too long"),
     ],
 )
 def test_json_that_cannot_be_read_at_all_is_refused(text: str, where: str, reason: str) -> None:
