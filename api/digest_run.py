@@ -77,13 +77,17 @@ def wait_until_final(
     deadline = time.monotonic() + timeout_s
     last_change, last_seen = time.monotonic(), (-1, -1)
     while True:
+        # "Nobody due" first, the digests second: a worker that plans between the two reads
+        # then shows up in the counts. The other way round, a plan committed in between left
+        # an empty count and nobody due, and the run ended reporting nothing sent.
+        nobody_due = due_users(db, since) == 0
         counts = counts_since(db, since, resumed)
         final = sum(n for status, n in counts.items() if status in FINAL_STATUSES)
         progress("digests", final, max(total, final))
         seen = (sum(counts.values()), final)
         if seen != last_seen:
             last_change, last_seen = time.monotonic(), seen
-        if seen[0] == final and due_users(db, since) == 0:
+        if seen[0] == final and nobody_due:
             return counts
         _check_stuck(alive, counts, last_change, deadline, timeout_s)
         time.sleep(0.25)

@@ -1,13 +1,16 @@
-"""``paperboy digest run``: refuses to plan without a model, and finishes what an earlier
-run left half-done (through a real worker)."""
+"""``paperboy digest run``: refuses to plan without a model, finishes what an earlier run
+left half-done (through a real worker), and counts a plan made elsewhere mid-wait."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+import api.digest_run as digest_run
 from api.demo import load_world
 from api.digest_run import NoModel, run_digests
 from recsys.db.models import DigestRow
@@ -56,3 +59,30 @@ def test_a_rerun_finishes_what_an_interrupted_run_left(db: Database, settings: S
     assert counts == {"sent": N_USERS, "resumed": N_USERS}
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(DigestRow)) == N_USERS  # none twice
+
+
+def test_a_plan_committed_between_the_two_reads_is_still_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One due user; a worker elsewhere plans and sends their digest right after whichever
+    # read comes first, as a stack's idle worker did in .ci/compose-test.
+    planned = False
+
+    def after_first_read(before: Any, after: Any) -> Any:
+        nonlocal planned
+        result = after if planned else before
+        planned = True
+        return result
+
+    monkeypatch.setattr(digest_run, "due_users", lambda db, now: after_first_read(1, 0))
+    monkeypatch.setattr(
+        digest_run,
+        "counts_since",
+        lambda db, since, resumed=(): after_first_read(Counter(), Counter(sent=1)),
+    )
+    monkeypatch.setattr(digest_run.time, "sleep", lambda s: None)
+
+    since = datetime(2026, 12, 6, tzinfo=UTC)
+    counts = digest_run.wait_until_final(None, since, 1, lambda: True, 5, lambda *_: None)  # type: ignore[arg-type]
+
+    assert counts == Counter(sent=1)
