@@ -202,6 +202,7 @@ class SeedReportPublic(BaseModel):
     found: list[str]
     as_text: list[str]
     missing: list[str]
+    skipped: list[str] = []  # library entries that could not be read, "line 26: reason"
 
 
 class SubscriberUpdated(BaseModel):

@@ -88,7 +88,9 @@ def update_me(
         pause(session, user.id)
     elif body.paused is False:
         resume(session, user.id, now)
-    seeds = SeedReportPublic(found=report.found, as_text=report.as_text, missing=report.missing)
+    seeds = SeedReportPublic(
+        found=report.found, as_text=report.as_text, missing=report.missing, skipped=report.skipped
+    )
     return SubscriberUpdated(subscriber=_public(session, user), seeds=seeds)
 
 

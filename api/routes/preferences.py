@@ -170,6 +170,8 @@ def saved_notice(report: SeedReport) -> str:
         parts.append(f"Not in the catalogue, kept as topics: {'; '.join(report.as_text)}.")
     if report.missing:
         parts.append(f"Not in the catalogue yet, ignored: {', '.join(report.missing)}.")
+    if report.skipped:
+        parts.append(f"Library entries that could not be read: {'; '.join(report.skipped)}.")
     return " ".join(parts)
 
 

@@ -109,3 +109,16 @@ def test_a_name_with_a_line_break_is_a_422_naming_it(
         [detail] = response.json()["detail"]
         assert detail["loc"] == ["body", "name"] and "one line" in detail["msg"]
     assert stored_user(db, alice.id).name == "Alice"
+
+
+def test_library_entries_that_could_not_be_read_are_listed_back(
+    client: TestClient, links: LinkMaker, alice: UserRow
+) -> None:
+    library = "@set{group, entryset={a,b}}\n@article{ok, title={A Readable Paper}}\n"
+
+    updated = client.patch("/me", headers=bearer(links, alice), json={"library": library})
+
+    assert updated.status_code == 200
+    seeds = updated.json()["seeds"]
+    assert seeds["as_text"] == ["A Readable Paper"]
+    assert len(seeds["skipped"]) == 1 and seeds["skipped"][0].startswith("line 1:")
