@@ -63,6 +63,10 @@ def make_celery(settings: Settings) -> Celery:
         beat_schedule={
             "plan-due-digests": {"task": "paperboy.plan", "schedule": settings.plan_interval_s},
             "sweep-outbox": {"task": "paperboy.sweep", "schedule": settings.sweep_interval_s},
+            "sweep-confirmations": {
+                "task": "paperboy.sweep_confirmations",
+                "schedule": settings.sweep_interval_s,
+            },
             "embed-new-papers": {"task": "paperboy.embed", "schedule": 900.0},
             "train-nightly": {
                 "task": "paperboy.train",

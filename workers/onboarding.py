@@ -23,12 +23,18 @@ from recsys.delivery.compose import (
     compose_preferences_link,
 )
 from recsys.settings import Settings, get_settings
-from recsys.subscribers.accounts import suppressed_for_delivery
+from recsys.subscribers.accounts import (
+    confirmation_sent,
+    suppressed_for_delivery,
+    unsent_confirmations,
+)
 from recsys.subscribers.links import LinkMaker
 from workers import runtime
 from workers.app import app
 
 log = logging.getLogger(__name__)
+# A sign-up's own task normally mails it within seconds; the sweep leaves it this long first.
+CONFIRMATION_SETTLE_S = 60.0
 
 
 def outbox_key(user_id: int) -> int:
@@ -41,16 +47,27 @@ def outbox_key(user_id: int) -> int:
 
 
 def send_confirmation(
-    db: Database, backend: EmailBackend, settings: Settings, user_id: int, now: datetime
+    db: Database,
+    backend: EmailBackend,
+    settings: Settings,
+    user_id: int,
+    now: datetime,
+    *,
+    only_if_unsent: bool = False,
 ) -> bool:
-    """Mail ``user_id`` their confirmation link; False (nothing sent) unless still pending."""
+    """Mail ``user_id`` their confirmation link, then record it sent; False (nothing sent)
+    unless still pending (and, with ``only_if_unsent``, not yet mailed)."""
     with db.session() as session:
         user = session.get(UserRow, user_id)
         if user is None or user.status != "pending":
             return False
+        if only_if_unsent and user.confirmation_sent_at is not None:
+            return False
         email = confirmation_email(user, settings, now)
     message = compose_confirmation(email, settings.from_email, now=now)
     backend.send(message, digest_id=outbox_key(user_id))
+    with db.session() as session:
+        confirmation_sent(session, user_id, now)
     return True
 
 
@@ -114,11 +131,16 @@ def preferences_link_email(
 
 
 @app.task(name="paperboy.send_confirmation", bind=True, max_retries=8)
-def send_confirmation_task(self: Task, user_id: int) -> bool:
+def send_confirmation_task(self: Task, user_id: int, only_if_unsent: bool = False) -> bool:
     """Send the confirmation e-mail; transient failures retry with backoff and jitter."""
     try:
         return send_confirmation(
-            runtime.database(), runtime.backend(), get_settings(), user_id, runtime.now()
+            runtime.database(),
+            runtime.backend(),
+            get_settings(),
+            user_id,
+            runtime.now(),
+            only_if_unsent=only_if_unsent,
         )
     except DeliveryError as exc:
         if not exc.transient:
@@ -143,3 +165,21 @@ def send_preferences_link_task(self: Task, user_id: int) -> bool:
             return False
         backoff = min(2**self.request.retries, 300) * random.uniform(0.5, 1.5)
         raise self.retry(countdown=max(backoff, exc.retry_after_s or 0)) from exc
+
+
+@app.task(name="paperboy.sweep_confirmations")
+def sweep_confirmations() -> int:
+    """Mail the confirmations no backend accepted (a sign-up while the broker was down, a
+    task lost with its worker); on beat, so none waits for a human."""
+    settings, now = get_settings(), runtime.now()
+    with runtime.database().session() as session:
+        ids = unsent_confirmations(
+            session,
+            now,
+            settle=timedelta(seconds=CONFIRMATION_SETTLE_S),
+            ttl=timedelta(days=settings.confirm_ttl_days),
+            max_attempts=settings.max_send_attempts,
+        )
+    for user_id in ids:  # after the commit that counted the attempts
+        send_confirmation_task.delay(user_id, only_if_unsent=True)
+    return len(ids)

@@ -97,6 +97,10 @@ class UserRow(Base):
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # Double opt-in: NULL until the address is confirmed; unconfirmed users get no digest.
     confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The confirmation e-mail as an outbox row: NULL until a backend accepted it, so a
+    # sign-up made while the broker was down is found and mailed by the sweep.
+    confirmation_sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    confirmation_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     interests: Mapped[list[InterestRow]] = relationship(
         back_populates="user", cascade="all, delete-orphan", order_by="InterestRow.id"

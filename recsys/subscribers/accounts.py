@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from recsys.catalog.papers import storage_keys
@@ -34,6 +34,7 @@ from recsys.domain import Paper
 from recsys.subscribers.library import Library, LibraryError, SeedPaper, parse_library
 
 INTEREST_KINDS = ("keyword", "author", "category", "text")
+_CONFIRM_SWEEP_LIMIT = 1000  # confirmations one sweep re-enqueues
 STATUSES = ("pending", "active", "paused", "unsubscribed")
 # The frequencies the planner knows (recsys.digests.schedule.Frequency).
 FREQUENCIES = ("daily", "weekdays", "weekly")
@@ -238,6 +239,36 @@ def sign_up(
     session.flush()
     _add(session, user.id, additions, now)
     return SignUp(user, needs_confirmation=True)
+
+
+def confirmation_sent(session: Session, user_id: int, now: datetime) -> None:
+    """Record that a backend accepted ``user_id``'s confirmation e-mail."""
+    session.execute(update(UserRow).where(UserRow.id == user_id).values(confirmation_sent_at=now))
+
+
+def unsent_confirmations(
+    session: Session, now: datetime, *, settle: timedelta, ttl: timedelta, max_attempts: int
+) -> list[int]:
+    """Pending sign-ups whose confirmation no backend has accepted; counts an attempt each.
+
+    Only sign-ups older than ``settle`` (their own task had time to run) and younger than
+    ``ttl`` (the link would have expired anyway), tried fewer than ``max_attempts`` times.
+    """
+    due = (
+        (UserRow.status == "pending")
+        & UserRow.confirmation_sent_at.is_(None)
+        & (UserRow.created_at < now - settle)
+        & (UserRow.created_at > now - ttl)
+        & (UserRow.confirmation_attempts < max_attempts)
+    )
+    ids = list(session.scalars(select(UserRow.id).where(due).limit(_CONFIRM_SWEEP_LIMIT)))
+    if ids:
+        session.execute(
+            update(UserRow)
+            .where(UserRow.id.in_(ids))
+            .values(confirmation_attempts=UserRow.confirmation_attempts + 1)
+        )
+    return ids
 
 
 def suppressed_for_delivery(session: Session, address: str) -> bool:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import pytest
@@ -17,8 +18,17 @@ from recsys.db.models import UserRow
 from recsys.db.session import Database
 from recsys.delivery import FileBackend
 from recsys.settings import Settings
-from recsys.subscribers.accounts import Interest, create_user, delete_account, suppress
+from recsys.subscribers.accounts import (
+    Interest,
+    Preferences,
+    create_user,
+    delete_account,
+    sign_up,
+    suppress,
+    unsent_confirmations,
+)
 from tests.conftest import NOW
+from workers.embedded import Embedded
 from workers.onboarding import link_outbox_key, outbox_key, send_preferences_link
 
 
@@ -81,3 +91,34 @@ def test_nothing_is_sent_to_a_pending_bounced_or_deleted_account(
     backend = FileBackend(settings.outbox_dir)
     assert not send_preferences_link(db, backend, settings, user.id, NOW)
     assert not settings.outbox_dir.exists() or not any(settings.outbox_dir.iterdir())
+
+
+def test_a_sign_up_made_while_no_broker_ran_is_mailed_by_the_sweep(
+    db: Database, settings: Settings, runtime: Embedded
+) -> None:
+    now = datetime.now(UTC)
+    with db.session() as session:  # the API stored it, but its task never reached a broker
+        signed = sign_up(session, "cy@example.org", now - timedelta(minutes=3), Preferences())
+        assert signed.user is not None
+        user_id = signed.user.id
+    assert runtime.celery is not None
+    eml = settings.outbox_dir / f"digest-{outbox_key(user_id)}.eml"
+
+    runtime.celery.send_task("paperboy.sweep_confirmations")  # what beat does every 2 minutes
+    deadline = time.monotonic() + 60
+    while not eml.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    assert eml.exists()
+    assert "/confirm/" in text_of(
+        email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)  # type: ignore[arg-type]
+    )
+    with db.session() as session:
+        sent_at = session.get(UserRow, user_id).confirmation_sent_at  # type: ignore[union-attr]
+        assert sent_at is not None
+        assert (
+            unsent_confirmations(
+                session, now, settle=timedelta(0), ttl=timedelta(days=7), max_attempts=8
+            )
+            == []
+        )  # recorded as sent: no sweep mails it again

@@ -28,6 +28,7 @@ from recsys.subscribers.accounts import (
     SubscriberError,
     add_interests,
     confirm,
+    confirmation_sent,
     create_user,
     delete_account,
     export_data,
@@ -37,6 +38,7 @@ from recsys.subscribers.accounts import (
     seed_papers,
     sign_up,
     suppress,
+    unsent_confirmations,
     unsubscribe,
     update_preferences,
 )
@@ -370,3 +372,27 @@ def test_an_event_keeps_its_user_agent_and_suspect_flag(db: Database) -> None:
             s, user_id, ids["Deep learning"], "click", NOW, user_agent="x" * 600, suspect=True
         )
         assert event.suspect and event.user_agent == "x" * 512
+
+
+def test_only_settled_young_unsent_pending_sign_ups_are_swept_and_each_try_counts(
+    db: Database,
+) -> None:
+    prefs = Preferences()
+    with db.session() as s:
+        due = sign_up(s, "due@example.org", NOW - timedelta(minutes=5), prefs).user
+        fresh = sign_up(s, "fresh@example.org", NOW - timedelta(seconds=10), prefs).user
+        stale = sign_up(s, "stale@example.org", NOW - timedelta(days=30), prefs).user
+        mailed = sign_up(s, "mailed@example.org", NOW - timedelta(minutes=5), prefs).user
+        assert due and fresh and stale and mailed
+        confirmation_sent(s, mailed.id, NOW - timedelta(minutes=4))
+    sweep = {"settle": timedelta(minutes=1), "ttl": timedelta(days=7), "max_attempts": 2}
+
+    with db.session() as s:
+        first = unsent_confirmations(s, NOW, **sweep)  # type: ignore[arg-type]
+    with db.session() as s:
+        second = unsent_confirmations(s, NOW, **sweep)  # type: ignore[arg-type]
+    with db.session() as s:
+        third = unsent_confirmations(s, NOW, **sweep)  # type: ignore[arg-type]
+
+    assert first == second == [due.id]
+    assert third == []  # two attempts, then it waits for the owner to sign up again
