@@ -36,5 +36,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_column("users", "confirmation_attempts")
-    op.drop_column("users", "confirmation_sent_at")
+    # Not batch mode: on SQLite that copies ``users``, and dropping the old table with foreign
+    # keys on would cascade to every digest and event. SQLite >= 3.35 drops a plain column in
+    # place. pysqlite runs DDL outside the transaction, so a downgrade that an older revision
+    # stopped may have dropped some already: drop only what is there (as 0004 does).
+    present = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("users")}
+    for column in ("confirmation_attempts", "confirmation_sent_at"):
+        if column not in present:
+            continue
+        if op.get_bind().dialect.name == "sqlite":
+            op.execute(f"ALTER TABLE users DROP COLUMN {column}")
+        else:
+            op.drop_column("users", column)
