@@ -32,9 +32,31 @@ def _no_lone_surrogate(value: str) -> str:
 Text = Annotated[str, AfterValidator(_no_lone_surrogate)]
 
 
+class ModelHealth(BaseModel):
+    version: str
+    trained_at: str | None
+    age_hours: float | None
+
+
+class SourceHealth(BaseModel):
+    name: str
+    last_status: str | None
+    last_finished_at: str | None
+    last_error: str | None
+
+
 class HealthPublic(BaseModel):
     status: Literal["ok", "error"]
     database: str
+    # What an operator checks next; none of them makes the API unhealthy on its own (a load
+    # balancer should not take the API out because the broker or a source is down).
+    broker: str | None = None
+    model: ModelHealth | None = None
+    sources: list[SourceHealth] = []
+
+
+class LivePublic(BaseModel):
+    status: Literal["ok"]
 
 
 class PaperPublic(BaseModel):

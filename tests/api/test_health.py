@@ -1,16 +1,51 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from recsys.catalog.harvest import state
+from recsys.db.session import Database
 from recsys.settings import Settings
+from recsys.training import artifacts
+from recsys.training.nightly import train
+from tests.conftest import NOW
+from tests.recsys import world
 
 
 def test_it_reports_ok_when_the_database_answers(client: TestClient) -> None:
     response = client.get("/health")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    body = response.json()
+    assert (body["status"], body["database"]) == ("ok", "ok")
+    assert body["model"] is None and body["sources"] == []  # nothing trained or harvested
+
+
+def test_live_answers_without_touching_anything(settings: Settings) -> None:
+    down = settings.model_copy(update={"database_url": "postgresql+psycopg://x@127.0.0.1:1/x"})
+    with TestClient(create_app(down)) as client:
+        assert client.get("/health/live").json() == {"status": "ok"}
+
+
+def test_it_reports_the_broker_the_model_and_its_age(db: Database, settings: Settings) -> None:
+    broken = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    with db.session() as s:
+        world.load(s)
+        train(s, settings, NOW)
+        assert state.acquire(s, "arxiv-cs", "arxiv-oai", "me", NOW, timedelta(hours=1))
+        state.finish(s, "arxiv-cs", "me", NOW, result={}, error="503 for an hour")
+    with TestClient(create_app(broken, clock=lambda: NOW + timedelta(hours=5))) as client:
+        body = client.get("/health").json()
+
+    assert body["status"] == "ok"  # a broker down does not take the API out of service
+    assert body["broker"].startswith("ConnectionError")
+    assert body["model"]["version"] == artifacts.active_version(settings.models_dir)
+    assert body["model"]["age_hours"] == 5.0
+    [source] = body["sources"]
+    assert (source["name"], source["last_status"]) == ("arxiv-cs", "failed")
+    assert source["last_error"] == "503 for an hour"
 
 
 def test_it_answers_503_with_the_reason_when_the_database_is_down(settings: Settings) -> None:
