@@ -406,6 +406,7 @@ def offpolicy_report(
     shares = mixture_shares(arms)
     accs = {name: Accumulator() for name in variants}
     clicks, shown, observed, users = np.zeros(MAX_SLOTS), np.zeros(MAX_SLOTS), [], []
+    other_model = 0  # digests ranked by another model: their other arms' marginals are guesses
     for chunk in stream_logged_digests(session, now=now, window=window, since=since, until=until):
         for name, terms in chunk_terms(
             model, chunk, _inputs(session, model, chunk), shares, variants
@@ -417,6 +418,7 @@ def offpolicy_report(
             shown[: len(digest.shown)] += 1
             observed.append(float(digest.clicked.sum()))
             users.append(digest.user_id)
+            other_model += digest.model_version != model.version
         progress(len(chunk))
     position_ctr = np.divide(clicks, shown, out=np.zeros(MAX_SLOTS), where=shown > 0)
     rng = np.random.default_rng(seed)
@@ -433,6 +435,9 @@ def offpolicy_report(
         "since": since.isoformat() if since else None,
         "until": until.isoformat() if until else None,
         "model_version": model.version,
+        # The other logged arms are re-ranked with the active model; for digests a different
+        # model ranked, that is what the arm would do today, not what it did then.
+        "other_model_share": other_model / max(len(observed), 1),
         "logging": {
             "arms": {key: share for key, (_, share) in shares.items()},
             "observed": _observed(np.asarray(observed), np.asarray(users), rng),

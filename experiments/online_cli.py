@@ -14,6 +14,7 @@ print. Registered on ``experiment_app`` in ``experiments/cli.py``.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -170,6 +171,12 @@ def offpolicy(
         print(json.dumps(result))
     else:
         out.print(_offpolicy_table(result))
+    if result["other_model_share"] > 0:
+        err.print(
+            f"[yellow]warning:[/yellow] {100 * result['other_model_share']:.0f}% of the digests "
+            f"were ranked by another model than the active {result['model_version']}: the "
+            "other logged arms' propensities on them are re-computed, not logged"
+        )
     for name, why in refused.items():
         err.print(f"[red]refused:[/red] variant {name!r}: {why}")
     if refused:
@@ -205,6 +212,9 @@ def _offpolicy_table(result: dict[str, Any]) -> Table:
     for column in ("variant", "estimator", "value", "95% CI", "95% bootstrap", "ESS", "max w"):
         table.add_column(column, justify="left" if column in ("variant", "estimator") else "right")
     for name, row in result["variants"].items():
+        if row["refused"]:  # numbers the logs cannot back are not printed (--json keeps them)
+            table.add_row(name, "refused", "-", "see below", "", "", "", end_section=True)
+            continue
         for i, (key, e) in enumerate(row["estimates"].items()):
             table.add_row(
                 name if i == 0 else "",
@@ -227,11 +237,11 @@ def _counter() -> Iterator[Callable[[int], None]]:
     def update(n: int) -> None:
         nonlocal done
         done += n
-        err.print(f"read {done} digests", end="\r")
+        sys.stderr.write(f"\rread {done} digests")
 
     yield update
     if done:
-        err.print()
+        sys.stderr.write("\n")
 
 
 def _utc(when: datetime | None) -> datetime | None:

@@ -64,12 +64,17 @@ class Logged:
 
 @pytest.fixture(scope="module")
 def logged(migrated_db: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Logged]:
-    data_dir = tmp_path_factory.mktemp("offpolicy")
-    settings = Settings(environment="test", data_dir=data_dir, secret_key="s")
-    world = generate_world(1500, 60, clicks_per_user=2, seed=3, now=NOW)
     _empty(migrated_db)
+    yield build_logs(migrated_db, tmp_path_factory.mktemp("offpolicy"))
+    _empty(migrated_db)
+
+
+def build_logs(db: Database, data_dir: Path, n_users: int = 1500) -> Logged:
+    """Store and train the world, then log two days of digests with their clicks."""
+    settings = Settings(environment="test", data_dir=data_dir, secret_key="s")
+    world = generate_world(n_users, 60, clicks_per_user=2, seed=3, now=NOW)
     rng = np.random.default_rng(11)
-    with migrated_db.session() as s:
+    with db.session() as s:
         users = load_world(s, world, NOW)
         papers = ids_by_external_id(s, [p.external_id or "" for p in world.papers])
         s.execute(update(UserRow).values(digest_size=SIZE))
@@ -77,15 +82,14 @@ def logged(migrated_db: Database, tmp_path_factory: pytest.TempPathFactory) -> I
     model = load_active_model(settings.models_dir, settings.data_dir)
     assert model is not None
     rows = _Rows({u: i for i, u in enumerate(users)}, {p: i for i, p in enumerate(papers)})
-    with migrated_db.session() as s:
+    with db.session() as s:
         ids = _rank_day(s, model, NOW, RankingDefaults(SLOTS, HOLDOUT, "salt"))
         truth = _truths(s, model, world, rows, ids)
         observed = _send_and_click(s, world, rows, ids, NOW, rng)
-    with migrated_db.session() as s:  # day 2: exploration only, no holdout
+    with db.session() as s:  # day 2: exploration only, no holdout
         ids = _rank_day(s, model, DAY2, RankingDefaults(SLOTS, 0.0, "salt"))
         _send_and_click(s, world, rows, ids, DAY2, rng)
-    yield Logged(migrated_db, data_dir, truth, observed)
-    _empty(migrated_db)
+    return Logged(db, data_dir, truth, observed)
 
 
 @dataclass(frozen=True)
@@ -241,6 +245,7 @@ def test_estimates_from_the_database_cover_the_truth_and_order_the_policies(logg
         if estimator != "snips":
             assert values["shipped"] > values["bar"] > values["uniform"], (estimator, values)
     assert report["digests"] == pytest.approx(1500, abs=100)
+    assert report["other_model_share"] == 0.0
 
 
 def test_a_ranker_that_changes_the_head_is_refused_without_a_holdout(logged: Logged) -> None:
