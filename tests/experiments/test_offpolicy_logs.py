@@ -315,6 +315,38 @@ def test_export_logs_writes_one_json_line_per_digest(logged: Logged, tmp_path: P
     assert len(record["shown"]) == len(record["propensity"]) == len(record["clicked"]) == SIZE
     written = json.loads((out / "manifest.json").read_text())
     assert written == {k: v for k, v in manifest.items() if k != "out"}
+    # The generic files: training strictly before the first exported digest, test = its clicks.
+    train = (out / "train.csv").read_text().splitlines()
+    test = (out / "test.csv").read_text().splitlines()
+    assert len(test) - 1 == manifest["clicked"]
+    assert max(line.split(",")[2] for line in train[1:]) < manifest["train_before"]
+
+
+def test_the_offline_engine_runs_on_an_exported_folder(logged: Logged, tmp_path: Path) -> None:
+    env = {"PAPERBOY_DATABASE_URL": logged.db.url, "PAPERBOY_DATA_DIR": str(logged.data_dir)}
+    result = runner.invoke(app, ["experiment", "export-logs", "--out", str(tmp_path / "logs")],
+                           env=env)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    config = tmp_path / "logs.toml"
+    config.write_text(
+        'name = "logged"\nseeds = [0]\ncontrol = "content"\nmetrics = ["recall@5", "mrr"]\n'
+        '[dataset]\nkind = "logs"\npath = "logs"\nsplit = "all"\n'
+        '[[variants]]\nname = "content"\ncomponents = ["content"]\n'
+        '[[variants]]\nname = "popularity"\ncomponents = ["popularity"]\n'
+    )
+    result = runner.invoke(
+        app, ["experiment", "run", str(config), "--out", str(tmp_path / "run"), "--json"], env=env
+    )
+    assert result.exit_code == 0, result.stderr
+    metrics = json.loads(result.stdout)["metrics"]
+    # Clicks follow topics: the content profile finds the clicked papers better than popularity.
+    content, popularity = (
+        metrics["recall@5"]["variants"][v]["mean"] for v in ("content", "popularity")
+    )
+    assert content > popularity > 0
+    (tmp_path / "logs" / "train.csv").unlink()
+    result = runner.invoke(app, ["experiment", "run", str(config)], env=env)
+    assert result.exit_code == 2 and "train.csv" in result.stderr
 
 
 def test_position_marginals_of_each_kind_of_arm_by_hand() -> None:
