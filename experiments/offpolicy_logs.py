@@ -440,7 +440,10 @@ def offpolicy_report(
         "other_model_share": other_model / max(len(observed), 1),
         "logging": {
             "arms": {key: share for key, (_, share) in shares.items()},
-            "observed": _observed(np.asarray(observed), np.asarray(users), rng),
+            # its own generator: the interval must not depend on how many variants ran first
+            "observed": _observed(
+                np.asarray(observed), np.asarray(users), np.random.default_rng(seed)
+            ),
             "position_ctr": position_ctr[:size].tolist(),
         },
         "variants": {r.name: r.as_dict() for r in results},
