@@ -208,16 +208,51 @@ def ranked_pool_columns(
     return [row[row >= 0][:n] for row, n in zip(cols, sizes, strict=True)]
 
 
+# The per-(digest, position) arrays a variant keeps: shown, clicks, mu, pi, target mass.
+_FIELDS = ("shown", "clicks", "mu", "pi", "mass")
+_PAD = {"shown": 0.0, "clicks": 0.0, "mu": 1.0, "pi": 1.0, "mass": 0.0}  # "nothing shown"
+
+
 @dataclass
 class Accumulator:
-    """A variant's per-digest terms, gathered chunk by chunk."""
+    """A variant's per-digest terms, packed chunk by chunk into float32 blocks.
 
-    rows: list[DigestTerms] = field(default_factory=list)
-    users: list[int] = field(default_factory=list)
+    A chunk's ``DigestTerms`` objects are dropped once packed: what stays is about 20 bytes
+    per (digest, position), plus the user id, for the estimators and the bootstrap.
+    """
 
-    def add(self, terms: DigestTerms, user_id: int) -> None:
-        self.rows.append(terms)
-        self.users.append(user_id)
+    blocks: list[dict[str, NDArray[np.float32]]] = field(default_factory=list)
+    users: list[NDArray[np.int64]] = field(default_factory=list)
+    unsupported: float = 0.0
+    shown_mass: float = 0.0
+    empty_unsupported: bool = False
+
+    def add_chunk(self, terms: list[tuple[DigestTerms, int]]) -> None:
+        if not terms:
+            return
+        length = max(len(t.items) for t, _ in terms)
+        block = {k: np.full((len(terms), length), _PAD[k], dtype=np.float32) for k in _FIELDS}
+        for i, (t, _) in enumerate(terms):
+            k = len(t.items)
+            values = (t.items >= 0, t.clicks, t.mu, t.pi, t.target_mass)
+            for name, value in zip(_FIELDS, values, strict=True):
+                block[name][i, :k] = value
+            self.unsupported += t.unsupported
+            self.shown_mass += t.shown_mass
+            self.empty_unsupported |= t.empty_unsupported > 0
+        self.blocks.append(block)
+        self.users.append(np.array([u for _, u in terms], dtype=np.int64))
+
+    def stacked(self) -> dict[str, NDArray[np.float64]]:
+        """Every block padded to the longest digest and stacked, (n, L) per field."""
+        length = max(b["mu"].shape[1] for b in self.blocks)
+        return {
+            k: np.concatenate(
+                [np.pad(b[k], ((0, 0), (0, length - b[k].shape[1])), constant_values=_PAD[k])
+                 for b in self.blocks]
+            ).astype(np.float64)
+            for k in _FIELDS
+        }  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -246,13 +281,11 @@ def estimate_variant(
     samples: int = 200,
 ) -> VariantResult:
     """Every estimator on the variant's terms, with a user-bootstrap interval each."""
-    logged = to_slates(acc.rows, position_ctr)
-    unsupported = sum(r.unsupported for r in acc.rows) / max(
-        sum(r.shown_mass for r in acc.rows), 1e-12
-    )
-    groups = np.asarray(acc.users)
+    logged = to_slates(acc, position_ctr)
+    unsupported = acc.unsupported / max(acc.shown_mass, 1e-12)
+    groups = np.concatenate(acc.users)
     estimates = {}
-    empty_unsupported = any(r.empty_unsupported > 0 for r in acc.rows)
+    empty_unsupported = acc.empty_unsupported
     for key, estimator in ESTIMATORS.items():
         if key == "snips" and empty_unsupported:
             continue  # biased here (see DigestTerms.empty_unsupported): not reported
@@ -263,37 +296,21 @@ def estimate_variant(
     return VariantResult(name, config.as_dict(), estimates, unsupported, problem)
 
 
-def to_slates(rows: list[DigestTerms], position_ctr: NDArray[np.float64]) -> op.LoggedSlates:
-    """Pad every digest to the longest, with "nothing shown" (weight 1, no click)."""
-    length = max(len(r.items) for r in rows)
-    n = len(rows)
-    items = np.full((n, length), -1, dtype=np.int64)
-    clicks, mu, pi, mass = (
-        np.zeros((n, length)),
-        np.ones((n, length)),
-        np.ones((n, length)),
-        np.zeros((n, length)),
-    )
-    for i, r in enumerate(rows):
-        k = len(r.items)
-        items[i, :k], clicks[i, :k], mu[i, :k], pi[i, :k], mass[i, :k] = (
-            r.items,
-            r.clicks,
-            r.mu,
-            r.pi,
-            r.target_mass,
-        )
+def to_slates(acc: Accumulator, position_ctr: NDArray[np.float64]) -> op.LoggedSlates:
+    """The estimators' input; positions past a digest's end show "nothing" (weight 1)."""
+    f = acc.stacked()
+    length = f["mu"].shape[1]
     q = np.zeros(length)
     q[: min(length, len(position_ctr))] = position_ctr[:length]
     # The reward model: the logs' click-through at each position, for any paper. Crude, but DR
     # stays unbiased with any model, and this one costs nothing.
     return op.LoggedSlates(
-        items=items,
-        clicks=clicks,
-        logging_propensity=mu,
-        target_propensity=pi,
-        reward_model=np.where(items >= 0, q, 0.0),
-        target_expected_reward=(mass * q).sum(axis=1),
+        items=np.where(f["shown"] > 0, 0, -1).astype(np.int64),  # passed through, unread
+        clicks=f["clicks"],
+        logging_propensity=f["mu"],
+        target_propensity=f["pi"],
+        reward_model=f["shown"] * q,
+        target_expected_reward=(f["mass"] * q).sum(axis=1),
     )
 
 
@@ -411,8 +428,7 @@ def offpolicy_report(
         for name, terms in chunk_terms(
             model, chunk, _inputs(session, model, chunk), shares, variants
         ).items():
-            for term, user in terms:
-                accs[name].add(term, user)
+            accs[name].add_chunk(terms)
         for digest in chunk:
             clicks[: len(digest.clicked)] += digest.clicked
             shown[: len(digest.shown)] += 1
