@@ -328,25 +328,30 @@ def chunk_terms(
     inputs: Iterable[tuple[list[int], UserContext, Candidates]],
     shares: Mapping[str, tuple[RankerConfig, float]],
     variants: Mapping[str, RankerConfig],
-) -> dict[str, list[tuple[DigestTerms, int]]]:
-    """Every variant's terms for one chunk; ``inputs`` groups digest rows by ranking instant."""
+) -> tuple[dict[str, list[tuple[DigestTerms, int]]], int]:
+    """Every variant's terms for one chunk, and how many digests the re-ranking reproduced.
+
+    ``inputs`` groups digest rows by ranking instant. A digest is *reproduced* when re-ranking
+    it with its own arm's config gives exactly the logged marginals: the check that the
+    re-ranker, the model and the as-of context are what ranked it.
+    """
     out: dict[str, list[tuple[DigestTerms, int]]] = defaultdict(list)
+    reproduced = 0
     for rows, context, candidates in inputs:
         group = [digests[r] for r in rows]
         ranked = _rank_group(model, group, context, candidates, shares, variants)
         for i, digest in enumerate(group):
             length = max(digest.digest_size, len(digest.shown))
+            arm = {key: _marginals(ranked[key], i, digest, length, cfg)
+                   for key, (cfg, _) in shares.items()}  # fmt: skip
             own = logged_marginals(digest, length)
-            mixture = sum(
-                share
-                * (own if key == digest.arm else _marginals(ranked[key], i, digest, length, cfg))
-                for key, (cfg, share) in shares.items()
-            )
-            mix = np.asarray(mixture)
+            reproduced += bool(np.allclose(arm[digest.arm], own))
+            arm[digest.arm] = own  # the log is exact whatever the model does today
+            mix = np.asarray(sum(share * arm[key] for key, (_, share) in shares.items()))
             for name, cfg in variants.items():
                 target = _marginals(ranked[f"variant {name}"], i, digest, length, cfg)
                 out[name].append((digest_terms(digest, target, mix), digest.user_id))
-    return out
+    return out, reproduced
 
 
 def _rank_group(
@@ -424,11 +429,12 @@ def offpolicy_report(
     accs = {name: Accumulator() for name in variants}
     clicks, shown, observed, users = np.zeros(MAX_SLOTS), np.zeros(MAX_SLOTS), [], []
     other_model = 0  # digests ranked by another model: their other arms' marginals are guesses
+    reproduced = 0
     for chunk in stream_logged_digests(session, now=now, window=window, since=since, until=until):
-        for name, terms in chunk_terms(
-            model, chunk, _inputs(session, model, chunk), shares, variants
-        ).items():
-            accs[name].add_chunk(terms)
+        terms, matched = chunk_terms(model, chunk, _inputs(session, model, chunk), shares, variants)
+        reproduced += matched
+        for name, chunk_rows in terms.items():
+            accs[name].add_chunk(chunk_rows)
         for digest in chunk:
             clicks[: len(digest.clicked)] += digest.clicked
             shown[: len(digest.shown)] += 1
@@ -454,6 +460,8 @@ def offpolicy_report(
         # The other logged arms are re-ranked with the active model; for digests a different
         # model ranked, that is what the arm would do today, not what it did then.
         "other_model_share": other_model / max(len(observed), 1),
+        # Re-ranking a digest with its own arm gave back exactly what was logged.
+        "reproduced_share": reproduced / max(len(observed), 1),
         "logging": {
             "arms": {key: share for key, (_, share) in shares.items()},
             # its own generator: the interval must not depend on how many variants ran first

@@ -177,6 +177,12 @@ def offpolicy(
             f"were ranked by another model than the active {result['model_version']}: the "
             "other logged arms' propensities on them are re-computed, not logged"
         )
+    if result["reproduced_share"] < 1:
+        err.print(
+            f"[yellow]warning:[/yellow] re-ranking reproduced "
+            f"{100 * result['reproduced_share']:.1f}% of the logged digests' own rankings; the "
+            "rest were ranked by another model, other settings or since-changed interests"
+        )
     for name, why in refused.items():
         err.print(f"[red]refused:[/red] variant {name!r}: {why}")
     if refused:

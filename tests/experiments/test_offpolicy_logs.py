@@ -246,6 +246,8 @@ def test_estimates_from_the_database_cover_the_truth_and_order_the_policies(logg
             assert values["shipped"] > values["bar"] > values["uniform"], (estimator, values)
     assert report["digests"] == pytest.approx(1500, abs=100)
     assert report["other_model_share"] == 0.0
+    # The re-ranker gives back every logged digest's own ranking: it ranks as the scorer did.
+    assert report["reproduced_share"] == 1.0
 
 
 def test_a_ranker_that_changes_the_head_is_refused_without_a_holdout(logged: Logged) -> None:
