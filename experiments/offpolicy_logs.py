@@ -79,7 +79,7 @@ def ranked_marginals(
     size : int
         The user's digest size ``L``.
     length : int
-        Rows of the result (>= ``size``; the rows below ``size`` show nothing).
+        Rows of the result (>= ``size``; rows from ``size`` on show nothing).
     config : RankerConfig
         Mirrors ``recsys.digests.exploration``: uniform sample, or ranked head plus
         ``explore_slots`` positions drawn uniformly from the rest of the pool.
