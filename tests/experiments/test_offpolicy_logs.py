@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from api.demo import load_world
+from experiments import offpolicy as op
 from experiments import offpolicy_logs as opl
 from experiments import offpolicy_sim as sim
 from experiments.logs import stream_logged_digests
@@ -363,3 +364,15 @@ def test_position_marginals_of_each_kind_of_arm_by_hand() -> None:
     # Nothing cleared the bar: the digest is empty even with exploration (a thin day).
     e = opl.ranked_marginals(np.array([], int), 5, 3, RankerConfig(explore_slots=1), length=3)
     assert e[:, -1].tolist() == [1, 1, 1]
+
+
+def test_support_problems_name_the_logging_that_would_answer() -> None:
+    def estimate(ess: float) -> op.Estimate:
+        return op.Estimate("ips", 0.5, 0.4, 0.6, 0.05, 100, ess, 3.0, 1.0, 0.0)
+
+    assert opl.support_problem(estimate(500), 0.0, 2, 5) is None
+    few = opl.support_problem(estimate(12.5), 0.0, 2, 5)
+    assert few is not None and "effective sample size 12.5 < 30" in few
+    unsupported = opl.support_problem(estimate(500), 0.2, 2, 5)
+    assert unsupported is not None and "20.0%" in unsupported and "3 of 5" in unsupported
+    assert "PAPERBOY_HOLDOUT_SHARE" in unsupported and "PAPERBOY_EXPLORE_SLOTS=5" in unsupported
