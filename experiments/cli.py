@@ -35,6 +35,9 @@ experiment_app.command("online-create")(online_cli.online_create)
 experiment_app.command("online-stop")(online_cli.online_stop)
 experiment_app.command("online-report")(online_cli.online_report)
 experiment_app.command("audit-reasons")(online_cli.audit_reasons)
+# Off-policy estimates and exports from the service's own logs (issue 15).
+experiment_app.command("offpolicy")(online_cli.offpolicy)
+experiment_app.command("export-logs")(online_cli.export_logs)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (one object per split).")]
 Seed = Annotated[int, typer.Option(help="Seed of the validation split and the models.")]

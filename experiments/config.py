@@ -9,7 +9,7 @@ An experiment is dataset x split x variants x metrics x seeds::
     metrics = ["recall@50", "ndcg@10", "mrr", "auc", "coverage@100", "diversity@10"]
 
     [dataset]
-    kind = "citeulike"           # "citeulike", "synthetic" or "generic"
+    kind = "citeulike"           # "citeulike", "synthetic", "generic" or "logs"
     path = "../../../shared/data/citeulike-a"   # relative to this file
     split = "p10"                # citeulike: cold|p1|p10; synthetic: temporal; generic: all|unseen
 
@@ -28,7 +28,9 @@ with blend weights learned on a validation split of the training data.
 A synthetic dataset takes ``days`` (replayed days, default 7), ``horizon_days`` (how long after
 a day starts its clicks count as relevant, default 1) and a ``[dataset.world]`` table with the
 arguments of ``recsys.synth.generate_world``. A generic dataset names ``papers``, ``train`` and
-``test`` files instead of ``path``.
+``test`` files instead of ``path``. A logs dataset's ``path`` is a folder written by
+``paperboy experiment export-logs``; it is read as the generic dataset of its files
+(``split = "unseen"`` by default: rank the papers no one had read before the first digest).
 
 Every error names the file, the key path and the reason, e.g.
 ``x.toml: variants[2].components: unknown component 'foo' (known: content, ...)``.
@@ -71,7 +73,10 @@ DATASET_SPLITS: Final[Mapping[str, tuple[str, ...]]] = {
     "citeulike": ("cold", "p1", "p10"),
     "synthetic": ("temporal",),
     "generic": ("all", "unseen"),
+    "logs": ("unseen", "all"),
 }
+# The generic files inside a folder written by ``experiment export-logs``.
+_LOG_FILES: Final = ("papers.jsonl", "train.csv", "test.csv")
 TestName = Literal["permutation", "t"]
 TESTS: Final = ("permutation", "t")
 DEFAULT_NOW: Final = datetime(2024, 6, 1, tzinfo=UTC)
@@ -330,9 +335,9 @@ class _Reader:
             raise self.fail(
                 "dataset.split", f"unknown split {split!r} for {kind} (known: {', '.join(splits)})"
             )
-        return {"citeulike": self.citeulike, "synthetic": self.synthetic, "generic": self.generic}[
-            kind
-        ](raw, split)
+        readers = {"citeulike": self.citeulike, "synthetic": self.synthetic}
+        readers |= {"generic": self.generic, "logs": self.logs}
+        return readers[kind](raw, split)
 
     def citeulike(self, raw: Mapping[str, Any], split: str) -> DatasetConfig:
         self.keys(raw, "dataset", ("kind", "split", "path"))
@@ -343,6 +348,19 @@ class _Reader:
         papers, train, test = (
             self.relative_path(raw, k, "dataset") for k in ("papers", "train", "test")
         )
+        return DatasetConfig("generic", split, papers=papers, train=train, test=test)
+
+    def logs(self, raw: Mapping[str, Any], split: str) -> DatasetConfig:
+        """A folder written by ``paperboy experiment export-logs``: its generic files."""
+        self.keys(raw, "dataset", ("kind", "split", "path"))
+        folder = self.relative_path(raw, "path", "dataset")
+        files = [folder / name for name in _LOG_FILES]
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing:
+            raise self.fail(
+                "dataset.path", f"{missing} missing: is it a folder from 'experiment export-logs'?"
+            )
+        papers, train, test = files
         return DatasetConfig("generic", split, papers=papers, train=train, test=test)
 
     def synthetic(self, raw: Mapping[str, Any], split: str) -> DatasetConfig:

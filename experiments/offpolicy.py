@@ -42,6 +42,7 @@ expectation, so a drift points at wrong propensities).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -192,6 +193,54 @@ def pseudo_inverse(logged: LoggedSlates, *, level: float = 0.95) -> Estimate:
     factor = logged.weights.sum(axis=1) - (logged.slate_length - 1)
     contributions = total_clicks * factor
     return _from_contributions("pi", contributions, contributions.mean(), logged, level)
+
+
+def take(logged: LoggedSlates, rows: NDArray[np.intp]) -> LoggedSlates:
+    """The digests at ``rows`` (repeats allowed): a bootstrap resample."""
+
+    def pick(value: NDArray[np.float64] | None) -> NDArray[np.float64] | None:
+        return None if value is None else np.asarray(value)[rows]
+
+    return LoggedSlates(
+        items=np.asarray(logged.items)[rows],
+        clicks=np.asarray(logged.clicks)[rows],
+        logging_propensity=np.asarray(logged.logging_propensity)[rows],
+        target_propensity=np.asarray(logged.target_propensity)[rows],
+        reward_model=pick(logged.reward_model),
+        target_expected_reward=pick(logged.target_expected_reward),
+    )
+
+
+def bootstrap_interval(
+    logged: LoggedSlates,
+    estimator: Callable[[LoggedSlates], Estimate],
+    groups: NDArray[np.integer],
+    rng: np.random.Generator,
+    *,
+    samples: int = 200,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap of an estimator, resampling ``groups`` (users) with replacement.
+
+    A reader's digests are correlated (the same tastes), so whole users are resampled, not
+    digests; ``groups[i]`` is digest ``i``'s user. NaN bounds when fewer than two groups.
+    """
+    labels, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    if len(labels) < 2:
+        return float("nan"), float("nan")
+    order = np.argsort(inverse, kind="stable")
+    starts = np.searchsorted(inverse[order], np.arange(len(labels) + 1))
+    values = []
+    for _ in range(samples):
+        picked = rng.integers(0, len(labels), len(labels))
+        rows = np.concatenate([order[starts[g] : starts[g + 1]] for g in picked])
+        values.append(estimator(take(logged, rows)).value)
+    finite = np.asarray(values)[np.isfinite(values)]
+    if not len(finite):
+        return float("nan"), float("nan")
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(finite, [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def _from_contributions(

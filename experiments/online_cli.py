@@ -7,14 +7,18 @@ print. Registered on ``experiment_app`` in ``experiments/cli.py``.
         --variant control=0.5 --variant 'explore=0.5:{"explore_slots": 2}'
     paperboy experiment online-report --name explore2 [--json]
     paperboy experiment online-stop --name explore2
+    paperboy experiment offpolicy --variant topk='{}' --variant 'bar={"min_score": 0.2}' [--json]
+    paperboy experiment export-logs --out logs/ [--since 2026-11-01]
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -26,7 +30,7 @@ from sqlalchemy.orm import Session
 from experiments.reasons import CLOSE
 from experiments.reasons import audit_reasons as audit_reasons_of
 from recsys.db.session import Database
-from recsys.online.assignment import ExperimentError, Variant, parse_variants
+from recsys.online.assignment import ExperimentError, RankerConfig, Variant, parse_variants
 from recsys.settings import Settings
 
 out, err = Console(), Console(stderr=True)
@@ -107,6 +111,149 @@ def online_report(
         print(json.dumps(result))
         return
     out.print(_table(result))
+
+
+def parse_offpolicy_variant(text: str) -> tuple[str, RankerConfig]:
+    """``topk={}`` or ``bar={"min_score": 0.2}`` as a name and its ranker config."""
+    name, sep, config = text.partition("=")
+    if not sep or not name.strip():
+        raise ExperimentError(f"--variant {text!r}: expected NAME=CONFIG, CONFIG a JSON object")
+    try:
+        parsed = json.loads(config) if config.strip() else {}
+    except ValueError as exc:
+        raise ExperimentError(f"--variant {text!r}: {exc}") from exc
+    return name.strip(), RankerConfig.parse(parsed, f"--variant {name.strip()}")
+
+
+Since = Annotated[
+    datetime | None, typer.Option(help="Only digests sent at or after this date (UTC).")
+]
+Until = Annotated[datetime | None, typer.Option(help="Only digests sent before this date (UTC).")]
+WindowDays = Annotated[
+    int | None,
+    typer.Option(help="Click attribution window (default: PAPERBOY_CLICK_ATTRIBUTION_DAYS)."),
+]
+
+
+def offpolicy(
+    variant: Annotated[
+        list[str],
+        typer.Option("--variant", help="NAME=CONFIG, repeatable; CONFIG as in online-create."),
+    ],
+    since: Since = None,
+    until: Until = None,
+    window_days: WindowDays = None,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Estimate each variant's clicks per digest from the logged digests (IPS, SNIPS, DR,
+    pseudo-inverse), beside the logging policy's observed value. Exit 3 if the logs cannot
+    support a variant (the message says what logging would)."""
+    from experiments.offpolicy_logs import offpolicy_report
+    from recsys.training.model import load_active_model
+
+    settings = _settings()
+    days = window_days if window_days is not None else settings.click_attribution_days
+    try:
+        variants = dict(parse_offpolicy_variant(v) for v in variant)
+        model = load_active_model(settings.models_dir, settings.data_dir)
+        if model is None:
+            raise ExperimentError("no active model: train one first (paperboy train)")
+        with _session() as session, _counter() as progress:
+            result = offpolicy_report(
+                session, model, variants, now=_now(), window=timedelta(days=days),
+                since=_utc(since), until=_utc(until), seed=seed, progress=progress,
+            )  # fmt: skip
+    except (ExperimentError, ValueError) as exc:
+        raise _fail(exc) from exc
+    refused = {k: v["refused"] for k, v in result["variants"].items() if v["refused"]}
+    if as_json:
+        print(json.dumps(result))
+    else:
+        out.print(_offpolicy_table(result))
+    if result["other_model_share"] > 0:
+        err.print(
+            f"[yellow]warning:[/yellow] {100 * result['other_model_share']:.0f}% of the digests "
+            f"were ranked by another model than the active {result['model_version']}: the "
+            "other logged arms' propensities on them are re-computed, not logged"
+        )
+    if result["reproduced_share"] < 1:
+        err.print(
+            f"[yellow]warning:[/yellow] re-ranking reproduced "
+            f"{100 * result['reproduced_share']:.1f}% of the logged digests' own rankings; the "
+            "rest were ranked by another model, other settings or since-changed interests"
+        )
+    for name, why in refused.items():
+        err.print(f"[red]refused:[/red] variant {name!r}: {why}")
+    if refused:
+        raise typer.Exit(3)
+
+
+def export_logs(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write.", file_okay=False)],
+    since: Since = None,
+    until: Until = None,
+    window_days: WindowDays = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write the logged digests (pools, positions, propensities, clicks) as JSONL."""
+    from experiments.logs import export_logs as export
+
+    days = window_days if window_days is not None else _settings().click_attribution_days
+    with _session() as session:
+        manifest = export(
+            session, out_dir, now=_now(), window=timedelta(days=days),
+            since=_utc(since), until=_utc(until),
+        )  # fmt: skip
+    _emit({**manifest, "out": str(out_dir)}, as_json)
+
+
+def _offpolicy_table(result: dict[str, Any]) -> Table:
+    observed = result["logging"]["observed"]
+    table = Table(
+        title=f"clicks per digest, {result['digests']} logged digests "
+        f"(logging policy observed: {observed['value']:.3f} "
+        f"[{observed['boot_low']:.3f}, {observed['boot_high']:.3f}])"
+    )
+    for column in ("variant", "estimator", "value", "95% CI", "95% bootstrap", "ESS", "max w"):
+        table.add_column(column, justify="left" if column in ("variant", "estimator") else "right")
+    for name, row in result["variants"].items():
+        if row["refused"]:  # numbers the logs cannot back are not printed (--json keeps them)
+            table.add_row(name, "refused", "-", "see below", "", "", "", end_section=True)
+            continue
+        for i, (key, e) in enumerate(row["estimates"].items()):
+            table.add_row(
+                name if i == 0 else "",
+                key,
+                f"{e['value']:.3f}",
+                f"[{e['ci_low']:.3f}, {e['ci_high']:.3f}]",
+                f"[{e['boot_low']:.3f}, {e['boot_high']:.3f}]",
+                f"{e['effective_sample_size']:.0f}",
+                f"{e['max_weight']:.1f}",
+                end_section=i == len(row["estimates"]) - 1,
+            )
+    return table
+
+
+@contextmanager
+def _counter() -> Iterator[Callable[[int], None]]:
+    """Digests read so far, on stderr."""
+    done = 0
+
+    def update(n: int) -> None:
+        nonlocal done
+        done += n
+        sys.stderr.write(f"\rread {done} digests")
+
+    yield update
+    if done:
+        sys.stderr.write("\n")
+
+
+def _utc(when: datetime | None) -> datetime | None:
+    if when is None:
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def audit_reasons(

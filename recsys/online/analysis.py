@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,7 +49,11 @@ class _Sent:
 
 
 def attributed_clicks(
-    session: Session, window: timedelta, *, experiment_id: int | None = None
+    session: Session,
+    window: timedelta,
+    *,
+    experiment_id: int | None = None,
+    digest_ids: Sequence[int] | None = None,
 ) -> list[Click]:
     """Clicks attributed to a shown (digest, position), first click of each only.
 
@@ -60,6 +65,8 @@ def attributed_clicks(
         A click counts when ``sent_at <= clicked_at < sent_at + window``.
     experiment_id : int, optional
         Only digests ranked by this experiment's arms.
+    digest_ids : sequence of int, optional
+        Only these digests (a chunk of a streamed read).
 
     Returns
     -------
@@ -83,6 +90,8 @@ def attributed_clicks(
     )
     if experiment_id is not None:
         query = query.where(DigestRow.experiment_id == experiment_id)
+    if digest_ids is not None:
+        query = query.where(DigestItemRow.digest_id.in_(list(digest_ids)))
     # The window test is done here, not in SQL: interval arithmetic differs per backend, and
     # the rows left after the join are the clicks, a small fraction of the items shown.
     return [

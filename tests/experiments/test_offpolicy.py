@@ -163,3 +163,30 @@ def test_the_95_percent_intervals_cover_the_truth_about_95_percent_of_the_time(
             covered[estimator.__name__] += estimate.ci_low <= truth <= estimate.ci_high
     # At a true 95%, 60 trials give fewer than 50 hits with probability < 0.2%.
     assert min(covered.values()) >= 50, covered
+
+
+def test_the_user_bootstrap_agrees_with_the_normal_interval_when_digests_are_independent(
+    world: World,
+) -> None:
+    truth, logs = run(world, "per_position", n_digests=3_000)["best"]
+    estimate = op.ips(logs)
+    users = np.arange(logs.n_digests)  # one digest per user: the bootstrap is i.i.d. too
+    low, high = op.bootstrap_interval(logs, op.ips, users, np.random.default_rng(0))
+    assert low <= truth <= high
+    assert (high - low) == pytest.approx(estimate.ci_high - estimate.ci_low, rel=0.2)
+
+
+def test_the_bootstrap_resamples_whole_users() -> None:
+    # Each user has one digest with a click and one without: every resample of whole users
+    # has exactly 0.5 clicks per digest, while resampling digests would move it.
+    clicks = np.array([[1.0], [0.0], [1.0], [0.0]])
+    ones = np.ones((4, 1))
+    logs = op.LoggedSlates(np.zeros((4, 1), dtype=np.int64), clicks, ones, ones)
+    rng = np.random.default_rng(0)
+    low, high = op.bootstrap_interval(logs, op.ips, np.array([1, 1, 2, 2]), rng)
+    assert low == high == pytest.approx(0.5)
+    low, high = op.bootstrap_interval(logs, op.ips, np.array([1, 2, 3, 4]), rng)
+    assert low < 0.5 < high
+    low, high = op.bootstrap_interval(logs, op.ips, np.array([7, 7, 7, 7]), rng)
+    assert np.isnan(low) and np.isnan(high)  # one user: no interval to draw
+    assert op.take(logs, np.array([0, 0])).clicks.tolist() == [[1.0], [1.0]]
