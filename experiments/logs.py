@@ -32,21 +32,13 @@ from recsys.db.models import (
     DigestItemRow,
     DigestRow,
     EventRow,
-    InterestRow,
     PaperRow,
     UserRow,
 )
 from recsys.digests.exploration import unpack_mask
-from recsys.digests.scoring import (
-    MAX_EVENTS_PER_USER,
-    Candidates,
-    UserContext,
-    _embed_labels,
-    _follows,
-)
+from recsys.digests.scoring import Candidates, UserContext, build_user_context
 from recsys.online.analysis import attributed_clicks
-from recsys.recommender import PaperBlock, UserBlock
-from recsys.recommender.follows import FOLLOW_KINDS
+from recsys.recommender import PaperBlock
 from recsys.subscribers.events import EVENT_WEIGHTS
 from recsys.training.model import Model
 
@@ -416,53 +408,8 @@ def candidates_of(
 def context_as_of(session: Session, model: Model, user_ids: list[int], at: datetime) -> UserContext:
     """Each user's block as the scorer built it at ``at``: only events before ``at`` count.
 
-    ``recsys.digests.scoring.build_user_context`` reads the latest events, which for a logged
-    digest include the clicks on that very digest: a target ranker rebuilt from them would
-    favour what the reader went on to click, and every estimate would be biased upwards.
-    (Interests have no history, so today's are used.)
+    The latest events of a logged digest's reader include the clicks on that very digest: a
+    target ranker rebuilt from them would favour what the reader went on to click, and every
+    estimate would be biased upwards. (Interests have no history, so today's are used.)
     """
-    row_of = {uid: row for row, uid in enumerate(user_ids)}
-    events = _events_before(session, user_ids, at)
-    hist_ids = sorted({paper_id for _, paper_id, _, _ in events})
-    hist_row = {pid: i for i, pid in enumerate(hist_ids)}
-    hist = np.array(hist_ids, dtype=np.int64)
-    interests = session.execute(
-        select(InterestRow.user_id, InterestRow.kind, InterestRow.value)
-        .where(InterestRow.user_id.in_(user_ids))
-        .order_by(InterestRow.id)
-    ).all()
-    words = [(uid, value) for uid, kind, value in interests if kind not in FOLLOW_KINDS]
-    labels = [value for _, value in words]
-    block = UserBlock(
-        user_ids=np.array(user_ids, dtype=np.int64),
-        history_embeddings=model.paper_vectors(session, hist),
-        event_user=np.array([row_of[e[0]] for e in events], dtype=np.int32),
-        event_item=np.array([hist_row[e[1]] for e in events], dtype=np.int32),
-        event_weight=np.array([EVENT_WEIGHTS[e[2]] for e in events], dtype=np.float32),
-        event_age_days=np.array(
-            [max((at - _aware(e[3])).total_seconds(), 0) / 86400 for e in events],
-            dtype=np.float32,
-        ),
-        interest_embeddings=_embed_labels(model, labels),
-        interest_user=np.array([row_of[uid] for uid, _ in words], dtype=np.int32),
-        history_ids=hist,
-    )
-    return UserContext(block, [], labels, *_follows(interests, row_of))
-
-
-def _events_before(
-    session: Session, user_ids: list[int], at: datetime
-) -> list[tuple[int, int, str, datetime]]:
-    rows = session.execute(
-        select(EventRow.user_id, EventRow.paper_id, EventRow.kind, EventRow.created_at)
-        .where(EventRow.user_id.in_(user_ids), EventRow.kind.in_(list(EVENT_WEIGHTS)))
-        .where(EventRow.suspect.is_(False), EventRow.created_at < at)
-        .order_by(EventRow.created_at.desc(), EventRow.id.desc())
-    ).all()
-    kept: dict[int, int] = {}
-    out = []
-    for user_id, paper_id, kind, created_at in rows:
-        if kept.get(user_id, 0) < MAX_EVENTS_PER_USER:
-            kept[user_id] = kept.get(user_id, 0) + 1
-            out.append((user_id, paper_id, kind, created_at))
-    return out
+    return build_user_context(session, model, user_ids, at, before=at)

@@ -43,9 +43,9 @@ from recsys.digests.scoring import (
     DIVERSITY_POOL,
     Candidates,
     UserContext,
-    _diversified,
-    _explainer,
-    _follow_hits,
+    candidate_follows,
+    content_explainer,
+    diversified,
     reweighted_scores,
 )
 from recsys.online.assignment import RankerConfig
@@ -195,16 +195,16 @@ def ranked_pool_columns(
         scores = reweighted_scores(model, users, papers, dict(config.weights))
     else:
         scores = model.component.score(users, papers)
-    by_author, in_category = _follow_hits(context, candidates)
+    by_author, in_category = candidate_follows(context, candidates)
     scores = lift(scores, by_author, in_category)
     bar = min_score if config.min_score is None else config.min_score
-    relevance = _explainer(model).score(users, papers)
+    relevance = content_explainer(model).score(users, papers)
     below = (relevance < bar) & ~(by_author | in_category)
     size = max(sizes)
     depth = size if config.diversity is None else max(size, DIVERSITY_POOL)
     cols, best = top_k(scores, depth, exclude=~pools | below, tie_break=-papers.age_days)
     if config.diversity is not None:
-        cols = _diversified(cols, best, papers, size, config.diversity)
+        cols = diversified(cols, best, papers, size, config.diversity)
     return [row[row >= 0][:n] for row, n in zip(cols, sizes, strict=True)]
 
 

@@ -226,8 +226,8 @@ def rank_users(
     pool = ~_exclusions(session, users, candidates, since)
     digests: list[RankedDigest | None] = [None] * len(users)
     full = _base_scores(model, context, candidates, arms)
-    relevance = _explainer(model).score(context.block, candidates.block)
-    by_author, in_category = _follow_hits(context, candidates)
+    relevance = content_explainer(model).score(context.block, candidates.block)
+    by_author, in_category = candidate_follows(context, candidates)
     for config, rows in _rows_by_config(arms).items():
         scores = _config_scores(model, context, candidates, config, rows, full)
         scores = lift(scores, by_author[rows], in_category[rows])
@@ -242,7 +242,7 @@ def rank_users(
             scores, depth, exclude=~pool[rows] | below, tie_break=-candidates.block.age_days
         )
         if config.diversity is not None:
-            cols = _diversified(cols, best, candidates.block, size, config.diversity)
+            cols = diversified(cols, best, candidates.block, size, config.diversity)
         for i, row in enumerate(rows):
             slate = _slate(cols[i], pool[row], users[row].digest_size, config, seeds[row])
             digests[row] = RankedDigest(slate, scores[i, slate.cols], pool[row], arms[row])
@@ -279,7 +279,7 @@ def explain(
     cols = np.concatenate([ranking.digests[r].slate.cols for r in rows]).astype(np.intp)
     explored = np.concatenate([ranking.digests[r].slate.explored for r in rows])
     users, papers = ranking.context.block, ranking.candidates.block
-    explainer, floor = _explainer(model), model.reason_floor
+    explainer, floor = content_explainer(model), model.reason_floor
     texts = _text_vectors(session, model, ranking, cols)
     history, interest = explainer.cited_sources(
         users, papers, user_rows, cols, min_similarity=floor, texts=texts
@@ -307,7 +307,7 @@ def explain(
     return [list(reasons[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
-def _follow_hits(
+def candidate_follows(
     context: UserContext, candidates: Candidates
 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """(n_users, n_candidates) masks: a followed author wrote it / it is in a followed category."""
@@ -335,7 +335,7 @@ def _text_vectors(
     )
 
 
-def _diversified(
+def diversified(
     cols: NDArray[np.int32],
     best: NDArray[np.float32],
     papers: PaperBlock,
@@ -486,11 +486,20 @@ def _candidates(session: Session, model: Model, since: datetime, now: datetime) 
 
 
 def build_user_context(
-    session: Session, model: Model, user_ids: Sequence[int], now: datetime
+    session: Session,
+    model: Model,
+    user_ids: Sequence[int],
+    now: datetime,
+    *,
+    before: datetime | None = None,
 ) -> UserContext:
-    """Rebuild each user's block from their latest events and interests (no retraining)."""
+    """Rebuild each user's block from their latest events and interests (no retraining).
+
+    ``before`` keeps only events older than it: the context as the scorer saw it then (an
+    off-policy replay of a logged digest must not see the clicks on that very digest).
+    """
     row_of = {uid: row for row, uid in enumerate(user_ids)}
-    events = _latest_events(session, user_ids)
+    events = _latest_events(session, user_ids, before)
     hist_ids = sorted({paper_id for _, paper_id, _, _ in events})
     hist_row = {pid: i for i, pid in enumerate(hist_ids)}
     hist = np.array(hist_ids, dtype=np.int64)
@@ -548,14 +557,17 @@ def _titles(session: Session, paper_ids: list[int]) -> list[str]:
 
 
 def _latest_events(
-    session: Session, user_ids: Sequence[int]
+    session: Session, user_ids: Sequence[int], before: datetime | None = None
 ) -> list[tuple[int, int, str, datetime]]:
-    rows = session.execute(
+    query = (
         select(EventRow.user_id, EventRow.paper_id, EventRow.kind, EventRow.created_at)
         .where(EventRow.user_id.in_(list(user_ids)), EventRow.kind.in_(list(EVENT_WEIGHTS)))
         .where(EventRow.suspect.is_(False))  # link scanners' clicks are kept, never counted
         .order_by(EventRow.created_at.desc(), EventRow.id.desc())
-    ).all()
+    )
+    if before is not None:
+        query = query.where(EventRow.created_at < before)
+    rows = session.execute(query).all()
     kept: dict[int, int] = defaultdict(int)
     out = []
     for user_id, paper_id, kind, created_at in rows:
@@ -591,7 +603,7 @@ def _seen_pairs(session: Session, user_ids: list[int]) -> list[tuple[int, int]]:
     return [(u, p) for u, p in session.execute(sent.union(touched)).all()]
 
 
-def _explainer(model: Model) -> ContentProfile:
+def content_explainer(model: Model) -> ContentProfile:
     """The content profile of the model (itself, or the hybrid's), else a default one.
 
     Reasons and the relevance bar come from content similarity whichever component ranked
