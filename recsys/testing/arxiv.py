@@ -13,112 +13,43 @@ query strings the client sent::
 
 from __future__ import annotations
 
-import threading
-from collections import deque
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape, quoteattr
+
+from recsys.testing.http import Reply, StandIn
 
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 
 
-@dataclass(frozen=True)
-class Reply:
-    """One queued HTTP answer."""
-
-    status: int = 200
-    body: str = ""
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-class FakeArxiv:
-    """Threaded HTTP server answering ``GET /api/query`` from a queue of replies.
+class FakeArxiv(StandIn):
+    """The arXiv API, ``GET /api/query``, answering from a queue of replies.
 
     A request with no reply queued gets a 500 saying so, which makes a test that expects
     fewer requests fail loudly.
     """
 
-    def __init__(self) -> None:
-        self.queries: list[str] = []
-        self._replies: deque[Reply] = deque()
-        self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,))
+    path = "/api/query"
 
     @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/api/query"
+    def queries(self) -> list[str]:
+        """The received query strings, in order."""
+        with self._lock:
+            return [query for _, query in self.requests]
 
     def serve(self, *documents: str) -> None:
         """Queue 200 answers with these Atom documents, in order."""
-        for document in documents:
-            self._queue(Reply(200, document, {"Content-Type": ATOM_TYPE}))
+        self.fail_next(*(Reply(200, d, {"Content-Type": ATOM_TYPE}) for d in documents))
 
     def answer_busy(self, retry_after: str | None = "5", status: int = 503) -> None:
         """Queue one busy answer, with ``Retry-After`` unless it is None."""
         headers = {} if retry_after is None else {"Retry-After": retry_after}
-        self._queue(Reply(status, "busy, try again later", headers))
+        self.fail_next(Reply(status, "busy, try again later", headers))
 
     def answer(self, status: int, body: str, content_type: str = ATOM_TYPE) -> None:
         """Queue an arbitrary answer."""
-        self._queue(Reply(status, body, {"Content-Type": content_type}))
+        self.fail_next(Reply(status, body, {"Content-Type": content_type}))
 
-    def params(self) -> list[dict[str, str]]:
-        """The received query strings, parsed (one value per name)."""
-        with self._lock:
-            queries = list(self.queries)
-        return [{k: v[0] for k, v in parse_qs(q).items()} for q in queries]
-
-    def next_reply(self, query: str) -> Reply:
-        with self._lock:
-            self.queries.append(query)
-            if self._replies:
-                return self._replies.popleft()
+    def respond(self, path: str, params: dict[str, str]) -> Reply:
         return Reply(500, "fake arXiv: no reply queued for this request")
-
-    def _queue(self, reply: Reply) -> None:
-        with self._lock:
-            self._replies.append(reply)
-
-    def __enter__(self) -> FakeArxiv:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    fake: FakeArxiv
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
-        reply = self.server.fake.next_reply(urlsplit(self.path).query)
-        body = reply.body.encode("utf-8")
-        self.send_response(reply.status)
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Stay quiet: request logs on stderr would clutter test output."""
 
 
 def atom_entry(

@@ -15,18 +15,11 @@ The arXiv API stand-in is :class:`recsys.testing.arxiv.FakeArxiv`.
 from __future__ import annotations
 
 import json
-import threading
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Self
-from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
-from recsys.testing.arxiv import Reply
+from recsys.testing.http import Reply, StandIn
 
 XML = "text/xml; charset=utf-8"
 JSON = "application/json; charset=utf-8"
@@ -44,102 +37,6 @@ def busy(retry_after: str | None = "1", status: int = 503) -> Reply:
 def broken(body: str = "<OAI-PMH><ListRecords><record>", content_type: str = XML) -> Reply:
     """A 200 answer whose document is cut off (a proxy dropped the connection, say)."""
     return Reply(200, body, {"Content-Type": content_type})
-
-
-class StandIn:
-    """A threaded HTTP server on 127.0.0.1 answering GETs with :meth:`answer`.
-
-    Subclasses answer from their corpus; :meth:`fail_next` queues replies served first.
-    """
-
-    path = "/"
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str]] = []  # (path, query string)
-        self._faults: deque[Reply] = deque()
-        self._traps: list[tuple[Callable[[dict[str, str]], bool], Reply]] = []
-        self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.stand_in = self
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,))
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}{self.path}"
-
-    def fail_next(self, *replies: Reply) -> None:
-        """Serve these replies, in order, before any normal answer."""
-        with self._lock:
-            self._faults.extend(replies)
-
-    def fail_once(self, reply: Reply, when: Callable[[dict[str, str]], bool]) -> None:
-        """Serve ``reply`` instead of the answer to the first request ``when`` accepts
-        (given the request's parameters), e.g. the first resumption request."""
-        with self._lock:
-            self._traps.append((when, reply))
-
-    def params(self) -> list[dict[str, str]]:
-        """The received query strings, parsed (one value per name)."""
-        with self._lock:
-            queries = [query for _, query in self.requests]
-        return [{k: v[0] for k, v in parse_qs(q).items()} for q in queries]
-
-    def paths(self) -> list[str]:
-        with self._lock:
-            return [path for path, _ in self.requests]
-
-    def reply(self, path: str, query: str) -> Reply:
-        params = {k: v[0] for k, v in parse_qs(query).items()}
-        with self._lock:
-            self.requests.append((path, query))
-            if self._faults:
-                return self._faults.popleft()
-            for number, (when, trap) in enumerate(self._traps):
-                if when(params):
-                    del self._traps[number]
-                    return trap
-        return self.answer(path, params)
-
-    def answer(self, path: str, params: dict[str, str]) -> Reply:
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    stand_in: StandIn
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
-        parts = urlsplit(self.path)
-        reply = self.server.stand_in.reply(parts.path, parts.query)
-        body = reply.body.encode("utf-8")
-        self.send_response(reply.status)
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Stay quiet: request logs on stderr would clutter test output."""
 
 
 # arXiv OAI-PMH ------------------------------------------------------------------------------
@@ -259,7 +156,7 @@ class FakeOai(StandIn):
         # in this process would be counted against the harvest it measures.
         self._rendered: dict[tuple[str, int], str] = {}
 
-    def answer(self, path: str, params: dict[str, str]) -> Reply:
+    def respond(self, path: str, params: dict[str, str]) -> Reply:
         if params.get("verb") != "ListRecords":
             return _xml(oai_error_xml("badVerb", "only ListRecords is served here"))
         if "resumptionToken" in params:
@@ -344,7 +241,7 @@ class FakeBiorxiv(StandIn):
         self.items = list(items)
         self.page_size = page_size
 
-    def answer(self, path: str, params: dict[str, str]) -> Reply:
+    def respond(self, path: str, params: dict[str, str]) -> Reply:
         parts = path.strip("/").split("/")
         if len(parts) != 6 or parts[0] != "details" or not parts[4].isdigit():
             return Reply(404, "not a details request", {"Content-Type": "text/plain"})
@@ -432,5 +329,5 @@ class FakeFeed(StandIn):
         self.document = document
         self.content_type = content_type
 
-    def answer(self, path: str, params: dict[str, str]) -> Reply:
+    def respond(self, path: str, params: dict[str, str]) -> Reply:
         return Reply(200, self.document, {"Content-Type": self.content_type})

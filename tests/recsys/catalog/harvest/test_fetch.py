@@ -17,7 +17,8 @@ from recsys.catalog.harvest.fetch import (
     feed_pages,
     oai_pages,
 )
-from recsys.testing.arxiv import FakeArxiv, Reply, atom_entry, atom_feed
+from recsys.testing.arxiv import FakeArxiv, atom_entry, atom_feed
+from recsys.testing.http import Reply
 from recsys.testing.sources import (
     FakeBiorxiv,
     FakeFeed,
