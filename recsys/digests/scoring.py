@@ -52,7 +52,7 @@ from recsys.recommender.follows import (
 from recsys.recommender.ranking import MIN_RELEVANCE, top_k
 from recsys.recommender.reasons import choose_reasons, contributions, top_component
 from recsys.subscribers.events import EVENT_WEIGHTS
-from recsys.training.model import Model, paper_texts
+from recsys.training.model import Model
 
 # Papers an arm with ``diversity`` re-ranks from: deep enough to find a different topic,
 # shallow enough that every pick is still relevant.
@@ -326,12 +326,10 @@ def _text_vectors(
     judge closeness on words (before the SVD), as a reader checking them would."""
     history_ids = ranking.context.block.history_ids
     history = np.zeros(0, np.int64) if history_ids is None else history_ids
-    unique, at = np.unique(cols, return_inverse=True)
-    items = paper_texts(session, ranking.candidates.block.paper_ids[unique])
     return TextVectors(
-        history=model.embedder.tfidf(paper_texts(session, history)),
+        history=model.paper_tfidf(session, history),
         interests=model.embedder.tfidf(ranking.context.interest_labels),
-        items=model.embedder.tfidf(items)[at],
+        items=model.paper_tfidf(session, ranking.candidates.block.paper_ids[cols]),
     )
 
 
