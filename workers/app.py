@@ -27,6 +27,9 @@ from celery.signals import worker_process_init  # noqa: E402
 from recsys.settings import Settings, get_settings  # noqa: E402
 
 QUEUE = "paperboy"
+# Beat asks this often which sources are due (their last run is a row); a first harvest
+# comes within this long of starting.
+HARVEST_CHECK_S = 300.0
 
 
 @worker_process_init.connect
@@ -79,7 +82,11 @@ def make_celery(settings: Settings) -> Celery:
                 "kwargs": {"only_if_missing": True},
             },
             # Does nothing while PAPERBOY_SOURCES is unset; embeds whatever a run brought.
-            "harvest-sources": {"task": "paperboy.harvest", "schedule": settings.harvest_every_s},
+            "harvest-sources": {
+                "task": "paperboy.harvest",
+                "schedule": min(settings.harvest_every_s, HARVEST_CHECK_S),
+                "kwargs": {"only_due": True},
+            },
         },
     )
     return app

@@ -11,16 +11,17 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
 from celery import Task
 
 from recsys.catalog.embeddings import EmbeddingStore
-from recsys.catalog.harvest.config import SourcesError, configured_sources
+from recsys.catalog.harvest.config import SourceConfig, SourcesError, configured_sources
+from recsys.catalog.harvest.run import due_sources, options_from_settings, select_sources
 from recsys.catalog.harvest.run import harvest as harvest_sources
-from recsys.catalog.harvest.run import options_from_settings, select_sources
+from recsys.catalog.harvest.state import states as harvest_states
 from recsys.catalog.papers import all_paper_ids, ingest_files
 from recsys.delivery import BatchEmailBackend
 from recsys.digests import outbox, reconcile, scoring, sending
@@ -51,9 +52,13 @@ def ingest(paths: list[str]) -> dict[str, object]:
 
 
 @app.task(name="paperboy.harvest")
-def harvest(names: list[str] | None = None) -> dict[str, dict[str, object]]:
+def harvest(names: list[str] | None = None, only_due: bool = False) -> dict[str, dict[str, object]]:
     """Harvest the configured sources (all, or ``names``), then embed what is new.
 
+    With ``only_due`` (what beat asks every few minutes) only sources whose last run started
+    ``PAPERBOY_HARVEST_EVERY_S`` ago or never: the schedule is the rows, so a fresh install
+    harvests within minutes of starting rather than an interval later, and a restarted beat
+    neither skips nor repeats a run.
     Safe to run twice at once: each source's run holds a lease in the database, so a second
     task finds the source busy and leaves it; a killed run's lease expires.
     """
@@ -66,6 +71,8 @@ def harvest(names: list[str] | None = None) -> dict[str, dict[str, object]]:
         # A broken sources file is the operator's to fix; retrying would not help.
         log.error("harvest: %s", exc)
         return {}
+    if only_due:
+        sources = _due_sources(sources, settings, runtime.now())
     reports = harvest_sources(
         runtime.database(), sources, options_from_settings(settings, runtime.now())
     )
@@ -75,6 +82,14 @@ def harvest(names: list[str] | None = None) -> dict[str, dict[str, object]]:
     if any(report.new for report in reports):
         embed.delay()  # after the pages' commits
     return {report.name: report.as_dict() for report in reports}
+
+
+def _due_sources(
+    sources: list[SourceConfig], settings: Settings, now: datetime
+) -> list[SourceConfig]:
+    with runtime.database().session() as session:
+        started = {name: st.last_started_at for name, st in harvest_states(session).items()}
+    return due_sources(sources, started, now, timedelta(seconds=settings.harvest_every_s))
 
 
 @app.task(name="paperboy.embed")

@@ -16,12 +16,15 @@ from workers.app import make_celery
 from workers.embedded import Embedded
 
 
-def test_beat_harvests_every_harvest_every_s(settings: Settings) -> None:
+def test_beat_asks_often_which_sources_are_due(settings: Settings) -> None:
     schedule = make_celery(settings.model_copy(update={"harvest_every_s": 120.0}))
     entry = schedule.conf.beat_schedule["harvest-sources"]
 
     assert (entry["task"], entry["schedule"]) == ("paperboy.harvest", 120.0)
-    assert make_celery(settings).conf.beat_schedule["harvest-sources"]["schedule"] == 3600.0
+    assert entry["kwargs"] == {"only_due": True}
+    # An hourly harvest is still checked every 5 minutes: a fresh install's first harvest
+    # does not wait an hour for beat's first tick.
+    assert make_celery(settings).conf.beat_schedule["harvest-sources"]["schedule"] == 300.0
 
 
 def _wait_for_run(db: Database, name: str, timeout_s: float = 60.0) -> HarvestSourceRow:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -82,6 +82,20 @@ def options_from_settings(settings: Settings, now: datetime, **changes: Any) -> 
         lease=timedelta(seconds=settings.harvest_lease_s),
         **changes,
     )
+
+
+def due_sources(
+    sources: Sequence[SourceConfig],
+    last_started: Mapping[str, datetime | None],
+    now: datetime,
+    every: timedelta,
+) -> list[SourceConfig]:
+    """The sources never run, or whose last run started ``every`` or longer before ``now``."""
+    return [
+        source
+        for source in sources
+        if (started := last_started.get(source.name)) is None or started <= now - every
+    ]
 
 
 def select_sources(sources: Sequence[SourceConfig], names: Sequence[str]) -> list[SourceConfig]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -11,7 +11,13 @@ from sqlalchemy import select
 from recsys.catalog.harvest import state
 from recsys.catalog.harvest.config import ArxivApiSource, ArxivOaiSource, BiorxivSource, RssSource
 from recsys.catalog.harvest.fetch import Timing
-from recsys.catalog.harvest.run import RunOptions, harvest, harvest_source, select_sources
+from recsys.catalog.harvest.run import (
+    RunOptions,
+    due_sources,
+    harvest,
+    harvest_source,
+    select_sources,
+)
 from recsys.db.models import HarvestSourceRow, PaperRow
 from recsys.db.session import Database
 from recsys.testing.arxiv import FakeArxiv, atom_entry, atom_feed
@@ -245,3 +251,15 @@ def test_an_arxiv_api_run_stores_the_newest_papers_and_keeps_their_date(
         ("2611.00001", "10.1000/a", "api"), ("2611.00002", None, "api"),
     ]  # fmt: skip
     assert arxiv.params()[0]["search_query"] == "cat:cs.LG"
+
+
+def test_a_source_is_due_when_never_run_or_its_last_run_started_long_enough_ago() -> None:
+    now = datetime(2026, 12, 6, 12, tzinfo=UTC)
+    sources = [
+        ArxivOaiSource(name=n, kind="arxiv-oai", sets=["cs"]) for n in ("new", "old", "recent")
+    ]
+    started = {"old": now - timedelta(hours=1), "recent": now - timedelta(minutes=59)}
+
+    due = due_sources(sources, started, now, timedelta(hours=1))
+
+    assert [s.name for s in due] == ["new", "old"]
