@@ -326,10 +326,12 @@ def _text_vectors(
     judge closeness on words (before the SVD), as a reader checking them would."""
     history_ids = ranking.context.block.history_ids
     history = np.zeros(0, np.int64) if history_ids is None else history_ids
+    interests = model.embedder.tfidf(ranking.context.interest_labels)
+    papers = ranking.candidates.block.paper_ids[cols]
     return TextVectors(
-        history=model.paper_tfidf(session, history),
-        interests=model.embedder.tfidf(ranking.context.interest_labels),
-        items=model.paper_tfidf(session, ranking.candidates.block.paper_ids[cols]),
+        history=lambda rows: model.paper_tfidf(session, history[rows]),
+        interests=lambda rows: interests[rows],
+        items=lambda pairs: model.paper_tfidf(session, papers[pairs]),
     )
 
 
