@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     confirm_ttl_days: int = Field(default=7, ge=1)
     # A click this soon after the digest was sent is a link scanner, not a reader.
     scanner_window_s: float = Field(default=10.0, ge=0)
+    # Several of one digest's links followed this close together are a scanner fetching
+    # every link (whatever its User-Agent); all of them are discarded. 0 turns it off.
+    scanner_burst_s: float = Field(default=3.0, ge=0)
 
     # Online experiments (issue 6) ----------------------------------------------------------
     # The defaults rank exactly as before: no exploration, no holdout. A running experiment
