@@ -65,8 +65,9 @@ def record_event(
     )
     session.add(event)
     session.flush()
-    if digest_id is not None and discard_burst(session, user_id, digest_id, now, burst_s):
-        session.refresh(event)
+    if digest_id is not None:
+        # An ORM UPDATE: the session's copies of the marked events (this one too) follow.
+        discard_burst(session, user_id, digest_id, now, burst_s)
     return event
 
 
