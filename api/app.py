@@ -22,7 +22,13 @@ from starlette.types import ASGIApp
 
 from api import pages
 from api.deps import ActiveModel, CeleryEnqueue, Enqueue
-from api.middleware import DEFAULT_MAX_BODY, SecurityHeaders, content_security_policy
+from api.middleware import (
+    ADDRESS_FORMS,
+    DEFAULT_MAX_BODY,
+    EvenTiming,
+    SecurityHeaders,
+    content_security_policy,
+)
 from api.ratelimit import SignUpLimits
 from api.routes import api_router
 from recsys.db.session import Database
@@ -80,7 +86,8 @@ def create_app(
 
 
 class PaperboyApp(FastAPI):
-    """FastAPI with :class:`~api.middleware.SecurityHeaders` around everything.
+    """FastAPI with :class:`~api.middleware.SecurityHeaders` around everything, and
+    :class:`~api.middleware.EvenTiming` around the forms that take an e-mail address.
 
     Added as user middleware it would sit inside FastAPI's own outer layers, so the 413 of
     the body limiter and a 500 from the error handler would go out without the headers.
@@ -88,7 +95,9 @@ class PaperboyApp(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         csp = content_security_policy(pages.style_hashes())
-        return SecurityHeaders(super().build_middleware_stack(), csp=csp)
+        floor_s = self.state.settings.signup_answer_s
+        evened = EvenTiming(super().build_middleware_stack(), ADDRESS_FORMS, floor_s)
+        return SecurityHeaders(evened, csp=csp)
 
 
 class AsciiJSONResponse(JSONResponse):

@@ -5,9 +5,15 @@ that sets one itself keeps its own value). Body sizes are capped by Starlette's 
 which FastAPI exposes as ``max_body_size`` on the app and on each route: it refuses a
 ``Content-Length`` over the cap with 413 and, for a chunked body, stops reading and answers
 413 as soon as the bytes received pass it, so a huge upload is never held in memory.
+Answers to forms that take an e-mail address go out no sooner than a fixed time after the
+request came (:class:`EvenTiming`), so their timing does not tell who has an account.
 """
 
 from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -69,3 +75,64 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+# The forms that take an e-mail address: a new address costs more work than a known one
+# (rows, seeds, a rate-limit count), which their answer time would otherwise tell.
+ADDRESS_FORMS = frozenset({"/signup", "/subscriptions", "/preferences-link"})
+
+
+class EvenTiming:
+    """Pure ASGI middleware holding back the answer to a POST on ``paths`` until ``floor_s``
+    after the request arrived, whatever happened in between.
+
+    The wait is taken just before the response starts, so it covers the route, the commit
+    and any error answer; background tasks (the confirmation e-mail) run after it. A request
+    whose work takes longer than ``floor_s`` (a sign-up with a huge library) answers late
+    and its timing is not evened: keep ``floor_s`` above what an ordinary sign-up takes.
+
+    Parameters
+    ----------
+    app : ASGIApp
+        The application to wrap.
+    paths : collection of str
+        Exact paths whose POST answers are evened.
+    floor_s : float
+        Seconds from arrival before the answer may start; 0 turns it off.
+    clock, sleep
+        ``time.monotonic`` and ``asyncio.sleep``; replaced in tests.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        paths: Collection[str],
+        floor_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        self.app, self.paths, self.floor_s = app, frozenset(paths), floor_s
+        self.clock, self.sleep = clock, sleep
+
+    def _evens(self, scope: Scope) -> bool:
+        return (
+            self.floor_s > 0
+            and scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] in self.paths
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._evens(scope):
+            await self.app(scope, receive, send)
+            return
+        started = self.clock()
+
+        async def send_on_time(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                wait = self.floor_s - (self.clock() - started)
+                if wait > 0:
+                    await self.sleep(wait)
+            await send(message)
+
+        await self.app(scope, receive, send_on_time)

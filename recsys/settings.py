@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     confirm_ttl_days: int = Field(default=7, ge=1)
     # A click this soon after the digest was sent is a link scanner, not a reader.
     scanner_window_s: float = Field(default=10.0, ge=0)
+    # Several of one digest's links followed this close together are a scanner fetching
+    # every link (whatever its User-Agent); all of them are discarded. 0 turns it off.
+    scanner_burst_s: float = Field(default=3.0, ge=0)
 
     # Online experiments (issue 6) ----------------------------------------------------------
     # The defaults rank exactly as before: no exploration, no holdout. A running experiment
@@ -130,6 +133,10 @@ class Settings(BaseSettings):
     # address may be sent, in the ``limits`` notation ("10/hour", "1/day", "3 per 2 hours").
     signup_limit_per_ip: str = "10/hour"
     signup_limit_per_address: str = "1/day"
+    # Answers to sign-up and preferences-link posts go out no sooner than this after the
+    # request, so a new address and a known one answer alike. Measured on SQLite: 0.11 s
+    # for a new address, 0.01 s for a known one, 0.29 s for a new one with 100 BibTeX entries.
+    signup_answer_s: float = Field(default=0.5, ge=0)
 
     @field_validator("signup_limit_per_ip", "signup_limit_per_address")
     @classmethod

@@ -73,4 +73,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         secret_key="test-secret-key",
         admin_api_key="test-admin-key",
         public_base_url="http://testserver",
+        # Even answer times are tested on their own (tests/api/test_middleware.py); here
+        # they would only add half a second to every sign-up.
+        signup_answer_s=0.0,
     )

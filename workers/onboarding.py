@@ -16,6 +16,7 @@ from celery import Task
 from recsys.db.models import UserRow
 from recsys.db.session import Database
 from recsys.delivery import DeliveryError, EmailBackend
+from recsys.delivery.backends import confirmation_outbox_key, link_outbox_key
 from recsys.delivery.compose import (
     ConfirmationEmail,
     PreferencesLinkEmail,
@@ -37,15 +38,6 @@ log = logging.getLogger(__name__)
 CONFIRMATION_SETTLE_S = 60.0
 
 
-def outbox_key(user_id: int) -> int:
-    """The id a backend files a confirmation under: its API is keyed by digest id.
-
-    Negative, so it can never overwrite a digest's ``digest-<id>`` files in the outbox or
-    be matched to a digest by the delivery webhook.
-    """
-    return -user_id
-
-
 def send_confirmation(
     db: Database,
     backend: EmailBackend,
@@ -65,7 +57,7 @@ def send_confirmation(
             return False
         email = confirmation_email(user, settings, now)
     message = compose_confirmation(email, settings.from_email, now=now)
-    backend.send(message, digest_id=outbox_key(user_id))
+    backend.send(message, digest_id=confirmation_outbox_key(user_id))
     with db.session() as session:
         confirmation_sent(session, user_id, now)
     return True
@@ -84,15 +76,6 @@ def confirmation_email(user: UserRow, settings: Settings, now: datetime) -> Conf
         confirm_url=links.confirm(user.id, user.created_at),
         expires_days=settings.confirm_ttl_days,
     )
-
-
-# Preferences-link e-mails are filed apart from confirmations (a backend keys by digest id).
-LINK_OUTBOX_OFFSET = 2**40
-
-
-def link_outbox_key(user_id: int) -> int:
-    """The id a backend files a preferences-link e-mail under: negative, apart from -user_id."""
-    return -(LINK_OUTBOX_OFFSET + user_id)
 
 
 def send_preferences_link(

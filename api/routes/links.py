@@ -65,6 +65,8 @@ class Follow:
     digest: DigestRow | None
     user_agent: str | None
     suspect: bool
+    # Several of the digest's links followed this close together are all discarded.
+    burst_s: float
 
     @property
     def digest_id(self) -> int | None:
@@ -90,7 +92,8 @@ def followed(purpose: str) -> Any:
         agent = request.headers.get("user-agent")
         sent_at = digest.sent_at if digest is not None else None
         reason = suspect_reason(request.method, agent, now, sent_at, settings.scanner_window_s)
-        return Follow(link, paper, digest, agent, suspect=reason is not None)
+        suspect = reason is not None
+        return Follow(link, paper, digest, agent, suspect, settings.scanner_burst_s)
 
     return Depends(follow)
 
@@ -137,6 +140,7 @@ async def follow_click(token: str, request: Request) -> RedirectResponse:
         click = await store_reader_click(
             database.loop_writes, link.u, link.p, link.d, now,
             user_agent=agent, scanner_window_s=settings.scanner_window_s,
+            burst_s=settings.scanner_burst_s,
         )  # fmt: skip
     if click is None:  # stored nothing: checked in full (or SQLite)
         click = await run_in_threadpool(_record_click, database, settings, link, agent, now)
@@ -238,6 +242,7 @@ def _record_click(
             return record_click(
                 conn, link.u, link.p, link.d, now,
                 user_agent=agent, scanner_window_s=settings.scanner_window_s,
+                burst_s=settings.scanner_burst_s,
             )  # fmt: skip
         except SubscriberError as exc:  # the paper or the user was deleted since the mail
             raise PageError(status.HTTP_404_NOT_FOUND, "Not found", _GONE[exc.field]) from exc
@@ -249,6 +254,7 @@ def _record(session: Session, follow: Follow, kind: str, now: datetime) -> None:
         record_event(
             session, link.u, link.p, kind, now,
             digest_id=follow.digest_id, user_agent=follow.user_agent, suspect=follow.suspect,
+            burst_s=follow.burst_s,
         )  # fmt: skip
     except SubscriberError as exc:  # the user (or paper) was deleted since the mail went out
         raise PageError(status.HTTP_404_NOT_FOUND, "Not found", "This link is gone.") from exc

@@ -24,6 +24,7 @@ from api.schemas import (
     SubscriberUpdated,
 )
 from recsys.db.models import UserRow
+from recsys.delivery.backends import outbox_from_settings
 from recsys.digests.preview import preview_digest
 from recsys.subscribers.accounts import (
     Additions,
@@ -95,9 +96,9 @@ def update_me(
 
 
 @router.delete("", status_code=status.HTTP_204_NO_CONTENT)
-def delete_me(user: ApiSubscriber, session: SessionDep) -> Response:
-    """Delete your account and all its data."""
-    delete_account(session, user.id)
+def delete_me(user: ApiSubscriber, session: SessionDep, settings: SettingsDep) -> Response:
+    """Delete your account and all its data, the copies of mail sent to you included."""
+    delete_account(session, user.id, outbox_from_settings(settings))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -28,6 +28,7 @@ from api.forms import (
 from api.pages import PAGE_HEADERS, FormInvalid, message_page, render
 from api.schemas import DeleteForm, PreferencesForm
 from recsys.db.models import UserRow
+from recsys.delivery.backends import outbox_from_settings
 from recsys.digests.preview import last_sent_digest, preview_digest
 from recsys.settings import Settings
 from recsys.subscribers.accounts import (
@@ -145,14 +146,17 @@ def download_data(user: Subscriber, session: SessionDep) -> JSONResponse:
 
 @router.post("/delete", openapi_extra=openapi_form(DeleteForm))
 def delete_my_account(
-    user: Subscriber, form: Annotated[DeleteForm, form_of(DeleteForm)], session: SessionDep
+    user: Subscriber,
+    form: Annotated[DeleteForm, form_of(DeleteForm)],
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> HTMLResponse:
     """Delete the account and all its data, once the box saying so is ticked."""
     if form.confirm != "yes":
         message = "Nothing was deleted: tick the box to confirm, then press the button again."
         return message_page("Not deleted", message, status.HTTP_422_UNPROCESSABLE_CONTENT)
     email = user.email
-    delete_account(session, user.id)
+    delete_account(session, user.id, outbox_from_settings(settings))
     return message_page("Account deleted", f"{email} and everything we kept about it is gone.")
 
 

@@ -22,7 +22,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -215,6 +215,50 @@ class FileBackend:
         eml = stem.with_suffix(".eml")
         _write_atomically(eml, message.as_bytes())
         return SendResult(provider_id=str(eml))
+
+    def forget(self, user_id: int, digest_ids: Iterable[int]) -> int:
+        """Delete every file written for a subscriber; return how many went.
+
+        Their digests (``digest_ids``), their confirmations and their preferences-link
+        e-mails (filed under :func:`confirmation_outbox_key` and :func:`link_outbox_key`),
+        and any temporary file a crashed write left behind. A missing folder holds nothing.
+        """
+        keys = [*digest_ids, confirmation_outbox_key(user_id), link_outbox_key(user_id)]
+        removed = 0
+        for key in keys:
+            for path in self._files_of(key):
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    def _files_of(self, key: int) -> list[Path]:
+        if not self.outbox_dir.is_dir():
+            return []
+        names = (f"digest-{key}.eml", f"digest-{key}.html")
+        found = [self.outbox_dir / n for n in names if (self.outbox_dir / n).exists()]
+        # _write_atomically's leftovers: ".<name>.<random>.tmp"; the dot after the name keeps
+        # digest-1's pattern from matching digest-12's files.
+        for name in names:
+            found.extend(self.outbox_dir.glob(f".{name}.*.tmp"))
+        return found
+
+
+def confirmation_outbox_key(user_id: int) -> int:
+    """The id a confirmation e-mail is filed under: a backend's API is keyed by digest id.
+
+    Negative, so it can never overwrite a digest's ``digest-<id>`` files in the outbox or
+    be matched to a digest by the delivery webhook.
+    """
+    return -user_id
+
+
+# Preferences-link e-mails are filed apart from confirmations.
+LINK_OUTBOX_OFFSET = 2**40
+
+
+def link_outbox_key(user_id: int) -> int:
+    """The id a preferences-link e-mail is filed under: negative, apart from -user_id."""
+    return -(LINK_OUTBOX_OFFSET + user_id)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -733,6 +777,12 @@ def backend_from_settings(settings: Settings) -> EmailBackend | BatchEmailBacken
             batch_size=settings.sendgrid_batch_size,
         )
     return single_backend_from_settings(settings)
+
+
+def outbox_from_settings(settings: Settings) -> FileBackend:
+    """The file outbox, whatever backend sends now: mail written there while the file
+    backend was on stays there after a switch, and a deleted account must leave it too."""
+    return FileBackend(settings.outbox_dir)
 
 
 def single_backend_from_settings(settings: Settings) -> EmailBackend:

@@ -9,10 +9,10 @@ the confirmation e-mail and nothing else. ``paused`` keeps everything but sends 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, select, update
@@ -20,9 +20,11 @@ from sqlalchemy.orm import Session
 
 from recsys.catalog.papers import storage_keys
 from recsys.db.models import (
+    DeliveryAttemptRow,
     DigestItemRow,
     DigestRow,
     EventRow,
+    ExperimentRow,
     InterestRow,
     PaperRow,
     ProviderEventRow,
@@ -551,6 +553,7 @@ def export_data(session: Session, user_id: int) -> dict[str, Any]:
         "interests": [{"kind": i.kind, "value": i.value} for i in user.interests],
         "events": _exported_events(session, user_id),
         "digests": _exported_digests(session, user_id),
+        "provider_events": _exported_provider_events(session, user_id, user.email),
         "suppressed": is_suppressed(session, user.email),
     }
 
@@ -589,48 +592,157 @@ def _exported_events(session: Session, user_id: int) -> list[dict[str, Any]]:
 
 
 def _exported_digests(session: Session, user_id: int) -> list[dict[str, Any]]:
-    digests = session.scalars(
-        select(DigestRow).where(DigestRow.user_id == user_id).order_by(DigestRow.id)
+    rows = session.execute(
+        select(DigestRow, ExperimentRow.name)
+        .outerjoin(ExperimentRow, ExperimentRow.id == DigestRow.experiment_id)
+        .where(DigestRow.user_id == user_id)
+        .order_by(DigestRow.id)
     ).all()
-    items = session.execute(
-        select(DigestItemRow, PaperRow.title)
-        .join(PaperRow, PaperRow.id == DigestItemRow.paper_id)
-        .where(DigestItemRow.digest_id.in_([d.id for d in digests]))
-        .order_by(DigestItemRow.digest_id, DigestItemRow.position)
-    ).all()
-    by_digest: dict[int, list[dict[str, Any]]] = {d.id: [] for d in digests}
-    for item, title in items:
-        entry = {"paper_id": item.paper_id, "title": title, "score": item.score}
-        by_digest[item.digest_id].append({**entry, "reason": item.reason})
+    ids = [digest.id for digest, _ in rows]
+    items, attempts = _exported_items(session, ids), _exported_attempts(session, ids)
     return [
         {
-            "id": d.id,
-            "period": d.period,
-            "status": d.status,
-            "sent_at": _iso(d.sent_at),
-            "items": by_digest[d.id],
+            **_digest_fields(digest),
+            # The arm of the online experiment that ranked it ("holdout" with no experiment).
+            "experiment": experiment,
+            "variant": digest.variant,
+            "items": items.get(digest.id, []),
+            "delivery_attempts": attempts.get(digest.id, []),
         }
-        for d in digests
+        for digest, experiment in rows
     ]
 
 
-def delete_account(session: Session, user_id: int) -> bool:
-    """Erase a subscriber and everything tied to them. Idempotent; True if there was one.
+def _digest_fields(digest: DigestRow) -> dict[str, Any]:
+    return {
+        "id": digest.id,
+        "period": digest.period,
+        "status": digest.status,
+        "reason": digest.reason,
+        "model_version": digest.model_version,
+        "provider_id": digest.provider_id,
+        "created_at": _iso(digest.created_at),
+        "sent_at": _iso(digest.sent_at),
+    }
 
-    Their events, interests and digests go with the row (foreign keys cascade). Delivery
-    reports naming the address go too. A bounce or spam-report suppression is kept: it is
-    what stops us mailing a dead or hostile address again, and holds only the address.
+
+def _exported_items(session: Session, digest_ids: Sequence[int]) -> dict[int, list[Any]]:
+    rows = session.execute(
+        select(DigestItemRow, PaperRow.title)
+        .join(PaperRow, PaperRow.id == DigestItemRow.paper_id)
+        .where(DigestItemRow.digest_id.in_(digest_ids))
+        .order_by(DigestItemRow.digest_id, DigestItemRow.position)
+    ).all()
+    by_digest: dict[int, list[Any]] = {}
+    for item, title in rows:
+        by_digest.setdefault(item.digest_id, []).append(
+            {
+                "paper_id": item.paper_id,
+                "title": title,
+                "score": item.score,
+                "reason": item.reason,
+                "propensity": item.propensity,
+                "explored": item.explored,
+            }  # fmt: skip
+        )
+    return by_digest
+
+
+def _exported_attempts(session: Session, digest_ids: Sequence[int]) -> dict[int, list[Any]]:
+    rows = session.scalars(
+        select(DeliveryAttemptRow)
+        .where(DeliveryAttemptRow.digest_id.in_(digest_ids))
+        .order_by(DeliveryAttemptRow.digest_id, DeliveryAttemptRow.attempt)
+    ).all()
+    by_digest: dict[int, list[Any]] = {}
+    for row in rows:
+        by_digest.setdefault(row.digest_id, []).append(
+            {
+                "attempt": row.attempt,
+                "backend": row.backend,
+                "started_at": _iso(row.started_at),
+                "finished_at": _iso(row.finished_at),
+                "outcome": row.outcome,
+                "detail": row.detail,
+            }  # fmt: skip
+        )
+    return by_digest
+
+
+def _exported_provider_events(session: Session, user_id: int, email: str) -> list[Any]:
+    """What the mail provider reported about their mail, as received (the payload holds the
+    reader's IP address and user agent for opens and clicks)."""
+    theirs = select(DigestRow.id).where(DigestRow.user_id == user_id)
+    rows = session.scalars(
+        select(ProviderEventRow)
+        .where((ProviderEventRow.email == email) | ProviderEventRow.digest_id.in_(theirs))
+        .order_by(ProviderEventRow.id)
+    ).all()
+    return [
+        {
+            "provider": row.provider,
+            "kind": row.kind,
+            "digest_id": row.digest_id,
+            "email": row.email,
+            "occurred_at": _iso(row.occurred_at),
+            "received_at": _iso(row.received_at),
+            "payload": row.payload,
+        }  # fmt: skip
+        for row in rows
+    ]
+
+
+class SentMailFolder(Protocol):
+    """Where the service keeps copies of the mail it sent (the file backend's outbox)."""
+
+    def forget(self, user_id: int, digest_ids: Iterable[int]) -> int:
+        """Delete every message kept for ``user_id`` and their ``digest_ids``."""
+        ...
+
+
+def delete_account(session: Session, user_id: int, sent_mail: SentMailFolder) -> bool:
+    """Erase a subscriber from every store we write. Idempotent; True if there was one.
+
+    The database rows go: the account, interests, events, digests with their items and
+    delivery attempts, and every provider event naming the address or one of their digests
+    (those hold the reader's IP and user agent). So do the copies of their mail in
+    ``sent_mail``, first: they are found by digest id, which the rows hold, and if removing
+    them fails the caller's transaction rolls back and the deletion can be asked again.
+
+    A bounce, spam-report or dropped-address suppression is kept: it is what stops us
+    mailing a dead or hostile address again, and holds only the address, the reason and
+    the time. An unsubscribe suppression goes, since no account is left to mail and a new
+    sign-up must be confirmed from the address anyway.
     """
     user = session.get(UserRow, user_id)
     if user is None:
         return False
     email = user.email
-    session.execute(delete(ProviderEventRow).where(ProviderEventRow.email == email))
+    digest_ids = session.scalars(select(DigestRow.id).where(DigestRow.user_id == user_id)).all()
+    sent_mail.forget(user_id, digest_ids)
+    _delete_digests(session, digest_ids, email)
     session.execute(
         delete(SuppressionRow).where(
             SuppressionRow.email == email, SuppressionRow.reason == "unsubscribe"
         )
     )
+    # Explicit rather than left to ON DELETE CASCADE, which a SQLite connection without
+    # PRAGMA foreign_keys would skip.
+    session.execute(delete(EventRow).where(EventRow.user_id == user_id))
+    session.execute(delete(InterestRow).where(InterestRow.user_id == user_id))
     session.execute(delete(UserRow).where(UserRow.id == user_id))
     session.expunge(user)
     return True
+
+
+def _delete_digests(session: Session, digest_ids: Sequence[int], email: str) -> None:
+    # Provider events first: their digest_id is ON DELETE SET NULL, so deleting the digests
+    # first would leave an event with the reader's IP that no longer names its digest.
+    session.execute(
+        delete(ProviderEventRow).where(
+            (ProviderEventRow.email == email) | ProviderEventRow.digest_id.in_(digest_ids)
+        )
+    )
+    session.execute(delete(DeliveryAttemptRow).where(DeliveryAttemptRow.digest_id.in_(digest_ids)))
+    session.execute(delete(DigestItemRow).where(DigestItemRow.digest_id.in_(digest_ids)))
+    session.execute(delete(DigestRow).where(DigestRow.id.in_(digest_ids)))

@@ -2,7 +2,9 @@
 
 Each event is a row; a subscriber's content profile is rebuilt from their latest events at
 scoring time, so today's clicks change tomorrow's digest without retraining. A click that
-looks automated (a link scanner) is kept with ``suspect`` set and never counted.
+looks automated (a link scanner) is kept with ``suspect`` set and never counted, and so are
+the links of one digest followed in a burst (:func:`discard_burst`), even earlier ones that
+counted when they came.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, bindparam, insert, literal_column, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, exists, insert, literal_column, select, update
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.dml import ReturningInsert
 
 from recsys.db.models import DigestRow, EventRow, PaperRow, UserRow
 from recsys.db.session import LoopWrites
 from recsys.subscribers.accounts import SubscriberError
-from recsys.subscribers.scanners import suspect_reason
+from recsys.subscribers.scanners import is_burst, suspect_reason
 
 # Event kinds and the sign they give the user's content profile.
 EVENT_WEIGHTS = {"click": 1.0, "more": 2.0, "seed": 2.0, "less": -2.0}
@@ -38,10 +40,13 @@ def record_event(
     digest_id: int | None = None,
     user_agent: str | None = None,
     suspect: bool = False,
+    burst_s: float = 0.0,
 ) -> EventRow:
     """Store one interaction; it changes the user's next digest without retraining.
 
     A ``suspect`` event (a link scanner's fetch) is kept for the record but never counted.
+    With ``burst_s`` (a followed digest link), the event and the links of its digest
+    followed within ``burst_s`` seconds are marked suspect when they make a burst.
     """
     if kind not in EVENT_WEIGHTS:
         raise SubscriberError("kind", f"must be one of {', '.join(EVENT_WEIGHTS)}")
@@ -60,7 +65,40 @@ def record_event(
     )
     session.add(event)
     session.flush()
+    if digest_id is not None:
+        # An ORM UPDATE: the session's copies of the marked events (this one too) follow.
+        discard_burst(session, user_id, digest_id, now, burst_s)
     return event
+
+
+def discard_burst(
+    db: Session | Connection, user_id: int, digest_id: int, now: datetime, burst_s: float
+) -> bool:
+    """Mark suspect the links of a digest followed around ``now`` if they are a burst.
+
+    A scanner with a browser's User-Agent fetches every link of a message within seconds;
+    a reader follows one. So when the links of ``digest_id`` followed within ``burst_s``
+    seconds of ``now`` (the new one stored already) are several
+    (:func:`recsys.subscribers.scanners.is_burst`), all of them are marked suspect,
+    including the first, which counted when it came: the next digest reads none of them.
+    Each new link of a slow sweep looks back from its own time, so a chain is caught whole.
+
+    Returns
+    -------
+    bool
+        True when the links were a burst and were marked.
+    """
+    if burst_s <= 0:
+        return False
+    window = timedelta(seconds=burst_s)
+    around = {"user_id": user_id, "digest_id": digest_id, "since": now - window}
+    rows = db.execute(_LINKS_OF_DIGEST, {**around, "until": now + window}).all()
+    if not is_burst((paper_id, kind) for _, paper_id, kind in rows):
+        return False
+    db.execute(
+        update(EventRow).where(EventRow.id.in_([row[0] for row in rows])).values(suspect=True)
+    )
+    return True
 
 
 @dataclass(frozen=True)
@@ -81,17 +119,20 @@ def record_click(
     method: str = "GET",
     user_agent: str | None = None,
     scanner_window_s: float,
+    burst_s: float,
 ) -> Click:
     """Store a click on a paper link, usually in one statement; return the paper's URL.
 
     The hot path of every digest, so no ORM objects, and the common click (a reader's, on a
-    digest sent more than ``scanner_window_s`` ago, to a paper with an ``http(s)://`` URL)
-    is one ``INSERT ... SELECT ... RETURNING``. Any other click is checked in full, as
+    digest sent more than ``scanner_window_s`` ago, to a paper with an ``http(s)://`` URL,
+    with no other link of that digest followed in the last ``burst_s``) is one
+    ``INSERT ... SELECT ... RETURNING``. Any other click is checked in full, as
     :func:`record_event` would, in two statements: one query finds the paper, the user and
     the digest's send time (for :func:`recsys.subscribers.scanners.suspect_reason`), one ``INSERT``
-    stores the event. The digest is kept only when it is still stored and belongs to the
-    user. Run it on an autocommit connection: the single ``INSERT`` is the whole write, so
-    no transaction is needed around it.
+    stores the event, and when a digest's links come in a burst one more marks them all
+    suspect (:func:`discard_burst`). The digest is kept only when it is still stored and
+    belongs to the user. Run it on an autocommit connection: the single ``INSERT`` is the
+    whole write, so no transaction is needed around it.
 
     Parameters
     ----------
@@ -105,6 +146,8 @@ def record_click(
         The request's method and ``User-Agent``, for scanner detection.
     scanner_window_s : float
         Clicks this soon after the digest was sent are a scanner's.
+    burst_s : float
+        Several links of one digest followed this close together are a scanner's.
 
     Returns
     -------
@@ -118,10 +161,10 @@ def record_click(
         paper's stored URL is not a web page (``"url"``); nothing is stored then.
     """
     event = _click_event(user_id, paper_id, digest_id, now, method, user_agent, scanner_window_s)
-    stored = conn.execute(_STORE_CLICK, event).first()
+    stored = conn.execute(_STORE_CLICK, {**event, "burst_from": _burst_from(now, burst_s)}).first()
     if stored is not None:
         return Click(url=stored[0], suspect=event["suspect"])
-    return _record_checked_click(conn, event, method, scanner_window_s)
+    return _record_checked_click(conn, event, method, scanner_window_s, burst_s)
 
 
 async def store_reader_click(
@@ -134,6 +177,7 @@ async def store_reader_click(
     method: str = "GET",
     user_agent: str | None = None,
     scanner_window_s: float,
+    burst_s: float,
 ) -> Click | None:
     """The common click of :func:`record_click`, in its one statement, on the event loop.
 
@@ -141,7 +185,7 @@ async def store_reader_click(
     :func:`record_click`. ``now`` must be aware (it is bound without type processing).
     """
     event = _click_event(user_id, paper_id, digest_id, now, method, user_agent, scanner_window_s)
-    stored = await writes.first(_STORE_CLICK, event)
+    stored = await writes.first(_STORE_CLICK, {**event, "burst_from": _burst_from(now, burst_s)})
     return Click(url=stored[0], suspect=event["suspect"]) if stored is not None else None
 
 
@@ -164,8 +208,13 @@ def _click_event(
     }  # fmt: skip
 
 
+def _burst_from(now: datetime, burst_s: float) -> datetime:
+    # Since when another followed link of the digest sends a click to the checked path.
+    return now - timedelta(seconds=burst_s)
+
+
 def _record_checked_click(
-    conn: Connection, event: dict[str, Any], method: str, scanner_window_s: float
+    conn: Connection, event: dict[str, Any], method: str, scanner_window_s: float, burst_s: float
 ) -> Click:
     """The click :data:`_STORE_CLICK` left alone: checked in Python, then stored or refused."""
     user_id, paper_id, now = event["user_id"], event["paper_id"], event["created_at"]
@@ -180,6 +229,8 @@ def _record_checked_click(
     agent = event["user_agent"]
     suspect = suspect_reason(method, agent, now, sent_at, scanner_window_s) is not None
     conn.execute(_INSERT_EVENT, {**event, "digest_id": digest, "suspect": suspect})
+    if digest is not None and discard_burst(conn, user_id, digest, now, burst_s):
+        suspect = True
     return Click(url=url, suspect=suspect)
 
 
@@ -196,11 +247,22 @@ _CLICK_TARGET = (
     .where(PaperRow.id == bindparam("paper_id"))
 )
 _INSERT_EVENT = insert(EventRow)
+# The followed links of one digest around a time (events.user_id, created_at is indexed).
+_FOLLOWED = ("click", "more", "less")
+_LINKS_OF_DIGEST = select(EventRow.id, EventRow.paper_id, EventRow.kind).where(
+    EventRow.user_id == bindparam("user_id"),
+    EventRow.digest_id == bindparam("digest_id"),
+    EventRow.kind.in_(_FOLLOWED),
+    EventRow.created_at >= bindparam("since"),
+    EventRow.created_at <= bindparam("until"),
+)
+_RECENT = aliased(EventRow, name="recent")
 # The common click in one round trip. Its conditions only narrow what _record_checked_click
 # accepts (any click they turn away goes there), so the rules stay in Python: the user and
 # paper exist, the URL starts like a web page's, the digest's send time cannot make the
-# click suspect. RETURNING may not name the joined tables (SQLite), hence the subquery,
-# written out: SQLAlchemy does not correlate a subquery in RETURNING with the new row.
+# click suspect, and no other link of the digest came lately (so it cannot make a burst).
+# RETURNING may not name the joined tables (SQLite), hence the subquery, written out:
+# SQLAlchemy does not correlate a subquery in RETURNING with the new row.
 _URL_OF_STORED = "(SELECT p.url FROM papers AS p WHERE p.id = events.paper_id)"
 _STORE_CLICK: ReturningInsert[Any] = (
     insert(EventRow)
@@ -225,6 +287,12 @@ _STORE_CLICK: ReturningInsert[Any] = (
             PaperRow.id == bindparam("paper_id"),
             PaperRow.url.startswith("https://") | PaperRow.url.startswith("http://"),
             DigestRow.sent_at.is_(None) | (DigestRow.sent_at <= bindparam("settled")),
+            # No other link of the digest lately: this one might start a burst, checked there.
+            ~exists().where(
+                _RECENT.user_id == bindparam("user_id"),
+                _RECENT.digest_id == bindparam("digest_id"),
+                _RECENT.created_at >= bindparam("burst_from", type_=EventRow.created_at.type),
+            ),
         ),
     )
     .returning(literal_column(_URL_OF_STORED))

@@ -4,10 +4,15 @@ Mail security gateways (Microsoft Safe Links, Proofpoint, Mimecast, Barracuda, .
 chat previews fetch every link in a message, often with HEAD and usually within seconds of
 delivery. Those fetches are recorded, flagged ``suspect``, and never counted as interest;
 otherwise one scanner would "like" every paper in every digest it inspects.
+
+Some scanners send a browser's User-Agent and fetch later than delivery; they still fetch
+every link of a message within seconds, which no reader does: such a burst is discarded as
+a whole (:func:`is_burst`), while a reader's single click counts at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 # Lower-case substrings of User-Agent headers sent by scanners, crawlers, link previews and
@@ -92,3 +97,27 @@ def suspect_reason(
     if sent_at is not None and 0 <= (clicked_at - sent_at).total_seconds() < window_s:
         return f"clicked within {window_s:g} s of delivery"
     return None
+
+
+def is_burst(links: Iterable[tuple[int, str]]) -> bool:
+    """Whether the links of one digest followed close together are a scanner's sweep.
+
+    Parameters
+    ----------
+    links : iterable of (paper id, kind)
+        Every link of the digest followed within the burst window of each other, the
+        newest included; ``kind`` is ``"click"``, ``"more"`` or ``"less"``.
+
+    Returns
+    -------
+    bool
+        True for two or more different links. The same link twice is a double click.
+
+    Examples
+    --------
+    >>> is_burst([(7, "click"), (7, "click")])
+    False
+    >>> is_burst([(7, "more"), (7, "less")])
+    True
+    """
+    return len(set(links)) >= 2

@@ -200,6 +200,41 @@ def test_a_click_seconds_after_delivery_is_flagged_and_a_later_one_is_not(
     assert [(e.kind, e.suspect) for e in stored_events(db)] == [("more", True), ("more", False)]
 
 
+def test_a_scanner_with_a_browser_agent_fetching_every_link_of_a_digest_counts_for_nothing(
+    client: TestClient,
+    db: Database,
+    links: LinkMaker,
+    alice: UserRow,
+    paper: PaperRow,
+    digest: DigestRow,
+) -> None:
+    other = add_paper(db, "Deep learning")
+    for paper_id in (paper.id, other.id):
+        for link in (links.click, links.more, links.less):
+            response = client.get(path_of(link(alice.id, paper_id, digest.id)), headers=BROWSER)
+            assert response.status_code in (200, 303)
+
+    events = stored_events(db)
+    assert sorted((e.paper_id, e.kind) for e in events) == sorted(
+        (p, kind) for p in (paper.id, other.id) for kind in ("click", "more", "less")
+    )
+    assert all(e.suspect for e in events)  # "more" and "less" alike: none reaches a digest
+
+
+def test_a_readers_single_feedback_click_counts_at_once(
+    client: TestClient,
+    db: Database,
+    links: LinkMaker,
+    alice: UserRow,
+    paper: PaperRow,
+    digest: DigestRow,
+) -> None:
+    client.get(path_of(links.more(alice.id, paper.id, digest.id)), headers=BROWSER)
+
+    [event] = stored_events(db)
+    assert (event.kind, event.suspect) == ("more", False)
+
+
 def test_it_records_more_like_this_once_per_link(
     client: TestClient,
     db: Database,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from email.message import EmailMessage
+
 import pytest
 from fastapi.testclient import TestClient
 
 from recsys.db.models import DigestRow, UserRow
 from recsys.db.session import Database
+from recsys.delivery.backends import FileBackend, confirmation_outbox_key, link_outbox_key
+from recsys.settings import Settings
 from recsys.subscribers.links import LinkMaker
 from tests.api.conftest import path_of, stored_user
 
@@ -70,10 +74,26 @@ def test_it_updates_settings_and_names_an_invalid_field(
     assert stored_user(db, alice.id).timezone == "UTC"
 
 
+def _mail_alice_and_bob(settings: Settings, alice: UserRow, digest: DigestRow) -> None:
+    outbox = FileBackend(settings.outbox_dir)
+    message = EmailMessage()
+    message.set_content("a copy of what we sent")
+    message.add_alternative("<p>a copy</p>", subtype="html")
+    for key in (digest.id, confirmation_outbox_key(alice.id), link_outbox_key(alice.id)):
+        outbox.send(message, digest_id=key)
+    outbox.send(message, digest_id=digest.id + 1)  # somebody else's digest
+
+
 def test_it_exports_previews_and_deletes(
-    client: TestClient, db: Database, links: LinkMaker, alice: UserRow, digest: DigestRow
+    client: TestClient,
+    db: Database,
+    settings: Settings,
+    links: LinkMaker,
+    alice: UserRow,
+    digest: DigestRow,
 ) -> None:
     auth = bearer(links, alice)
+    _mail_alice_and_bob(settings, alice, digest)
 
     export = client.get("/me/export", headers=auth)
     preview = client.get("/me/preview", headers=auth)
@@ -90,6 +110,9 @@ def test_it_exports_previews_and_deletes(
     assert client.get("/me", headers=auth).status_code == 404
     with db.session() as session:
         assert session.get(UserRow, alice.id) is None
+    assert sorted(p.name for p in settings.outbox_dir.iterdir()) == [
+        f"digest-{digest.id + 1}.eml", f"digest-{digest.id + 1}.html",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", ["Alice\r\nBcc: victim@example.org", "Alice\nX", "Ali\u2028ce"])

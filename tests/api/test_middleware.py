@@ -19,8 +19,9 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from api.app import create_app
 from api.forms import MAX_FORM_BYTES
-from api.middleware import DEFAULT_MAX_BODY
+from api.middleware import ADDRESS_FORMS, DEFAULT_MAX_BODY, EvenTiming
 from recsys.db.models import UserRow
 from recsys.settings import Settings
 from recsys.subscribers.links import LinkMaker
@@ -192,3 +193,67 @@ def test_a_real_server_answers_413_to_a_chunked_400_megabyte_post_without_readin
     # The server stopped at the 6 MB cap; what went beyond sat in socket buffers.
     assert sent < 64 * 1024 * 1024
     assert psutil.Process().memory_info().rss - rss_before < 100 * 1024 * 1024
+
+
+class _FakeTime:
+    """A clock the app under test advances, and the sleeps the middleware asked for."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def _working_app(fake: _FakeTime, work_s: float) -> Any:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        fake.now += work_s  # the route's and the commit's time
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"Check your inbox"})
+
+    return app
+
+
+@pytest.mark.parametrize("work_s", [0.01, 0.2])  # a known address, a new one
+def test_an_address_form_answers_at_the_floor_whatever_the_work(work_s: float) -> None:
+    fake = _FakeTime()
+    app = EvenTiming(_working_app(fake, work_s), ADDRESS_FORMS, 0.5, fake.clock, fake.sleep)
+
+    response = TestClient(app).post("/subscriptions", json={})
+
+    assert response.status_code == 200
+    assert fake.now == pytest.approx(100.5)  # answered 0.5 s after arrival, either way
+    assert fake.slept == [pytest.approx(0.5 - work_s)]
+
+
+def test_other_requests_and_slow_ones_are_not_held_back() -> None:
+    fake = _FakeTime()
+    app = EvenTiming(_working_app(fake, 0.01), ADDRESS_FORMS, 0.5, fake.clock, fake.sleep)
+    slow = EvenTiming(_working_app(fake, 0.9), ADDRESS_FORMS, 0.5, fake.clock, fake.sleep)
+
+    TestClient(app).get("/signup")  # the page itself
+    TestClient(app).post("/preferences/token/pause")
+    TestClient(slow).post("/signup")
+
+    assert fake.slept == []
+
+
+@pytest.mark.usefixtures("db")
+def test_sign_up_of_a_new_and_a_known_address_both_wait_for_the_floor(
+    settings: Settings, alice: UserRow
+) -> None:
+    app = create_app(settings.model_copy(update={"signup_answer_s": 0.3}), enqueue=lambda *a: None)
+    with TestClient(app) as client:
+        elapsed = []
+        for email in ("new@example.org", alice.email):
+            started = time.monotonic()
+            response = client.post("/subscriptions", json={"email": email})
+            elapsed.append(time.monotonic() - started)
+            assert response.status_code == 202
+
+    assert min(elapsed) >= 0.3

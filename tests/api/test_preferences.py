@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
+from email.message import EmailMessage
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from recsys.db.models import DigestItemRow, DigestRow, InterestRow, PaperRow, UserRow
 from recsys.db.session import Database
 from recsys.delivery import compose, html_part
+from recsys.delivery.backends import FileBackend, confirmation_outbox_key
 from recsys.digests.sending import build_email
 from recsys.settings import Settings
 from recsys.subscribers.links import LinkMaker
@@ -161,9 +163,14 @@ def test_the_data_download_is_a_json_attachment(
 
 
 def test_deleting_needs_the_box_ticked_then_erases_the_account(
-    client: TestClient, db: Database, links: LinkMaker, alice: UserRow
+    client: TestClient, db: Database, settings: Settings, links: LinkMaker, alice: UserRow
 ) -> None:
     path = page_path(links, alice)
+    outbox = FileBackend(settings.outbox_dir)
+    message = EmailMessage()
+    message.set_content("your confirmation")
+    message.add_alternative("<p>confirm</p>", subtype="html")
+    outbox.send(message, digest_id=confirmation_outbox_key(alice.id))
 
     unticked = client.post(f"{path}/delete", data={})
     assert unticked.status_code == 422
@@ -174,6 +181,7 @@ def test_deleting_needs_the_box_ticked_then_erases_the_account(
     assert "everything we kept about it is gone" in deleted.text
     with db.session() as session:
         assert session.get(UserRow, alice.id) is None
+    assert list(settings.outbox_dir.iterdir()) == []
     assert client.get(path).status_code == 404
 
 

@@ -18,6 +18,7 @@ from recsys.catalog.papers import ids_by_title, upsert_papers
 from recsys.db.models import EventRow, InterestRow, UserRow
 from recsys.db.session import Database
 from recsys.delivery import FileBackend
+from recsys.delivery.backends import confirmation_outbox_key as outbox_key
 from recsys.digests.outbox import plan_due
 from recsys.domain import Paper
 from recsys.settings import Settings
@@ -25,7 +26,7 @@ from recsys.subscribers.accounts import suppress, unsubscribe
 from recsys.subscribers.links import LinkMaker
 from tests.api.conftest import Tasks, path_of, stored_user
 from tests.conftest import NOW
-from workers.onboarding import outbox_key, send_confirmation
+from workers.onboarding import send_confirmation
 
 FORM = {
     "email": "Grace@Example.org",

@@ -17,11 +17,11 @@ from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select
 
 from recsys.db.models import UserRow
+from recsys.delivery.backends import confirmation_outbox_key as outbox_key
 from recsys.training.nightly import train
 from tests.browser.conftest import Site, screenshot_dir
 from tests.conftest import NOW
 from tests.recsys import world
-from workers.onboarding import outbox_key
 
 pytestmark = pytest.mark.integration
 EMAIL = "grace@example.org"

@@ -17,6 +17,8 @@ from api.app import create_app
 from recsys.db.models import UserRow
 from recsys.db.session import Database
 from recsys.delivery import FileBackend
+from recsys.delivery.backends import confirmation_outbox_key as outbox_key
+from recsys.delivery.backends import link_outbox_key
 from recsys.settings import Settings
 from recsys.subscribers.accounts import (
     Interest,
@@ -29,7 +31,7 @@ from recsys.subscribers.accounts import (
 )
 from tests.conftest import NOW
 from workers.embedded import Embedded
-from workers.onboarding import link_outbox_key, outbox_key, send_preferences_link
+from workers.onboarding import send_preferences_link
 
 
 @pytest.fixture()
@@ -86,7 +88,7 @@ def test_nothing_is_sent_to_a_pending_bounced_or_deleted_account(
         elif case == "bounced":
             suppress(session, user.email, "bounce", NOW)
         else:
-            delete_account(session, user.id)
+            delete_account(session, user.id, FileBackend(settings.outbox_dir))
 
     backend = FileBackend(settings.outbox_dir)
     assert not send_preferences_link(db, backend, settings, user.id, NOW)

@@ -7,7 +7,7 @@ from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
 
-from recsys.delivery.backends import FileBackend
+from recsys.delivery.backends import FileBackend, confirmation_outbox_key, link_outbox_key
 from recsys.delivery.compose import html_part, text_part
 from tests.recsys.delivery.conftest import unsubscribe_header_line
 
@@ -62,3 +62,27 @@ def test_the_eml_carries_list_unsubscribe_as_one_plain_line(
     assert line == f"List-Unsubscribe: {url}".encode()
     assert url.startswith("<https://paperboy.example.org/unsubscribe/") and url.endswith(">")
     assert b"=?" not in line
+
+
+def test_forgetting_a_subscriber_removes_their_digests_confirmation_and_link_mail(
+    tmp_path: Path, message: EmailMessage
+) -> None:
+    backend = FileBackend(tmp_path)
+    for key in (7, 12, confirmation_outbox_key(5), link_outbox_key(5)):  # theirs
+        backend.send(message, digest_id=key)
+    for key in (1, 17, 70, confirmation_outbox_key(6), link_outbox_key(6)):  # someone else's
+        backend.send(message, digest_id=key)
+    (tmp_path / ".digest-7.eml.x1y2.tmp").write_bytes(b"half a message")  # a crashed write
+    (tmp_path / ".digest-70.eml.x1y2.tmp").write_bytes(b"half a message")
+
+    removed = backend.forget(5, [7, 12])
+
+    assert removed == 9
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [".digest-70.eml.x1y2.tmp", "digest--1099511627782.eml", "digest--1099511627782.html"]
+        + [f"digest-{k}.{ext}" for k in (1, 17, 70, -6) for ext in ("eml", "html")]
+    )
+
+
+def test_forgetting_with_no_outbox_folder_removes_nothing(tmp_path: Path) -> None:
+    assert FileBackend(tmp_path / "never-written").forget(5, [7]) == 0

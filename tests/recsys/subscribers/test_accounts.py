@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from recsys.catalog.papers import ids_by_title, upsert_papers
 from recsys.db.models import (
+    DeliveryAttemptRow,
     DigestItemRow,
     DigestRow,
     EventRow,
+    ExperimentRow,
     InterestRow,
     PaperRow,
     ProviderEventRow,
@@ -33,6 +38,7 @@ from recsys.subscribers.accounts import (
     delete_account,
     export_data,
     import_library,
+    is_suppressed,
     pause,
     resume,
     seed_papers,
@@ -303,19 +309,42 @@ def test_seeds_and_topics_past_the_limits_are_reported_not_dropped(db: Database)
     assert len(report.missing) == 125
 
 
+def _sent_digest(s: Session, user_id: int, period: str, **fields: Any) -> DigestRow:
+    digest = DigestRow(
+        user_id=user_id, period=period, status="sent", created_at=NOW, updated_at=NOW,
+        sent_at=NOW, **fields,
+    )  # fmt: skip
+    s.add(digest)
+    s.flush()
+    return digest
+
+
+def _provider_event(event_id: str, email: str, digest_id: int | None, **payload: Any) -> Any:
+    return ProviderEventRow(
+        provider="sendgrid", event_id=event_id, email=email, kind="open", digest_id=digest_id,
+        occurred_at=NOW, received_at=NOW, payload={"email": email, **payload},
+    )  # fmt: skip
+
+
 def test_the_export_holds_everything_stored_about_the_subscriber(db: Database) -> None:
     ids = _store_papers(db)
     with db.session() as s:
         user_id = create_user(s, "ada@example.org", NOW, interests=[Interest("keyword", "nlp")]).id
-        digest = DigestRow(
-            user_id=user_id, period="2026-11-21", status="sent", created_at=NOW,
-            updated_at=NOW, sent_at=NOW,
-        )  # fmt: skip
-        s.add(digest)
+        trial = ExperimentRow(name="mmr-trial", salt="s", variants=[], created_at=NOW)
+        s.add(trial)
         s.flush()
+        digest = _sent_digest(s, user_id, "2026-11-21", experiment_id=trial.id, variant="mmr")
+        held_out = _sent_digest(s, user_id, "2026-11-22", variant="holdout")
         paper = ids["Deep learning"]
         s.add(DigestItemRow(digest_id=digest.id, paper_id=paper, position=0, score=0.5, reason="r"))
         record_event(s, user_id, paper, "click", NOW, digest_id=digest.id, user_agent="UA")
+        s.add(DeliveryAttemptRow(
+            digest_id=digest.id, attempt=1, backend="smtp", started_at=NOW, outcome="transient",
+            detail="SMTP 451",
+        ))  # fmt: skip
+        s.add(_provider_event("e1", "ada@example.org", digest.id, ip="203.0.113.9", useragent="M"))
+        s.add(_provider_event("e2", "fwd@example.org", held_out.id))  # read where forwarded
+        s.add(_provider_event("e3", "ben@example.org", None))  # somebody else's
 
     with db.session() as s:
         data = export_data(s, user_id)
@@ -326,42 +355,91 @@ def test_the_export_holds_everything_stored_about_the_subscriber(db: Database) -
     assert (event["kind"], event["paper"]["title"], event["user_agent"]) == (
         "click", "Deep learning", "UA",
     )  # fmt: skip
-    [sent] = data["digests"]
+    sent, holdout = data["digests"]
     assert sent["items"] == [
-        {"paper_id": paper, "title": "Deep learning", "score": 0.5, "reason": "r"}
-    ]
+        {
+            "paper_id": paper, "title": "Deep learning", "score": 0.5, "reason": "r",
+            "propensity": 1.0, "explored": False,
+        }
+    ]  # fmt: skip
+    assert (sent["experiment"], sent["variant"]) == ("mmr-trial", "mmr")
+    assert (holdout["experiment"], holdout["variant"], holdout["items"]) == (None, "holdout", [])
+    [attempt] = sent["delivery_attempts"]
+    assert (attempt["backend"], attempt["outcome"], attempt["detail"]) == (
+        "smtp", "transient", "SMTP 451",
+    )  # fmt: skip
+    assert holdout["delivery_attempts"] == []
+    opened, forwarded = data["provider_events"]
+    assert opened["payload"]["ip"] == "203.0.113.9"
+    assert (opened["payload"]["useragent"], opened["digest_id"]) == ("M", sent["id"])
+    assert (forwarded["email"], forwarded["digest_id"]) == ("fwd@example.org", holdout["id"])
     assert data["suppressed"] is False
 
 
-def test_deleting_an_account_erases_its_rows_but_keeps_a_bounce_suppression(
-    db: Database,
+class _Outbox:
+    """Records what a deletion asked the outbox to forget."""
+
+    def __init__(self) -> None:
+        self.forgotten: list[tuple[int, list[int]]] = []
+
+    def forget(self, user_id: int, digest_ids: Iterable[int]) -> int:
+        self.forgotten.append((user_id, sorted(digest_ids)))
+        return 0
+
+
+@pytest.mark.parametrize("kept", ["bounce", "spamreport"])
+def test_deleting_an_account_erases_its_rows_but_keeps_a_bounce_or_spam_suppression(
+    db: Database, kept: str
 ) -> None:
     ids = _store_papers(db)
     with db.session() as s:
         user_id = create_user(s, "ada@example.org", NOW, interests=[Interest("keyword", "x")]).id
         other = create_user(s, "ben@example.org", NOW).id
-        for uid in (user_id, other):
-            record_event(s, uid, ids["Deep learning"], "click", NOW)
-        s.add(DigestRow(user_id=user_id, period="p", status="sent", created_at=NOW, updated_at=NOW))
-        s.add(
-            ProviderEventRow(
-                provider="sendgrid", event_id="e1", email="ada@example.org", kind="bounce",
-                occurred_at=NOW, received_at=NOW, payload={},
-            )
-        )  # fmt: skip
-        suppress(s, "ada@example.org", "bounce", NOW)
+        digests = [_sent_digest(s, uid, "p") for uid in (user_id, other)]
+        for uid, digest in zip((user_id, other), digests, strict=True):
+            record_event(s, uid, ids["Deep learning"], "click", NOW, digest_id=digest.id)
+            s.add(DigestItemRow(digest_id=digest.id, paper_id=ids["Deep learning"], position=0,
+                                score=1.0))  # fmt: skip
+            s.add(DeliveryAttemptRow(digest_id=digest.id, attempt=1, backend="file",
+                                     started_at=NOW))  # fmt: skip
+        ada_digest, ben_digest = (d.id for d in digests)
+        s.add(_provider_event("e1", "ada@example.org", None, ip="203.0.113.9"))
+        s.add(_provider_event("e2", "fwd@example.org", ada_digest, ip="198.51.100.7"))
+        s.add(_provider_event("e3", "ben@example.org", ben_digest))
+        suppress(s, "ada@example.org", kept, NOW)
+        suppress(s, "ben@example.org", "unsubscribe", NOW)
 
+    outbox = _Outbox()
     with db.session() as s:
-        assert delete_account(s, user_id)
-        assert not delete_account(s, user_id)
+        assert delete_account(s, user_id, outbox)
+        assert not delete_account(s, user_id, outbox)
 
+    assert outbox.forgotten == [(user_id, [ada_digest])]
     with db.session() as s:
         assert s.scalars(select(UserRow.email)).all() == ["ben@example.org"]
         assert s.scalars(select(EventRow.user_id)).all() == [other]
-        assert _count(db, InterestRow) == _count(db, DigestRow) == 0
-        assert _count(db, ProviderEventRow) == 0
-        assert s.scalars(select(SuppressionRow.reason)).all() == ["bounce"]
+        assert s.scalars(select(DigestRow.id)).all() == [ben_digest]
+        assert s.scalars(select(DigestItemRow.digest_id)).all() == [ben_digest]
+        assert s.scalars(select(DeliveryAttemptRow.digest_id)).all() == [ben_digest]
+        assert s.scalars(select(ProviderEventRow.event_id)).all() == ["e3"]
+        assert s.scalars(select(SuppressionRow.email)).all() == [
+            "ada@example.org", "ben@example.org",
+        ]  # fmt: skip
+        assert s.scalar(select(SuppressionRow.reason).filter_by(email="ada@example.org")) == kept
+        assert _count(db, InterestRow) == 0
         assert _count(db, PaperRow) == 3
+
+
+def test_deleting_an_unsubscribed_account_drops_its_unsubscribe_suppression(db: Database) -> None:
+    with db.session() as s:
+        user_id = create_user(s, "ada@example.org", NOW).id
+        unsubscribe(s, user_id, NOW)
+        assert is_suppressed(s, "ada@example.org")
+
+    with db.session() as s:
+        assert delete_account(s, user_id, _Outbox())
+
+    assert _count(db, SuppressionRow) == 0
 
 
 def test_an_event_keeps_its_user_agent_and_suspect_flag(db: Database) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, event, select
 from recsys.db.models import DigestRow, EventRow, PaperRow
 from recsys.db.session import Database
 from recsys.subscribers.accounts import SubscriberError, create_user
-from recsys.subscribers.events import Click, record_click, store_reader_click
+from recsys.subscribers.events import Click, record_click, record_event, store_reader_click
 from tests.conftest import NOW
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -59,7 +59,7 @@ def test_a_readers_click_is_stored_and_leads_to_the_paper(db: Database, conn: Co
     ada, digest = _user_with_digest(db, "ada@example.org", timedelta(hours=2))
 
     click = record_click(
-        conn, ada, paper, digest, NOW, user_agent=FIREFOX, scanner_window_s=WINDOW_S
+        conn, ada, paper, digest, NOW, user_agent=FIREFOX, scanner_window_s=WINDOW_S, burst_s=3
     )
 
     assert click == Click(url="https://arxiv.org/abs/1706.03762", suspect=False)
@@ -72,12 +72,22 @@ def test_a_click_seconds_after_sending_or_by_head_is_flagged(
     paper = _paper(db)
     ada, digest = _user_with_digest(db, "ada@example.org", timedelta(seconds=2))
 
-    fresh = record_click(conn, ada, paper, digest, NOW, user_agent=FIREFOX, scanner_window_s=10)
+    fresh = record_click(
+        conn, ada, paper, digest, NOW, user_agent=FIREFOX, scanner_window_s=10, burst_s=3
+    )
     later = NOW + timedelta(hours=1)
     head = record_click(
-        conn, ada, paper, digest, later, method="HEAD", user_agent=FIREFOX, scanner_window_s=10
+        conn,
+        ada,
+        paper,
+        digest,
+        later,
+        method="HEAD",
+        user_agent=FIREFOX,
+        scanner_window_s=10,
+        burst_s=3,
     )
-    no_agent = record_click(conn, ada, paper, digest, later, scanner_window_s=10)
+    no_agent = record_click(conn, ada, paper, digest, later, scanner_window_s=10, burst_s=3)
 
     assert (fresh.suspect, head.suspect, no_agent.suspect) == (True, True, True)
     assert [e[4] for e in _events(db)] == [True, True, True]
@@ -90,9 +100,11 @@ def test_a_digest_that_is_gone_or_someone_elses_is_not_linked(
     ada, _ = _user_with_digest(db, "ada@example.org", timedelta(hours=2))
     _, bobs_digest = _user_with_digest(db, "bob@example.org", timedelta(hours=2))
 
-    record_click(conn, ada, paper, bobs_digest, NOW, user_agent=FIREFOX, scanner_window_s=10)
-    record_click(conn, ada, paper, 999_999, NOW, user_agent=FIREFOX, scanner_window_s=10)
-    record_click(conn, ada, paper, None, NOW, user_agent=FIREFOX, scanner_window_s=10)
+    record_click(
+        conn, ada, paper, bobs_digest, NOW, user_agent=FIREFOX, scanner_window_s=10, burst_s=3
+    )
+    record_click(conn, ada, paper, 999_999, NOW, user_agent=FIREFOX, scanner_window_s=10, burst_s=3)
+    record_click(conn, ada, paper, None, NOW, user_agent=FIREFOX, scanner_window_s=10, burst_s=3)
 
     # Without a digest there is no send time: the click is kept and counts as the reader's.
     assert [(e[3], e[4]) for e in _events(db)] == [(None, False)] * 3
@@ -110,7 +122,7 @@ def test_nothing_is_stored_when_the_link_leads_nowhere(
     paper_id = 999_999 if gone == "paper" else paper
 
     with pytest.raises(SubscriberError) as raised:
-        record_click(conn, user_id, paper_id, digest, NOW, scanner_window_s=10)
+        record_click(conn, user_id, paper_id, digest, NOW, scanner_window_s=10, burst_s=3)
 
     assert raised.value.field == field
     assert _events(db) == []
@@ -120,7 +132,9 @@ def test_a_long_user_agent_is_cut_to_512_characters(db: Database, conn: Connecti
     paper = _paper(db)
     ada, digest = _user_with_digest(db, "ada@example.org", timedelta(hours=2))
 
-    record_click(conn, ada, paper, digest, NOW, user_agent=FIREFOX * 20, scanner_window_s=10)
+    record_click(
+        conn, ada, paper, digest, NOW, user_agent=FIREFOX * 20, scanner_window_s=10, burst_s=3
+    )
 
     [event] = _events(db)
     assert event[5] == (FIREFOX * 20)[:512]
@@ -133,7 +147,9 @@ def test_the_scanner_window_ends_where_suspect_reason_says(
     paper = _paper(db)
     ada, digest = _user_with_digest(db, "ada@example.org", timedelta(seconds=sent_ago))
 
-    click = record_click(conn, ada, paper, digest, NOW, user_agent=FIREFOX, scanner_window_s=10)
+    click = record_click(
+        conn, ada, paper, digest, NOW, user_agent=FIREFOX, scanner_window_s=10, burst_s=3
+    )
 
     assert click.suspect is suspect
     assert [e[4] for e in _events(db)] == [suspect]
@@ -148,7 +164,7 @@ def test_a_readers_click_is_one_statement(db: Database, conn: Connection) -> Non
         statements.append(str(args[2]))
 
     event.listen(conn, "before_cursor_execute", count)
-    record_click(conn, ada, paper, digest, NOW, user_agent=FIREFOX, scanner_window_s=10)
+    record_click(conn, ada, paper, digest, NOW, user_agent=FIREFOX, scanner_window_s=10, burst_s=3)
 
     assert len(statements) == 1 and statements[0].startswith("INSERT")
     assert len(_events(db)) == 1
@@ -167,7 +183,9 @@ def test_on_the_event_loop_a_readers_click_is_stored_and_any_other_left_alone(
     async def clicks() -> list[Click | None]:
         try:
             return [
-                await store_reader_click(writes, *ids, NOW, user_agent=FIREFOX, scanner_window_s=10)
+                await store_reader_click(
+                    writes, *ids, NOW, user_agent=FIREFOX, scanner_window_s=10, burst_s=3
+                )
                 for ids in [(ada, paper, digest), (bob, paper, fresh), (999_999, paper, None)]
             ]
         finally:
@@ -178,3 +196,103 @@ def test_on_the_event_loop_a_readers_click_is_stored_and_any_other_left_alone(
     assert reader == Click(url="https://arxiv.org/abs/1706.03762", suspect=False)
     assert (scanned, nobody) == (None, None)  # for record_click to check and store or refuse
     assert _events(db) == [(ada, paper, "click", digest, False, FIREFOX)]
+
+
+def _clicks(
+    conn: Connection, ada: int, digest: int, papers: list[int], every_s: float
+) -> list[bool]:
+    """Follow each paper's link in turn, ``every_s`` apart; whether each looked automated."""
+    return [
+        record_click(
+            conn, ada, paper, digest, NOW + timedelta(seconds=i * every_s),
+            user_agent=FIREFOX, scanner_window_s=WINDOW_S, burst_s=3,
+        ).suspect
+        for i, paper in enumerate(papers)
+    ]  # fmt: skip
+
+
+def test_a_scanner_with_a_browser_agent_following_every_link_is_discarded_whole(
+    db: Database, conn: Connection
+) -> None:
+    papers = [_paper(db) for _ in range(3)]
+    ada, digest = _user_with_digest(db, "ada@example.org", timedelta(hours=2))
+
+    seen = _clicks(conn, ada, digest, papers, every_s=0.5)
+
+    # The first counted when it came (nothing told it from a reader's); the second showed
+    # a burst and took the first with it.
+    assert seen == [False, True, True]
+    assert [e[4] for e in _events(db)] == [True, True, True]
+
+
+def test_a_slow_sweep_is_caught_link_by_link(db: Database, conn: Connection) -> None:
+    papers = [_paper(db) for _ in range(4)]
+    ada, digest = _user_with_digest(db, "ada@example.org", timedelta(hours=2))
+
+    _clicks(conn, ada, digest, papers, every_s=2.5)  # each within 3 s of the one before
+
+    assert [e[4] for e in _events(db)] == [True, True, True, True]
+
+
+def test_a_double_click_is_no_burst_and_a_click_minutes_later_counts(
+    db: Database, conn: Connection
+) -> None:
+    first, second = _paper(db), _paper(db)
+    ada, digest = _user_with_digest(db, "ada@example.org", timedelta(hours=2))
+
+    seen = _clicks(conn, ada, digest, [first, first], every_s=0.4)  # the same link twice
+    seen += _clicks(conn, ada, digest, [second], every_s=0)  # at NOW: within 3 s of both
+    later = record_click(
+        conn, ada, second, digest, NOW + timedelta(minutes=2),
+        user_agent=FIREFOX, scanner_window_s=WINDOW_S, burst_s=3,
+    )  # fmt: skip
+
+    assert seen == [False, False, True]  # a second paper within seconds is a burst...
+    assert later.suspect is False  # ...a click two minutes on is a reader's
+    assert [e[4] for e in _events(db)] == [True, True, True, False]
+
+
+def test_links_of_different_digests_make_no_burst(db: Database, conn: Connection) -> None:
+    first, second = _paper(db), _paper(db)
+    ada, monday = _user_with_digest(db, "ada@example.org", timedelta(hours=2))
+    with db.session() as s:
+        tuesday = DigestRow(
+            user_id=ada, period="2026-11-22", status="sent", created_at=NOW, updated_at=NOW,
+            sent_at=NOW - timedelta(hours=1),
+        )  # fmt: skip
+        s.add(tuesday)
+        s.flush()
+        tuesday_id = tuesday.id
+
+    _clicks(conn, ada, monday, [first], every_s=0)
+    _clicks(conn, ada, tuesday_id, [second], every_s=0)
+
+    assert [e[4] for e in _events(db)] == [False, False]
+
+
+def test_a_click_after_another_link_of_its_digest_is_checked_in_full(
+    db: Database, conn: Connection
+) -> None:
+    first, second = _paper(db), _paper(db)
+    ada, digest = _user_with_digest(db, "ada@example.org", timedelta(hours=2))
+    _clicks(conn, ada, digest, [first], every_s=0)
+    statements: list[str] = []
+    event.listen(conn, "before_cursor_execute", lambda *args: statements.append(str(args[2])))
+
+    _clicks(conn, ada, digest, [second], every_s=0)
+
+    assert statements[0].startswith("INSERT") and len(statements) > 1
+
+
+def test_feedback_recorded_in_a_session_is_discarded_with_its_burst(db: Database) -> None:
+    first, second = _paper(db), _paper(db)
+    ada, digest = _user_with_digest(db, "ada@example.org", timedelta(hours=2))
+    with db.session() as s:
+        more = record_event(s, ada, first, "more", NOW, digest_id=digest, burst_s=3)
+        assert more.suspect is False  # a single "more" counts at once
+        less = record_event(
+            s, ada, second, "less", NOW + timedelta(seconds=1), digest_id=digest, burst_s=3
+        )
+        assert (more.suspect, less.suspect) == (True, True)
+        seed = record_event(s, ada, second, "seed", NOW)  # no digest: never part of a burst
+        assert seed.suspect is False

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 
-from recsys.subscribers.scanners import suspect_reason
+from recsys.subscribers.scanners import is_burst, suspect_reason
 from tests.conftest import NOW
 
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0"
@@ -53,3 +53,18 @@ def test_a_click_just_outside_the_window_or_without_a_send_time_counts() -> None
 
 def test_a_zero_window_turns_the_timing_rule_off() -> None:
     assert suspect_reason("GET", CHROME, NOW, NOW, 0.0) is None
+
+
+@pytest.mark.parametrize(
+    ("links", "burst"),
+    [
+        ([(7, "click")], False),  # a reader's one click
+        ([(7, "click"), (7, "click")], False),  # a double click
+        ([(7, "more"), (7, "less")], True),  # both buttons of one paper: no reader does that
+        ([(7, "click"), (8, "click"), (9, "click")], True),  # every paper of the digest
+    ],
+)
+def test_several_different_links_of_a_digest_are_a_burst(
+    links: list[tuple[int, str]], burst: bool
+) -> None:
+    assert is_burst(links) is burst
