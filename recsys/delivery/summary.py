@@ -34,14 +34,28 @@ _RESULT = re.compile(
     re.IGNORECASE,
 )
 
+# Out of context, "To bridge this gap, we introduce X" points at a gap the reader never saw;
+# "We introduce X" says the same. Leading links like these are cut from a chosen sentence.
+_BACK_REFERENCE = re.compile(
+    r"^(?:(?:however|thus|therefore|hence|consequently|specifically|moreover|furthermore|"
+    r"additionally|in addition|in particular|finally|to this end|in this regard)|"
+    r"to (?:address|tackle|overcome|bridge|solve|fill|mitigate|remedy|close|alleviate) "
+    r"(?:this|these|that|those|such|the above)\b[^,]{0,40}),\s+",
+    re.IGNORECASE,
+)
+# Sentences opening with a contrast state the problem in the previous sentence's terms.
+_CONTRAST = re.compile(r"^(however|but|while|although|despite|yet)\b", re.IGNORECASE)
+
 
 @lru_cache(maxsize=8192)
 def summarize(abstract: str, sentences: int = SUMMARY_SENTENCES) -> str:
     """An extractive summary: the abstract's most telling ``sentences``, in their order.
 
     A sentence stating the contribution ("we propose ...") scores 2, one with a result
-    ("outperforms", "achieves") 1, a fragment shorter than ``MIN_SENTENCE_CHARS`` -1; ties
-    go to the earlier sentence. The result is cut to ``MAX_SUMMARY_CHARS`` at a word.
+    ("outperforms", "achieves") 1, one opening with a contrast ("However, ...") or shorter
+    than ``MIN_SENTENCE_CHARS`` -1; ties go to the earlier sentence. A chosen sentence loses
+    a leading back-reference ("To bridge this gap, "), and the whole is cut to
+    ``MAX_SUMMARY_CHARS`` at a word.
 
     Examples
     --------
@@ -53,7 +67,7 @@ def summarize(abstract: str, sentences: int = SUMMARY_SENTENCES) -> str:
         return _cut(" ".join(parts), MAX_SUMMARY_CHARS)
     ranked = sorted(range(len(parts)), key=lambda i: (-_score(parts[i]), i))
     chosen = sorted(ranked[:sentences])
-    return _cut(" ".join(parts[i] for i in chosen), MAX_SUMMARY_CHARS)
+    return _cut(" ".join(_tidy(parts[i]) for i in chosen), MAX_SUMMARY_CHARS)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -81,7 +95,14 @@ def _is_initial(word: str) -> bool:
 def _score(sentence: str) -> int:
     score = 2 if _CONTRIBUTION.search(sentence) else 0
     score += 1 if _RESULT.search(sentence) else 0
+    score -= 1 if _CONTRAST.match(sentence) else 0
     return score - 1 if len(sentence) < MIN_SENTENCE_CHARS else score
+
+
+def _tidy(sentence: str) -> str:
+    """``sentence`` without a leading back-reference ("To bridge this gap, we ..." -> "We ...")."""
+    rest = _BACK_REFERENCE.sub("", sentence, count=1)
+    return rest[:1].upper() + rest[1:] if rest != sentence else sentence
 
 
 def _cut(text: str, limit: int) -> str:

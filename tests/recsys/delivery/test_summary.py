@@ -65,3 +65,15 @@ def test_sentences_are_not_split_after_abbreviations_or_initials() -> None:
 )
 def test_short_name(name: str, short: str) -> None:
     assert short_name(name) == short
+
+
+def test_a_leading_back_reference_is_cut_and_a_contrast_is_passed_over() -> None:
+    abstract = (
+        "Video diffusion models are slow. However, caching features helps in general. "
+        "To bridge this gap, we introduce AV-DiT, an audio-visual transformer. "
+        "Thus, it achieves state-of-the-art quality with fewer parameters."
+    )
+    assert summarize(abstract) == (
+        "We introduce AV-DiT, an audio-visual transformer. "
+        "It achieves state-of-the-art quality with fewer parameters."
+    )
