@@ -26,6 +26,7 @@ from selenium.webdriver.chrome.service import Service
 from api.app import create_app
 from api.demo import load_world
 from recsys.catalog.papers import parse_files, upsert_papers
+from recsys.catalog.sources.arxiv import parse_atom
 from recsys.db.session import Database
 from recsys.delivery import FileBackend
 from recsys.digests.outbox import plan_due
@@ -41,11 +42,15 @@ from recsys.training.nightly import train
 
 HERE = Path(__file__).resolve().parent
 SEED_PAPERS = HERE.parents[2] / "shared" / "data" / "seed-papers"
+# A recorded arXiv API answer: ten real papers with ids, authors, categories and dates,
+# which the seed dumps (title and abstract only) lack, so the e-mail shows every field.
+FIXTURES = HERE.parents[1] / "tests" / "recsys" / "catalog" / "sources" / "fixtures"
+ARXIV_ANSWER = FIXTURES / "arxiv-query-electron-proton.xml"
 NOW = datetime(2026, 11, 21, 7, 0, tzinfo=UTC)
 INTERESTS = [
-    Interest("keyword", "video generation"),
-    Interest("keyword", "diffusion models"),
-    Interest("text", "Efficient multimodal language models that reason over images"),
+    Interest("keyword", "electron proton scattering"),
+    Interest("keyword", "proton radius"),
+    Interest("text", "Elastic electron-proton scattering and the size of the proton"),
 ]
 FLAGS = (
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -65,9 +70,11 @@ def main() -> None:
         )
         digest_html, preferences_url = _send_one_digest(settings)
         with _served(settings, port), _chromium(Path(tmp) / "profile") as browser:
-            _shoot(browser, digest_html.as_uri(), args.out / "digest-email.png", width=720)
+            # A phone (390 px, an iPhone's CSS width) and a desktop mail pane.
+            for width in (390, 900):
+                _shoot(browser, digest_html.as_uri(), args.out / f"digest-{width}.png", width=width)
             _shoot(browser, preferences_url, args.out / "preferences.png", width=900)
-    print(f"wrote {args.out / 'digest-email.png'} and {args.out / 'preferences.png'}")
+    print(f"wrote digest-390.png, digest-900.png and preferences.png to {args.out}")
 
 
 def _send_one_digest(settings: Settings) -> tuple[Path, str]:
@@ -100,6 +107,7 @@ def _load_corpus(session: Any) -> None:
         upsert_papers(session, papers, NOW)
     else:
         load_world(session, generate_world(5, 300, seed=1, now=NOW), NOW)
+    upsert_papers(session, parse_atom(ARXIV_ANSWER.read_text(encoding="utf-8"), "arxiv"), NOW)
 
 
 @contextmanager

@@ -312,6 +312,7 @@ def sendgrid_payload(
             {"type": "text/html", "value": html_part(message)},
         ],
         "headers": {
+            **({"List-Id": str(message["List-Id"])} if message["List-Id"] else {}),
             "List-Unsubscribe": str(message["List-Unsubscribe"]),
             "List-Unsubscribe-Post": str(message["List-Unsubscribe-Post"]),
         },

@@ -16,7 +16,7 @@ from typing import Any
 
 # The rendered mode's view of a digest is the one definition of what a digest shows
 # (shortened titles and reasons, "et al." authors, the intro line), so both modes use it.
-from recsys.delivery.compose import DigestEmail, _template_context, _validate
+from recsys.delivery.compose import DigestEmail, _template_context, _validate, list_id
 
 MAX_PERSONALIZATIONS = 1000  # SendGrid's limit per Mail Send request
 TEMPLATE_DIR = Path(__file__).parent / "sendgrid_templates"
@@ -83,6 +83,8 @@ def template_payload(
         "from": _sender(from_email),
         "template_id": template_id,
         "personalizations": [template_personalization(e) for e in emails],
+        # The same for every recipient, so set once for the request, as compose sets it.
+        "headers": {"List-Id": list_id(from_email)},
         "categories": list(categories),
     }
 

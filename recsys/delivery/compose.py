@@ -7,7 +7,7 @@ date. Nothing here opens a socket or a file beyond reading the packaged template
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import EmailPolicy
@@ -17,13 +17,24 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from recsys.delivery.summary import short_name, summarize
+
 # Gmail clips messages over ~102 KB behind a "view entire message" link, which hides the
 # footer and its unsubscribe link; staying under 100 kB keeps every digest whole.
 MAX_MESSAGE_BYTES = 100_000
 MAX_TITLE_CHARS = 300
 MAX_REASON_CHARS = 300
 MAX_AUTHOR_CHARS = 100
-MAX_LISTED_AUTHORS = 3
+# "A. Lovelace, A. Turing et al.": two names fit one line on a phone.
+MAX_LISTED_AUTHORS = 2
+MAX_LISTED_CATEGORIES = 4
+# The first ten papers get the full entry (summary, feedback links); the rest a compact one
+# (title, byline, reason, PDF). A signed link is ~190 characters and a full entry carries six
+# (three per part): 50 full entries are 124 kB, and 50 of the old three-line entries were
+# already 109 kB. Ten is the default digest, so most readers see every entry in full.
+MAX_FULL_ENTRIES = 10
+# Phones show 40 to 70 characters of a subject; the top title is cut so " and 9 more" stays.
+MAX_SUBJECT_CHARS = 90
 ELLIPSIS = "\u2026"
 # Headers holding URLs, written as set: one line, never folded or encoded.
 UNFOLDED_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
@@ -74,9 +85,20 @@ class DigestLine:
     reason : str
         A one-line "why this paper" explanation.
     click_url : str
-        Tracked link; our API records the click and redirects to the paper.
+        Tracked link; our API records the click and redirects to the paper's abstract page.
     more_url, less_url : str
         Feedback links: "more like this" and "less like this".
+    abstract : str
+        The abstract; the digest shows a two-sentence extract of it.
+    categories : tuple of str
+        Subject categories (``"cs.LG"``); the first four are shown.
+    published : date or None
+        Publication date at the source.
+    arxiv_id, doi : str or None
+        Identifiers; the arXiv id is shown when there is one, else the DOI.
+    pdf_url : str or None
+        Direct link to the PDF, shown untracked (see :func:`_line_view`); dropped unless
+        http(s), since it comes from outside feeds.
     """
 
     paper_id: int
@@ -86,6 +108,12 @@ class DigestLine:
     click_url: str
     more_url: str
     less_url: str
+    abstract: str = ""
+    categories: tuple[str, ...] = ()
+    published: date | None = None
+    arxiv_id: str | None = None
+    doi: str | None = None
+    pdf_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +138,9 @@ class DigestEmail:
         Signed one-click URL: GET shows a confirmation page, POST unsubscribes (RFC 8058).
     preferences_url : str or None
         Link to the subscriber's preferences page, shown in the footer when given.
+    candidates : int or None
+        How many new papers this digest was ranked from (its candidate pool), for the line
+        "We read 27 new papers for you; here are the 10 closest."; left out when None.
     """
 
     digest_id: int
@@ -120,6 +151,7 @@ class DigestEmail:
     items: tuple[DigestLine, ...]
     unsubscribe_url: str
     preferences_url: str | None = None
+    candidates: int | None = None
 
 
 def compose(digest: DigestEmail, from_email: str, *, now: datetime | None = None) -> EmailMessage:
@@ -137,7 +169,7 @@ def compose(digest: DigestEmail, from_email: str, *, now: datetime | None = None
     Returns
     -------
     EmailMessage
-        The message with From, To, Subject, Date, Message-ID, List-Unsubscribe,
+        The message with From, To, Subject, Date, Message-ID, List-Id, List-Unsubscribe,
         List-Unsubscribe-Post and X-Paperboy-Digest-Id headers.
 
     Raises
@@ -359,10 +391,28 @@ def _set_headers(msg: EmailMessage, digest: DigestEmail, from_email: str, now: d
     msg["Message-ID"] = make_msgid(
         idstring=f"digest-{digest.digest_id}", domain=_sender_domain(from_email)
     )
+    # RFC 2919: lets readers filter and mailbox providers group the digests as one list.
+    msg["List-Id"] = list_id(from_email)
     # RFC 2369 + RFC 8058: mailbox providers show an "Unsubscribe" button and POST to the URL.
     msg["List-Unsubscribe"] = _one_line(digest, f"<{digest.unsubscribe_url}>")
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["X-Paperboy-Digest-Id"] = str(digest.digest_id)
+
+
+def list_id(from_email: str) -> str:
+    """The ``List-Id`` of every digest from ``from_email``: ``Paperboy digests <digest.DOMAIN>``."""
+    return f"Paperboy digests <digest.{_sender_domain(from_email)}>"
+
+
+def subject_line(top_title: str, count: int, period: str) -> str:
+    """The subject "Today: <top title> and 9 more", the title cut to fit a phone's line.
+
+    Weekly digests (period ``2026-W47``) say "This week:".
+    """
+    when = "This week" if "-W" in period else "Today"
+    more = f" and {count - 1} more" if count > 1 else ""
+    room = MAX_SUBJECT_CHARS - len(when) - 2 - len(more)
+    return f"{when}: {_shorten(top_title, room)}{more}"
 
 
 def _one_line(digest: DigestEmail, value: str) -> str:
@@ -411,7 +461,8 @@ def _template_context(digest: DigestEmail) -> dict[str, Any]:
         "period_label": digest.period_label,
         "to_name": digest.to_name,
         "intro": _intro(len(digest.items)),
-        "items": [_line_view(item) for item in digest.items],
+        "header": _header(digest.candidates, len(digest.items)),
+        "items": [_line_view(item, n < MAX_FULL_ENTRIES) for n, item in enumerate(digest.items)],
         "unsubscribe_url": digest.unsubscribe_url,
         "preferences_url": digest.preferences_url,
     }
@@ -423,27 +474,65 @@ def _intro(count: int) -> str:
     return f"{papers} we picked for you."
 
 
-def _line_view(item: DigestLine) -> dict[str, str]:
+def _header(candidates: int | None, count: int) -> str:
+    """The line "We read 27 new papers for you; here are the 10 closest.", or "" if unknown."""
+    if candidates is None or candidates < count:
+        return ""  # digests ranked before pools were logged, or a pool that does not add up
+    papers = "1 new paper" if candidates == 1 else f"{candidates} new papers"
+    if candidates == count:
+        shown = "here it is" if count == 1 else "here they all are"
+    else:
+        shown = "here is the closest" if count == 1 else f"here are the {count} closest"
+    return f"We read {papers} for you; {shown}."
+
+
+def _line_view(item: DigestLine, full: bool = True) -> dict[str, Any]:
+    # The title and "Abstract" links are the tracked click (the API redirects to the stored
+    # abstract page). The PDF link is plain: the click route redirects only to the paper's
+    # stored URL, by design, so it can never be an open redirect; tracking the PDF needs a
+    # second signed target in the API, and the abstract click already records the interest.
     return {
         "title": _shorten(item.title, MAX_TITLE_CHARS),
         "authors": short_authors(tuple(item.authors)),
+        "meta": _meta(item),
+        "full": full,
+        "summary": summarize(item.abstract) if full else "",
         "reason": _shorten(item.reason, MAX_REASON_CHARS),
         "click_url": item.click_url,
+        "pdf_url": item.pdf_url if item.pdf_url and _is_http(item.pdf_url) else "",
         "more_url": item.more_url,
         "less_url": item.less_url,
     }
 
 
+def _meta(item: DigestLine) -> str:
+    return _meta_line(item.arxiv_id, item.doi, tuple(item.categories), item.published)
+
+
+# Cached on the paper's fields: a template-mode batch builds this line 10,000 times.
+@lru_cache(maxsize=8192)
+def _meta_line(
+    arxiv_id: str | None, doi: str | None, categories: tuple[str, ...], published: date | None
+) -> str:
+    """The identifier, categories and date: "arXiv:2411.01234 · cs.LG, stat.ML · 21 Nov 2026"."""
+    ident = f"arXiv:{arxiv_id}" if arxiv_id else (f"doi:{doi}" if doi else "")
+    cats = ", ".join(categories[:MAX_LISTED_CATEGORIES])
+    if len(categories) > MAX_LISTED_CATEGORIES:
+        cats += f" +{len(categories) - MAX_LISTED_CATEGORIES}"
+    day = f"{published.day} {published:%b %Y}" if published else ""
+    return " \u00b7 ".join(part for part in (ident, cats, day) if part)
+
+
 @lru_cache(maxsize=4096)
 def short_authors(authors: tuple[str, ...]) -> str:
-    """Authors as shown in a digest: all of up to three, else the first three and "et al.".
+    """Authors as shown in a digest: initials and surnames, two of them, then "et al.".
 
     Examples
     --------
-    >>> short_authors(("Ada", "Bob", "Cy", "Di"))
-    'Ada, Bob, Cy et al.'
+    >>> short_authors(("Ada Lovelace", "Alan Turing", "Grace Hopper"))
+    'A. Lovelace, A. Turing et al.'
     """
-    names = [_shorten(name, MAX_AUTHOR_CHARS) for name in authors[:MAX_LISTED_AUTHORS]]
+    names = [_shorten(short_name(n), MAX_AUTHOR_CHARS) for n in authors[:MAX_LISTED_AUTHORS]]
     label = ", ".join(names)
     return f"{label} et al." if len(authors) > MAX_LISTED_AUTHORS else label
 

@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -49,6 +49,7 @@ from recsys.delivery import (
     SendResult,
     compose,
 )
+from recsys.delivery.compose import subject_line
 from recsys.digests.outbox import claim_many
 from recsys.settings import Settings
 from recsys.subscribers.links import Keyring, LinkMaker
@@ -256,6 +257,7 @@ def load_emails(
             UserRow.email,
             UserRow.name,
             UserRow.created_at,
+            DigestRow.candidate_mask,
         )
         .join(UserRow, UserRow.id == DigestRow.user_id)
         .where(among(session, DigestRow.id, digest_ids))
@@ -291,6 +293,12 @@ class _Paper:
     id: int
     title: str
     authors: tuple[str, ...]
+    abstract: str
+    categories: tuple[str, ...]
+    published: date | None
+    arxiv_id: str | None
+    doi: str | None
+    pdf_url: str | None
 
 
 def _items(session: Session, digest_ids: list[int]) -> dict[int, list[tuple[_Paper, str]]]:
@@ -314,11 +322,31 @@ def _papers(session: Session, paper_ids: set[int]) -> dict[int, _Paper]:
     # A batch's digests share most of their papers: fetching (and decoding the authors of)
     # each one once, instead of once per digest item, saves ~90% of the rows.
     rows = session.execute(
-        select(PaperRow.id, PaperRow.title, PaperRow.authors).where(
-            among(session, PaperRow.id, sorted(paper_ids))
-        )
+        select(*_PAPER_COLUMNS).where(among(session, PaperRow.id, sorted(paper_ids)))
     ).all()
-    return {i: _Paper(i, title, tuple(authors)) for i, title, authors in rows}
+    return {row.id: _paper(row) for row in rows}
+
+
+# Only what a digest shows: the papers' other text columns stay in the database.
+_PAPER_COLUMNS = (
+    PaperRow.id, PaperRow.title, PaperRow.authors, PaperRow.abstract, PaperRow.categories,
+    PaperRow.published, PaperRow.arxiv_id, PaperRow.doi, PaperRow.pdf_url,
+)  # fmt: skip
+
+
+def _paper(row: Any) -> _Paper:
+    # arXiv's PDF lives at a fixed address; other sources give theirs or none.
+    pdf = row.pdf_url or (f"https://arxiv.org/pdf/{row.arxiv_id}" if row.arxiv_id else None)
+    published = row.published.date() if row.published is not None else None
+    return _Paper(
+        row.id, row.title, tuple(row.authors), row.abstract or "", tuple(row.categories or ()),
+        published, row.arxiv_id, row.doi, pdf,
+    )  # fmt: skip
+
+
+def _pool_size(mask: bytes | None) -> int | None:
+    """How many new papers the digest was ranked from: the set bits of its candidate mask."""
+    return None if mask is None else int.from_bytes(mask, "big").bit_count()
 
 
 def _email(digest: Any, items: list[tuple[_Paper, str]], links: LinkMaker) -> DigestEmail:
@@ -333,17 +361,24 @@ def _email(digest: Any, items: list[tuple[_Paper, str]], links: LinkMaker) -> Di
             click_url=links.click(user_id, paper.id, digest_id),
             more_url=links.more(user_id, paper.id, digest_id),
             less_url=links.less(user_id, paper.id, digest_id),
+            abstract=paper.abstract,
+            categories=paper.categories,
+            published=paper.published,
+            arxiv_id=paper.arxiv_id,
+            doi=paper.doi,
+            pdf_url=paper.pdf_url,
         )
         for paper, reason in items
     )
-    n = len(lines)
+    top = lines[0].title if lines else ""
     return DigestEmail(
         digest_id=digest_id,
         to_email=digest.email,
         to_name=digest.name,
-        subject=f"Your Paperboy digest: {n} new paper{'s' if n != 1 else ''} for {digest.period}",
+        subject=subject_line(top, len(lines), digest.period),
         period_label=digest.period,
         items=lines,
         unsubscribe_url=links.unsubscribe(user_id, digest.created_at),
         preferences_url=links.preferences(user_id, digest.created_at),
+        candidates=_pool_size(digest.candidate_mask),
     )

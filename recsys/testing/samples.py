@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from recsys.delivery.compose import DigestEmail, DigestLine
 
 FROM = "Paperboy <digest@paperboy.example>"
 SENT_AT = datetime(2026, 11, 21, 7, 0, tzinfo=UTC)
 BASE = "https://paperboy.example"
+ABSTRACT = (
+    "Sequence models have long relied on recurrence. However, recurrence limits parallelism "
+    "in training. We propose a new architecture, based solely on attention, that dispenses "
+    "with recurrence entirely. Experiments on two translation tasks show it achieves better "
+    "quality while training much faster. It also generalises to parsing."
+)
 
 
 def line(paper_id: int, title: str, authors: tuple[str, ...] = ("Ada Lovelace",)) -> DigestLine:
@@ -21,11 +27,16 @@ def line(paper_id: int, title: str, authors: tuple[str, ...] = ("Ada Lovelace",)
         click_url=f"{BASE}/c/{paper_id}?t=tok{paper_id}&d=42",
         more_url=f"{BASE}/f/{paper_id}/more?t=tok{paper_id}",
         less_url=f"{BASE}/f/{paper_id}/less?t=tok{paper_id}",
+        abstract=ABSTRACT,
+        categories=("cs.LG", "cs.CL"),
+        published=date(2026, 11, 20),
+        arxiv_id=f"2611.{paper_id:05d}",
+        pdf_url=f"https://arxiv.org/pdf/2611.{paper_id:05d}",
     )
 
 
 def ada_digest() -> DigestEmail:
-    """Digest 42 for Ada: three papers, one with five authors, all links present."""
+    """Digest 42 for Ada: three papers of 27 candidates, one with five authors, all links."""
     return DigestEmail(
         digest_id=42,
         to_email="ada@example.org",
@@ -43,4 +54,5 @@ def ada_digest() -> DigestEmail:
         ),
         unsubscribe_url=f"{BASE}/u/42?sig=abc",
         preferences_url=f"{BASE}/prefs?sig=abc",
+        candidates=27,
     )

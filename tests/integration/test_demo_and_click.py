@@ -100,7 +100,7 @@ def test_a_click_in_a_sent_email_is_recorded_and_lands_on_the_paper(
     cwd, _, summary = demo_dir
     eml = sorted(Path(summary["outbox"]).glob("*.eml"))[0]
     text = _message(eml).get_body(("plain",)).get_content()
-    click_url = re.search(r"Read: (\S+/c/\S+)", text).group(1)  # type: ignore[union-attr]
+    click_url = re.search(r"Abstract: (\S+/c/\S+)", text).group(1)  # type: ignore[union-attr]
     assert click_url.startswith(server)
 
     response = httpx.get(click_url, follow_redirects=False, timeout=10)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
@@ -12,12 +13,15 @@ import pytest
 
 from recsys.delivery.compose import (
     MAX_MESSAGE_BYTES,
+    MAX_SUBJECT_CHARS,
     DigestEmail,
     compose,
     html_part,
     short_authors,
+    subject_line,
     text_part,
 )
+from recsys.subscribers.links import LinkMaker
 from recsys.testing.samples import FROM, SENT_AT, line
 
 
@@ -104,19 +108,22 @@ def test_html_escapes_markup_in_a_title_but_text_keeps_it(digest: DigestEmail) -
 
 
 def test_more_than_three_authors_are_shortened_to_et_al(message: EmailMessage) -> None:
-    shown = "Tom Brown, Ben Mann, Nick Ryder et al."
+    shown = "T. Brown, B. Mann et al."
     assert shown in text_part(message)
     assert shown in html_part(message)
-    assert "Jared Kaplan" not in text_part(message)
+    assert "Ryder" not in text_part(message)
 
 
 @pytest.mark.parametrize(
     ("authors", "shown"),
     [
         ((), ""),
-        (("A",), "A"),
-        (("A", "B", "C"), "A, B, C"),
-        (("A", "B", "C", "D"), "A, B, C et al."),
+        (("Plato",), "Plato"),
+        (("Ada Lovelace", "Alan Turing"), "A. Lovelace, A. Turing"),
+        (("Ada Lovelace", "Alan Turing", "Grace Hopper"), "A. Lovelace, A. Turing et al."),
+        (("Lovelace, Ada", "Jean-Pierre Serre"), "A. Lovelace, J.-P. Serre"),
+        (("Adrian Del Maestro", "Ludwig van Beethoven"), "A. Del Maestro, L. van Beethoven"),
+        (("Alan Mathison Turing",), "A. M. Turing"),
     ],
 )
 def test_short_authors(authors: tuple[str, ...], shown: str) -> None:
@@ -145,23 +152,124 @@ def test_a_message_over_the_size_limit_is_refused_naming_the_digest(digest: Dige
         compose(replace(digest, items=items), FROM, now=SENT_AT)
 
 
-def test_a_fifty_paper_digest_with_long_signed_links_fits_the_limit(
-    digest: DigestEmail,
-) -> None:
-    token = "t" * 90  # about the length of a signed link token
+def _signed_digest(digest: DigestEmail, count: int) -> DigestEmail:
+    """``digest`` with ``count`` papers whose links are real signed ones (~190 characters)."""
+    links = LinkMaker("s" * 43, "https://paperboy.example.org", SENT_AT + timedelta(days=60))
+    user, digest_id = 123456, 12345678
     authors = ("First Author", "Second Author", "Third Author", "Fourth Author")
-    title = "A fairly typical paper title about retrieval-augmented language models"
+    title = "A fairly typical paper title about retrieval-augmented language models for science"
     items = tuple(
         replace(
             line(i, title, authors),
-            click_url=f"https://paperboy.example/c/{i}?t={token}",
-            more_url=f"https://paperboy.example/f/{i}/more?t={token}",
-            less_url=f"https://paperboy.example/f/{i}/less?t={token}",
+            reason="Similar to \u201cAttention Is All You Need\u201d, which you read",
+            click_url=links.click(user, 1_234_000 + i, digest_id),
+            more_url=links.more(user, 1_234_000 + i, digest_id),
+            less_url=links.less(user, 1_234_000 + i, digest_id),
         )
-        for i in range(50)
+        for i in range(count)
     )
-    message = compose(replace(digest, items=items), FROM, now=SENT_AT)
-    assert len(message.as_bytes()) < MAX_MESSAGE_BYTES
+    return replace(
+        digest,
+        items=items,
+        unsubscribe_url=links.unsubscribe(user, SENT_AT),
+        preferences_url=links.preferences(user, SENT_AT),
+    )
+
+
+def test_a_fifty_paper_digest_with_real_signed_links_fits_the_limit(
+    digest: DigestEmail,
+) -> None:
+    big = _signed_digest(digest, 50)
+    assert len(big.items[0].click_url) > 180
+    message = compose(big, FROM, now=SENT_AT)
+    assert len(message.as_bytes()) < MAX_MESSAGE_BYTES  # 86 kB when measured
+
+
+def test_the_first_ten_entries_are_full_and_the_rest_compact(digest: DigestEmail) -> None:
+    big = _signed_digest(digest, 12)
+    message = compose(big, FROM, now=SENT_AT)
+    tenth, eleventh = big.items[9], big.items[10]
+    for part in (text_part(message), html_part(message)):
+        assert tenth.more_url in part and tenth.less_url in part
+        assert eleventh.more_url not in part and eleventh.less_url not in part
+        assert eleventh.click_url in part and f"{eleventh.pdf_url}" in part
+        assert part.count("We propose a new architecture") == 10
+
+
+def test_each_paper_shows_summary_identifier_categories_date_and_pdf(
+    message: EmailMessage,
+) -> None:
+    summary = (
+        "We propose a new architecture, based solely on attention, that dispenses with "
+        "recurrence entirely. Experiments on two translation tasks show it achieves better "
+        "quality while training much faster."
+    )
+    for part in (text_part(message), html_part(message)):
+        assert part.count(summary) == 3
+        assert "arXiv:2611.00003 \u00b7 cs.LG, cs.CL \u00b7 20 Nov 2026" in part
+        assert "Sequence models have long relied on recurrence" not in part
+    assert "   PDF: https://arxiv.org/pdf/2611.00002\n" in text_part(message)
+    assert '<a href="https://arxiv.org/pdf/2611.00002" style="color:#1d4ed8">PDF</a>' in (
+        html_part(message)
+    )
+    assert "   Abstract: https://paperboy.example/c/2?t=tok2&d=42\n" in text_part(message)
+
+
+def test_a_doi_stands_in_for_a_missing_arxiv_id_and_many_categories_are_counted(
+    digest: DigestEmail,
+) -> None:
+    paper = replace(
+        line(1, "Helium films"),
+        arxiv_id=None,
+        doi="10.1103/PhysRevB.1",
+        categories=("a", "b", "c", "d", "e", "f"),
+        published=None,
+    )
+    message = compose(replace(digest, items=(paper,)), FROM, now=SENT_AT)
+    assert "   doi:10.1103/PhysRevB.1 \u00b7 a, b, c, d +2\n" in text_part(message)
+
+
+def test_a_pdf_link_that_is_not_http_is_left_out(digest: DigestEmail) -> None:
+    paper = replace(line(1, "Odd feed"), pdf_url="javascript:alert(1)")
+    message = compose(replace(digest, items=(paper,)), FROM, now=SENT_AT)
+    assert "javascript" not in html_part(message) and "PDF" not in text_part(message)
+
+
+def test_the_header_line_counts_the_candidates(message: EmailMessage) -> None:
+    line = "Hi Ada Lovelace. We read 27 new papers for you; here are the 3 closest."
+    assert line in text_part(message)
+    assert line in html_part(message)
+
+
+def test_without_a_candidate_count_the_header_line_is_the_plain_intro(
+    digest: DigestEmail,
+) -> None:
+    message = compose(replace(digest, candidates=None), FROM, now=SENT_AT)
+    assert "Hi Ada Lovelace, here are the 3 papers we picked for you." in text_part(message)
+    assert "We read" not in html_part(message)
+
+
+def test_it_sets_a_list_id_named_after_the_sender_domain(message: EmailMessage) -> None:
+    assert message["List-Id"] == "Paperboy digests <digest.paperboy.example>"
+
+
+@pytest.mark.parametrize(
+    ("count", "period", "subject"),
+    [
+        (10, "2026-11-21", "Today: Attention Is All You Need and 9 more"),
+        (1, "2026-11-21", "Today: Attention Is All You Need"),
+        (5, "2026-W47", "This week: Attention Is All You Need and 4 more"),
+    ],
+)
+def test_the_subject_names_the_top_paper(count: int, period: str, subject: str) -> None:
+    assert subject_line("Attention Is All You Need", count, period) == subject
+
+
+def test_a_long_top_title_is_cut_so_the_count_survives() -> None:
+    subject = subject_line("Scaling laws for " + "very " * 40 + "large models", 10, "2026-11-21")
+    assert len(subject) <= MAX_SUBJECT_CHARS
+    assert subject.startswith("Today: Scaling laws for very")
+    assert subject.endswith("very\u2026 and 9 more")
 
 
 def test_an_empty_digest_is_refused(digest: DigestEmail) -> None:
@@ -188,5 +296,5 @@ def test_non_ascii_content_survives_a_bytes_round_trip(digest: DigestEmail) -> N
     parsed = message_from_bytes(raw, policy=default)
     assert isinstance(parsed, EmailMessage)
     assert "Réseaux de neurones — étude" in html_part(parsed)
-    assert "Émilie Du Châtelet" in text_part(parsed)
+    assert "É. Du Châtelet" in text_part(parsed)
     assert parsed["To"] == "Zoë <ada@example.org>"

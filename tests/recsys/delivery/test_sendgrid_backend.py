@@ -64,6 +64,7 @@ def test_payload_carries_sender_subject_both_parts_headers_and_categories(
         {"type": "text/html", "value": html_part(message)},
     ]
     assert payload["headers"] == {
+        "List-Id": "Paperboy digests <digest.paperboy.example>",
         "List-Unsubscribe": "<https://paperboy.example/u/42?sig=abc>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }

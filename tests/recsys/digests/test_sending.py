@@ -6,9 +6,9 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
-from recsys.db.models import DeliveryAttemptRow, DigestItemRow, DigestRow
+from recsys.db.models import DeliveryAttemptRow, DigestItemRow, DigestRow, PaperRow
 from recsys.db.session import Database
 from recsys.delivery import (
     FileBackend,
@@ -379,3 +379,63 @@ def test_the_collector_pause_leaves_the_collector_as_it_found_it() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def _give_ada_s_top_paper_arxiv_metadata(db: Database, digest_id: int) -> int:
+    with db.session() as s:
+        paper_id = s.scalars(
+            select(DigestItemRow.paper_id)
+            .where(DigestItemRow.digest_id == digest_id)
+            .order_by(DigestItemRow.position)
+        ).first()
+        paper = s.get(PaperRow, paper_id)
+        assert paper is not None
+        paper.arxiv_id, paper.categories = "2611.01234", ["cs.CV", "cs.LG"]
+        paper.published = NOW - timedelta(days=1)
+        return paper.id
+
+
+def test_load_emails_carries_everything_a_digest_shows(
+    db: Database, settings: Settings, ada_digest: int
+) -> None:
+    paper_id = _give_ada_s_top_paper_arxiv_metadata(db, ada_digest)
+    with db.session() as s:
+        (email,), _ = load_emails(s, settings, [ada_digest], NOW)
+        paper = s.get(PaperRow, paper_id)
+        row = s.get(DigestRow, ada_digest)
+        assert paper is not None and row is not None and row.candidate_mask is not None
+        pool = sum(bin(byte).count("1") for byte in row.candidate_mask)
+    top = email.items[0]
+    assert (top.paper_id, top.abstract) == (paper_id, paper.abstract)
+    assert top.categories == ("cs.CV", "cs.LG")
+    assert top.published == (NOW - timedelta(days=1)).date()
+    assert (top.arxiv_id, top.doi) == ("2611.01234", None)
+    assert top.pdf_url == "https://arxiv.org/pdf/2611.01234"  # arXiv's fixed address
+    assert email.items[1].pdf_url is None  # no arXiv id, no stored PDF: no link
+    assert email.subject == f"Today: {paper.title} and {len(email.items) - 1} more"
+    assert email.candidates == pool and pool >= len(email.items)
+
+
+def test_load_emails_costs_the_same_queries_for_one_digest_or_many(
+    db: Database, settings: Settings
+) -> None:
+    digest_ids = _ranked_world(db, settings)
+    assert len(digest_ids) == 3
+    assert _statements(db, settings, digest_ids[:1]) == _statements(db, settings, digest_ids) == 4
+
+
+def _statements(db: Database, settings: Settings, digest_ids: list[int]) -> int:
+    """How many SQL statements :func:`load_emails` runs for ``digest_ids``."""
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    with db.session() as s:
+        bind = s.get_bind()
+        event.listen(bind, "before_cursor_execute", count)
+        try:
+            load_emails(s, settings, digest_ids, NOW)
+        finally:
+            event.remove(bind, "before_cursor_execute", count)
+    return len(statements)
