@@ -58,6 +58,10 @@ def make_celery(settings: Settings) -> Celery:
         # whose worker vanished comes back within the hour.
         broker_transport_options={"visibility_timeout": 3600},
         worker_hijack_root_logger=False,
+        # Task events (received, started, succeeded, failed, retried) for Flower's task
+        # history; "sent" events also show tasks still waiting in the queue.
+        worker_send_task_events=True,
+        task_send_sent_event=True,
         # Beat only enqueues short tasks on a timer; the outbox rows hold what must happen, so
         # a missed tick delays work by one interval and loses nothing.
         beat_schedule={
