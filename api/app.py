@@ -22,10 +22,16 @@ from starlette.types import ASGIApp
 
 from api import pages
 from api.deps import ActiveModel, CeleryEnqueue, Enqueue
-from api.middleware import DEFAULT_MAX_BODY, SecurityHeaders, content_security_policy
+from api.middleware import (
+    DEFAULT_MAX_BODY,
+    RequestId,
+    SecurityHeaders,
+    content_security_policy,
+)
 from api.ratelimit import SignUpLimits
 from api.routes import api_router
 from recsys.db.session import Database
+from recsys.logs import LogFormat, logging_config
 from recsys.settings import Settings, get_settings
 
 
@@ -80,7 +86,8 @@ def create_app(
 
 
 class PaperboyApp(FastAPI):
-    """FastAPI with :class:`~api.middleware.SecurityHeaders` around everything.
+    """FastAPI with :class:`~api.middleware.SecurityHeaders` and
+    :class:`~api.middleware.RequestId` around everything.
 
     Added as user middleware it would sit inside FastAPI's own outer layers, so the 413 of
     the body limiter and a 500 from the error handler would go out without the headers.
@@ -88,7 +95,7 @@ class PaperboyApp(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         csp = content_security_policy(pages.style_hashes())
-        return SecurityHeaders(super().build_middleware_stack(), csp=csp)
+        return RequestId(SecurityHeaders(super().build_middleware_stack(), csp=csp))
 
 
 class AsciiJSONResponse(JSONResponse):
@@ -134,7 +141,13 @@ def listening_socket(host: str, port: int, backlog: int = 2048) -> socket.socket
 
 
 def serve(
-    host: str, port: int, *, workers: int = 1, access_log: bool = True, log_level: str = "info"
+    host: str,
+    port: int,
+    *,
+    workers: int = 1,
+    access_log: bool = True,
+    log_level: str = "INFO",
+    log_format: LogFormat = "text",
 ) -> None:
     """Serve the app from the environment's settings with ``workers`` uvicorn processes.
 
@@ -143,8 +156,6 @@ def serve(
     """
     import uvicorn
 
-    from api.logs import log_config
-
     sock = listening_socket(host, port)
     uvicorn.run(
         "api.app:asgi",
@@ -152,6 +163,6 @@ def serve(
         fd=sock.fileno(),
         workers=workers,
         access_log=access_log,
-        log_level=log_level,
-        log_config=log_config(),  # tokens never reach the access log
+        log_level=log_level.lower(),
+        log_config=logging_config(log_level, log_format),  # and no token reaches a log line
     )

@@ -131,6 +131,17 @@ class Settings(BaseSettings):
     signup_limit_per_ip: str = "10/hour"
     signup_limit_per_address: str = "1/day"
 
+    # Observability (issue 13) ---------------------------------------------------------------
+    # Every process's log lines: "json" (one object a line, for a log collector) or "text";
+    # and the least severe level written (`--log-level` on serve, run and worker overrides it).
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_capitals(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value  # "info" as Celery spells it
+
     @field_validator("signup_limit_per_ip", "signup_limit_per_address")
     @classmethod
     def _a_rate(cls, value: str) -> str:

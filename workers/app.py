@@ -9,6 +9,7 @@ a lost message (a restarted Redis, a killed worker) would have done.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -22,8 +23,14 @@ for _variable in BLAS_THREAD_VARIABLES:
 
 from celery import Celery  # noqa: E402 - after the BLAS variables, see above
 from celery.schedules import crontab  # noqa: E402
-from celery.signals import worker_process_init  # noqa: E402
+from celery.signals import (  # noqa: E402
+    setup_logging,
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+)
 
+from recsys import logs  # noqa: E402
 from recsys.settings import Settings, get_settings  # noqa: E402
 
 QUEUE = "paperboy"
@@ -39,6 +46,30 @@ def limit_blas_threads(**_: Any) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
+
+
+@setup_logging.connect
+def configure_logging(loglevel: int | str | None = None, **_: Any) -> None:
+    """The worker's and beat's logging is :mod:`recsys.logs`'s, at ``--loglevel``.
+
+    Connected, this signal replaces Celery's own set-up, which (with the root logger not
+    hijacked) left the root logger without a handler: every application ``log.info`` was
+    dropped. Pool processes are forked after this and inherit it.
+    """
+    settings = get_settings()
+    level = logging.getLevelName(loglevel) if isinstance(loglevel, int) else loglevel
+    logs.configure(level or settings.log_level, settings.log_format)
+
+
+@task_prerun.connect
+def bind_task(task_id: str | None = None, task: Any = None, **_: Any) -> None:
+    """Every line a task logs names the task and its id (Flower and the log then meet)."""
+    logs.set_context(task=getattr(task, "name", None), task_id=task_id)
+
+
+@task_postrun.connect
+def unbind_task(**_: Any) -> None:
+    logs.clear_context()
 
 
 def make_celery(settings: Settings) -> Celery:
