@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp
 
-from api import pages
+from api import metrics, pages
 from api.deps import ActiveModel, CeleryEnqueue, Enqueue
 from api.middleware import (
     DEFAULT_MAX_BODY,
@@ -78,6 +78,7 @@ def create_app(
     app.state.enqueue = CeleryEnqueue(settings) if enqueue is None else enqueue
     app.state.model = ActiveModel(settings)
     app.state.signup_limits = SignUpLimits(settings)
+    app.state.metrics = metrics.registry(settings, database, app.state.clock)
     app.add_exception_handler(pages.PageError, pages.page_error_handler)
     app.add_exception_handler(pages.FormInvalid, pages.form_invalid_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
