@@ -52,9 +52,10 @@ def limit_blas_threads(**_: Any) -> None:
 def configure_logging(loglevel: int | str | None = None, **_: Any) -> None:
     """The worker's and beat's logging is :mod:`recsys.logs`'s, at ``--loglevel``.
 
-    Connected, this signal replaces Celery's own set-up, which (with the root logger not
-    hijacked) left the root logger without a handler: every application ``log.info`` was
-    dropped. Pool processes are forked after this and inherit it.
+    Connected, this signal replaces Celery's own set-up: a plain-text root handler at
+    ``--loglevel``, which the embedded worker set to WARNING, so every application
+    ``log.info`` was dropped and no line could be JSON. Pool processes are forked after this
+    and inherit it.
     """
     settings = get_settings()
     level = logging.getLevelName(loglevel) if isinstance(loglevel, int) else loglevel
