@@ -123,7 +123,9 @@ def logging_config(level: str = "INFO", fmt: LogFormat = "text") -> dict[str, An
     process: uvicorn's worker processes configure their logging from it themselves.
     """
     formatter = "json" if fmt == "json" else "text"
-    propagate = {"handlers": [], "propagate": True}
+    # Their own level too: uvicorn and Celery set one on their loggers, which would outlive
+    # a change of level made here.
+    propagate = {"handlers": [], "propagate": True, "level": level.upper()}
     return {
         "version": 1,
         "disable_existing_loggers": False,
