@@ -76,17 +76,6 @@ def context_of(record: logging.LogRecord) -> dict[str, Any]:
     return found
 
 
-class RedactTokens(logging.Filter):
-    """Rewrites a record's message and arguments so that no link token is formatted."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        return True
-
-
 class JsonFormatter(logging.Formatter):
     """One JSON object a line: time, level, logger, message, context, exception."""
 

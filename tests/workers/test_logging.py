@@ -35,3 +35,10 @@ def test_a_tasks_own_log_line_is_json_and_names_the_task(settings: Settings, db:
     assert line["message"].startswith("no active model: 3 digests stay planned")
     # INFO is written too (it was WARNING): Celery's own "received" line for the same task.
     assert any(x["level"] == "INFO" and task_id in x["message"] for x in _json_lines(log))
+
+
+def test_the_worker_and_beat_start_at_the_configured_level(settings: Settings) -> None:
+    runtime = Embedded(settings.model_copy(update={"log_level": "DEBUG"}))
+
+    assert "--loglevel=DEBUG" in runtime._worker_argv()
+    assert "--loglevel=DEBUG" in runtime._beat_argv()
