@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.deps import DatabaseDep, NowDep, SettingsDep
+from api.metrics import redis_py_url
 from api.schemas import HealthPublic, LivePublic, ModelHealth, SourceHealth
 from recsys.catalog.harvest.state import states
 from recsys.db.session import Database
@@ -66,7 +67,7 @@ def broker_problem(settings: Settings) -> str | None:
     """Why the broker does not answer a PING, or None when it does."""
     try:
         client = redis.Redis.from_url(
-            settings.broker_url,
+            redis_py_url(settings.broker_url),
             socket_timeout=BROKER_TIMEOUT_S,
             socket_connect_timeout=BROKER_TIMEOUT_S,
         )
