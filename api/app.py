@@ -20,18 +20,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp
 
-from api import pages
+from api import metrics, pages
 from api.deps import ActiveModel, CeleryEnqueue, Enqueue
 from api.middleware import (
     ADDRESS_FORMS,
     DEFAULT_MAX_BODY,
     EvenTiming,
+    RequestId,
     SecurityHeaders,
     content_security_policy,
 )
 from api.ratelimit import SignUpLimits
 from api.routes import api_router
 from recsys.db.session import Database
+from recsys.logs import LogFormat, logging_config
 from recsys.settings import Settings, get_settings
 
 
@@ -78,6 +80,7 @@ def create_app(
     app.state.enqueue = CeleryEnqueue(settings) if enqueue is None else enqueue
     app.state.model = ActiveModel(settings)
     app.state.signup_limits = SignUpLimits(settings)
+    app.state.metrics = metrics.registry(settings, database, app.state.clock)
     app.add_exception_handler(pages.PageError, pages.page_error_handler)
     app.add_exception_handler(pages.FormInvalid, pages.form_invalid_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
@@ -86,7 +89,8 @@ def create_app(
 
 
 class PaperboyApp(FastAPI):
-    """FastAPI with :class:`~api.middleware.SecurityHeaders` around everything, and
+    """FastAPI with :class:`~api.middleware.SecurityHeaders` and
+    :class:`~api.middleware.RequestId` around everything, and
     :class:`~api.middleware.EvenTiming` around the forms that take an e-mail address.
 
     Added as user middleware it would sit inside FastAPI's own outer layers, so the 413 of
@@ -97,7 +101,7 @@ class PaperboyApp(FastAPI):
         csp = content_security_policy(pages.style_hashes())
         floor_s = self.state.settings.signup_answer_s
         evened = EvenTiming(super().build_middleware_stack(), ADDRESS_FORMS, floor_s)
-        return SecurityHeaders(evened, csp=csp)
+        return RequestId(SecurityHeaders(evened, csp=csp))
 
 
 class AsciiJSONResponse(JSONResponse):
@@ -143,7 +147,13 @@ def listening_socket(host: str, port: int, backlog: int = 2048) -> socket.socket
 
 
 def serve(
-    host: str, port: int, *, workers: int = 1, access_log: bool = True, log_level: str = "info"
+    host: str,
+    port: int,
+    *,
+    workers: int = 1,
+    access_log: bool = True,
+    log_level: str = "INFO",
+    log_format: LogFormat = "text",
 ) -> None:
     """Serve the app from the environment's settings with ``workers`` uvicorn processes.
 
@@ -152,8 +162,6 @@ def serve(
     """
     import uvicorn
 
-    from api.logs import log_config
-
     sock = listening_socket(host, port)
     uvicorn.run(
         "api.app:asgi",
@@ -161,6 +169,6 @@ def serve(
         fd=sock.fileno(),
         workers=workers,
         access_log=access_log,
-        log_level=log_level,
-        log_config=log_config(),  # tokens never reach the access log
+        log_level=log_level.lower(),
+        log_config=logging_config(log_level, log_format),  # and no token reaches a log line
     )

@@ -18,6 +18,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from typer.core import TyperGroup
 
+from recsys.logs import LEVELS
+from recsys.logs import configure as configure_logging
 from recsys.progress import progress_bars
 from recsys.settings import DEV_SECRET_KEY, MAKE_A_SECRET, Settings
 
@@ -75,12 +77,41 @@ out, err = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")]
 
 
+def _log_level(value: str | None) -> str | None:
+    if value is not None and value.upper() not in LEVELS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(LEVELS)}")
+    return value and value.upper()
+
+
+LogLevel = Annotated[
+    str | None,
+    typer.Option(
+        "--log-level",
+        callback=_log_level,
+        help=f"Least severe level logged, one of {', '.join(LEVELS)} [default: PAPERBOY_LOG_LEVEL]",
+    ),
+]
+
+
 def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
         err.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
+
+
+def _logging_settings(log_level: str | None) -> Settings:
+    """The settings with ``--log-level`` applied, and this process's logging configured.
+
+    Children (uvicorn's processes, the Celery worker and beat) get the level and format from
+    these settings, through their environment or the configuration they are handed.
+    """
+    settings = _settings()
+    if log_level is not None:
+        settings = settings.model_copy(update={"log_level": log_level.upper()})
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
 
 
 def _now() -> datetime:
@@ -356,6 +387,7 @@ def digest_run(
 def worker(
     concurrency: Annotated[int, typer.Option(min=1)] = 2,
     beat: Annotated[bool, typer.Option(help="Also run the beat scheduler")] = False,
+    log_level: LogLevel = None,
 ) -> None:
     """Run a Celery worker (and beat); in embedded mode also a private Redis. Ctrl-C or
     SIGTERM stops all of them."""
@@ -363,7 +395,8 @@ def worker(
 
     from workers.embedded import Embedded, stop_on_signals
 
-    with stop_on_signals(), Embedded(_settings(), concurrency=concurrency, beat=beat) as runtime:
+    settings = _logging_settings(log_level)
+    with stop_on_signals(), Embedded(settings, concurrency=concurrency, beat=beat) as runtime:
         err.print(f"worker running on {runtime.settings.broker_url}; Ctrl-C stops it")
         while runtime.alive():
             time.sleep(1)
@@ -377,6 +410,7 @@ def run(
     host: str = "127.0.0.1",
     port: int = 8000,
     concurrency: Annotated[int, typer.Option(min=1, help="Worker processes")] = 2,
+    log_level: LogLevel = None,
 ) -> None:
     """Run the whole service on this machine: migrate, then the API, a worker and beat (and
     a private Redis when PAPERBOY_REDIS_URL is unset). Ctrl-C or SIGTERM stops them all."""
@@ -384,7 +418,8 @@ def run(
     from workers.embedded import stop_on_signals
 
     with stop_on_signals():
-        code = run_service(_settings(), host, port, concurrency=concurrency, log=err.print)
+        settings = _logging_settings(log_level)
+        code = run_service(settings, host, port, concurrency=concurrency, log=err.print)
         raise typer.Exit(code)
     err.print("stopped")
 
@@ -398,19 +433,27 @@ def serve(
         int, typer.Option(min=1, help="Server processes (one per core for tracked-link load).")
     ] = 1,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log")] = True,
+    log_level: LogLevel = None,
 ) -> None:
     """Serve the HTTP API (tracked links, feedback, unsubscribe, JSON API)."""
     from api.app import serve as serve_app
     from recsys.db.session import Database
 
-    settings = _settings()
+    settings = _logging_settings(log_level)
     refusal = serve_refusal(settings, host)
     if refusal is not None:
         err.print(f"[red]refusing to serve:[/red] {refusal}")
         raise typer.Exit(2)
     if migrate_first:
         Database(settings.sqlalchemy_url).migrate()
-    serve_app(host, port, workers=workers, access_log=access_log)
+    serve_app(
+        host,
+        port,
+        workers=workers,
+        access_log=access_log,
+        log_level=settings.log_level,
+        log_format=settings.log_format,
+    )
 
 
 def serve_refusal(settings: Settings, host: str) -> str | None:

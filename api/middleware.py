@@ -12,10 +12,14 @@ request came (:class:`EvenTiming`), so their timing does not tell who has an acc
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from recsys import logs
 
 # Body caps in bytes. Routes not named here take the app's default: their bodies are a
 # few fields (admin JSON, one-click unsubscribe, pause, delete).
@@ -136,3 +140,43 @@ class EvenTiming:
             await send(message)
 
         await self.app(scope, receive, send_on_time)
+
+
+# A caller's (a proxy's) request id is kept only when it is short and plain: it is written
+# into every log line of the request and echoed in a header.
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+
+
+def request_id(headers: list[tuple[bytes, bytes]]) -> str:
+    """The request's ``X-Request-ID`` when it is well formed, else a new random one."""
+    for name, value in headers:
+        if name.lower() == b"x-request-id" and _REQUEST_ID.fullmatch(value):
+            return value.decode()
+    return uuid.uuid4().hex
+
+
+class RequestId:
+    """Pure ASGI middleware: a request id on every log line of a request and in its response.
+
+    The id is set in the request's context and not reset: uvicorn writes the access line and
+    an unhandled exception's traceback in the same asyncio task once the app has returned,
+    and each request runs in a task of its own, so the id ends with the request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = request_id(scope.get("headers", []))
+        logs.set_context(request_id=rid)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

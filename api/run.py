@@ -16,6 +16,7 @@ import uvicorn
 
 from api.app import create_app
 from recsys.db.session import Database
+from recsys.logs import logging_config
 from recsys.settings import Settings
 from workers.embedded import Embedded
 
@@ -34,7 +35,13 @@ def run_service(
     Database(settings.sqlalchemy_url).migrate()
     with Embedded(settings, concurrency=concurrency, beat=True) as runtime:
         server = uvicorn.Server(
-            uvicorn.Config(create_app(runtime.settings), host=host, port=port, log_level="info")
+            uvicorn.Config(
+                create_app(runtime.settings),
+                host=host,
+                port=port,
+                log_level=settings.log_level.lower(),
+                log_config=logging_config(settings.log_level, settings.log_format),
+            )
         )
         died = threading.Event()
         watcher = threading.Thread(target=_watch, args=(runtime, server, died), daemon=True)

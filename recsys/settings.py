@@ -138,6 +138,17 @@ class Settings(BaseSettings):
     # for a new address, 0.01 s for a known one, 0.29 s for a new one with 100 BibTeX entries.
     signup_answer_s: float = Field(default=0.5, ge=0)
 
+    # Observability (issue 13) ---------------------------------------------------------------
+    # Every process's log lines: "json" (one object a line, for a log collector) or "text";
+    # and the least severe level written (`--log-level` on serve, run and worker overrides it).
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_capitals(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value  # "info" as Celery spells it
+
     @field_validator("signup_limit_per_ip", "signup_limit_per_address")
     @classmethod
     def _a_rate(cls, value: str) -> str:

@@ -9,6 +9,7 @@ a lost message (a restarted Redis, a killed worker) would have done.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -22,8 +23,14 @@ for _variable in BLAS_THREAD_VARIABLES:
 
 from celery import Celery  # noqa: E402 - after the BLAS variables, see above
 from celery.schedules import crontab  # noqa: E402
-from celery.signals import worker_process_init  # noqa: E402
+from celery.signals import (  # noqa: E402
+    setup_logging,
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+)
 
+from recsys import logs  # noqa: E402
 from recsys.settings import Settings, get_settings  # noqa: E402
 
 QUEUE = "paperboy"
@@ -44,6 +51,31 @@ def limit_blas_threads(**_: Any) -> None:
     threadpool_limits(limits=int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
 
 
+@setup_logging.connect
+def configure_logging(loglevel: int | str | None = None, **_: Any) -> None:
+    """The worker's and beat's logging is :mod:`recsys.logs`'s, at ``--loglevel``.
+
+    Connected, this signal replaces Celery's own set-up: a plain-text root handler at
+    ``--loglevel``, which the embedded worker set to WARNING, so every application
+    ``log.info`` was dropped and no line could be JSON. Pool processes are forked after this
+    and inherit it.
+    """
+    settings = get_settings()
+    level = logging.getLevelName(loglevel) if isinstance(loglevel, int) else loglevel
+    logs.configure(level or settings.log_level, settings.log_format)
+
+
+@task_prerun.connect
+def bind_task(task_id: str | None = None, task: Any = None, **_: Any) -> None:
+    """Every line a task logs names the task and its id (Flower and the log then meet)."""
+    logs.set_context(task=getattr(task, "name", None), task_id=task_id)
+
+
+@task_postrun.connect
+def unbind_task(**_: Any) -> None:
+    logs.clear_context()
+
+
 def make_celery(settings: Settings) -> Celery:
     app = Celery(
         "paperboy", broker=settings.broker_url, include=["workers.tasks", "workers.onboarding"]
@@ -61,6 +93,10 @@ def make_celery(settings: Settings) -> Celery:
         # whose worker vanished comes back within the hour.
         broker_transport_options={"visibility_timeout": 3600},
         worker_hijack_root_logger=False,
+        # Task events (received, started, succeeded, failed, retried) for Flower's task
+        # history; "sent" events also show tasks still waiting in the queue.
+        worker_send_task_events=True,
+        task_send_sent_event=True,
         # Beat only enqueues short tasks on a timer; the outbox rows hold what must happen, so
         # a missed tick delays work by one interval and loses nothing.
         beat_schedule={

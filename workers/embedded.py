@@ -151,7 +151,8 @@ class Embedded:
     def _worker_argv(self) -> list[str]:
         return [
             sys.executable, "-m", "celery", "-A", "workers.app", "worker",
-            "--loglevel=WARNING", "--pool=prefork", f"--concurrency={self.concurrency}",
+            f"--loglevel={self.settings.log_level}", "--pool=prefork",
+            f"--concurrency={self.concurrency}",
             "-Q", QUEUE, "--without-mingle", "--without-gossip",
             f"--hostname=paperboy-{os.getpid()}@%h",
         ]  # fmt: skip
@@ -160,7 +161,7 @@ class Embedded:
         schedule = Path(self.settings.data_dir).resolve() / "celerybeat-schedule"
         return [
             sys.executable, "-m", "celery", "-A", "workers.app", "beat",
-            "--loglevel=WARNING", f"--schedule={schedule}",
+            f"--loglevel={self.settings.log_level}", f"--schedule={schedule}",
         ]  # fmt: skip
 
     def _spawn(self, argv: list[str]) -> subprocess.Popen[bytes]:

@@ -8,6 +8,7 @@ from api.routes import (
     health,
     links,
     me,
+    metrics,
     papers,
     preferences,
     preferences_link,
@@ -28,3 +29,4 @@ api_router.include_router(preferences.router)
 api_router.include_router(preferences_link.router)
 api_router.include_router(me.router)
 api_router.include_router(docs.router)
+api_router.include_router(metrics.router)

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.deps import DatabaseDep, NowDep, SettingsDep
+from api.metrics import redis_py_url
 from api.schemas import HealthPublic, LivePublic, ModelHealth, SourceHealth
 from recsys.catalog.harvest.state import states
 from recsys.db.session import Database
@@ -65,10 +66,10 @@ def database_problem(database: Database) -> str | None:
 def broker_problem(settings: Settings) -> str | None:
     """Why the broker does not answer a PING, or None when it does."""
     try:
-        # Celery names a unix socket redis+socket://; redis-py calls it unix://.
-        url = settings.broker_url.replace("redis+socket://", "unix://", 1)
         client = redis.Redis.from_url(
-            url, socket_timeout=BROKER_TIMEOUT_S, socket_connect_timeout=BROKER_TIMEOUT_S
+            redis_py_url(settings.broker_url),
+            socket_timeout=BROKER_TIMEOUT_S,
+            socket_connect_timeout=BROKER_TIMEOUT_S,
         )
         with client:
             client.ping()

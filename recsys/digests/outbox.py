@@ -69,7 +69,7 @@ def schedule_of(user: ScheduleFields) -> Schedule:
         frequency = parse_frequency(user.frequency)
     except ValueError as exc:
         # Planning must go on for everyone else; the API validates frequencies on the way in.
-        log.warning("user %s: %s; planning as daily", user.id, exc)
+        log.warning("user %s: %s; planning as daily", user.id, exc, extra={"user_id": user.id})
         frequency = Frequency.DAILY
     return Schedule(user.timezone, user.send_hour, frequency)
 

@@ -330,7 +330,12 @@ def _resolve_sent(session: Session, digest_id: int, event: ProviderEvent, now: d
     changed: int = session.execute(stmt).rowcount  # type: ignore[attr-defined]
     if changed:
         _close_attempts(session, [digest_id], "sent", f"{event.kind} event {event.event_id}", now)
-        log.info("digest %s resolved as sent from a %s event", digest_id, event.kind)
+        log.info(
+            "digest %s resolved as sent from a %s event",
+            digest_id,
+            event.kind,
+            extra={"digest_id": digest_id},
+        )
     return changed
 
 

@@ -13,6 +13,7 @@ per request; a template-mode one (:class:`~recsys.delivery.BatchEmailBackend`) g
 from __future__ import annotations
 
 import gc
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -57,6 +58,8 @@ from recsys.subscribers.links import Keyring, LinkMaker
 Clock = Callable[[], datetime]
 Backend = EmailBackend | BatchEmailBackend
 SUPPRESSED_REASON = "address is suppressed"
+
+log = logging.getLogger(__name__)
 
 
 class Outcome(StrEnum):
@@ -208,6 +211,8 @@ def _record(
     new, outcome, attempt = _failure_kind(result)
     claim_many(session, ids, "sending", new, now, reason=str(result))
     _finish_attempts(session, ids, attempt, str(result), now)
+    for digest_id in ids:  # failures are rare: a line each, findable by the digest's id
+        log.warning("digest %s %s: %s", digest_id, attempt, result, extra={"digest_id": digest_id})
     wait = result.retry_after_s
     return {i: SendOutcome(outcome, wait, str(result)) for i in ids}
 

@@ -148,3 +148,16 @@ def test_only_loopback_hosts_may_use_the_development_secret(host: str, refused: 
 
     assert (serve_refusal(development, host) is not None) is refused
     assert serve_refusal(real, host) is None
+
+
+@pytest.mark.parametrize("command", ["serve", "run", "worker"])
+def test_every_long_running_command_takes_a_log_level_and_refuses_a_wrong_one(
+    command: str,
+) -> None:
+    assert "--log-level" in runner.invoke(app, [command, "--help"]).output
+
+    result = runner.invoke(app, [command, "--log-level", "loud"])
+
+    assert result.exit_code == 2
+    message = " ".join(result.output.replace("│", " ").split())  # unwrap rich's error box
+    assert "'loud' is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL" in message

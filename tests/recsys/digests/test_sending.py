@@ -1,4 +1,5 @@
 import gc
+import logging
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -120,6 +121,22 @@ def test_a_permanent_failure_is_recorded_and_not_retried(
 
     assert result.outcome is Outcome.FAILED
     assert _digest(db, ada_digest).status == "failed"
+
+
+def test_a_failure_is_logged_with_its_digest_id_and_class(
+    db: Database,
+    settings: Settings,
+    ada_digest: int,
+    sendgrid: SendGridStandIn,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sendgrid.fail_next(400)
+    with caplog.at_level(logging.WARNING, logger="recsys.digests.sending"):
+        send_digest(db, _sendgrid_backend(sendgrid), settings, ada_digest, NOW)
+
+    [record] = caplog.records
+    assert getattr(record, "digest_id", None) == ada_digest
+    assert record.getMessage().startswith(f"digest {ada_digest} permanent: ")
 
 
 def test_a_timeout_after_sending_is_unknown_and_never_resent(
