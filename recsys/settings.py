@@ -131,6 +131,12 @@ class Settings(BaseSettings):
     signup_limit_per_ip: str = "10/hour"
     signup_limit_per_address: str = "1/day"
 
+    # Recovery
+    # How long a task holds the digests it works on before renewing; the sweep re-enqueues
+    # the rows of a task that stopped renewing (a killed worker) once this has run out.
+    # Keep it above the longest single request (sendgrid_timeout_s) and one chunk's scoring.
+    digest_lease_s: float = Field(default=60.0, gt=0)
+
     @field_validator("signup_limit_per_ip", "signup_limit_per_address")
     @classmethod
     def _a_rate(cls, value: str) -> str:
