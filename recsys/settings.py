@@ -76,12 +76,15 @@ class Settings(BaseSettings):
     catch_up_cap_days: int = Field(default=14, ge=1)
     # Beat intervals: planning due users, and the sweep that re-queues lost work.
     plan_interval_s: float = Field(default=300.0, gt=0)
-    sweep_interval_s: float = Field(default=120.0, gt=0)
-    # A row untouched this long in planned/ranked/sending has lost its task: the sweep acts.
+    # Every 30 s: a task whose lease ran out is re-enqueued within this of it (issue 11).
+    sweep_interval_s: float = Field(default=30.0, gt=0)
+    # A row untouched this long in planned/ranked/sending without a lease (still queued, never
+    # started) has lost its task: the sweep acts. Leased rows go by their lease instead.
     sweep_stale_after_s: float = Field(default=900.0, gt=0)
-    # How far the provider's event stream must have moved past an attempt, without an event
-    # for it, before the sweep treats that attempt as not accepted and sends again.
-    reconcile_grace_s: float = Field(default=1800.0, gt=0)
+    # How long after a SendGrid attempt with no event for its digest (with the Event Webhook
+    # configured) the sweep treats it as not accepted and sends again. SendGrid posts events
+    # in batches every 30 s or so; the risk of a shorter grace is a duplicate (README).
+    reconcile_grace_s: float = Field(default=60.0, gt=0)
     max_send_attempts: int = Field(default=8, ge=1)
     # Retired link secrets, comma-separated: links signed with them still work until they
     # expire, so rotating SECRET_KEY does not break the links in mail already sent.
