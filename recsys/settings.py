@@ -185,6 +185,17 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _a_lease_outlasts_a_request(self) -> Settings:
+        # A send's lease is not renewed during its request: were the request allowed to run
+        # past it, the sweep could resend a digest that SendGrid is still taking.
+        if self.digest_lease_s <= self.sendgrid_timeout_s:
+            raise ValueError(
+                f"PAPERBOY_DIGEST_LEASE_S ({self.digest_lease_s:g}) must exceed "
+                f"PAPERBOY_SENDGRID_TIMEOUT_S ({self.sendgrid_timeout_s:g})"
+            )
+        return self
+
     # Derived locations -------------------------------------------------------------
     @property
     def embedded_redis(self) -> bool:
