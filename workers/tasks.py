@@ -167,7 +167,7 @@ def send(self: Task, digest_ids: list[int] | int) -> dict[str, int]:
     retry = report.ids(sending.Outcome.RETRY)
     if not retry:
         return outcomes
-    if self.request.retries >= (self.max_retries or 0):
+    if self.max_retries is not None and self.request.retries >= self.max_retries:
         _hand_back(retry)
         return outcomes
     countdown = backoff_s(self.request.retries, report.retry_after_s())

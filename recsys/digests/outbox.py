@@ -354,14 +354,19 @@ def abandoned(session: Session, status: str, now: datetime, limit: int) -> list[
     return list(session.scalars(query).all())
 
 
-def stale(session: Session, status: str, before: datetime, limit: int) -> list[int]:
-    """Ids of digests that have sat in ``status`` since before ``before`` (oldest first)."""
+def stale(
+    session: Session, status: str, before: datetime, limit: int, now: datetime | None = None
+) -> list[int]:
+    """Ids of digests that have sat in ``status`` since before ``before`` (oldest first);
+    with ``now``, not those a task holds at ``now`` (a lease still running)."""
     query = (
         select(DigestRow.id)
         .where(DigestRow.status == status, DigestRow.updated_at < before)
         .order_by(DigestRow.updated_at, DigestRow.id)
         .limit(limit)
     )
+    if now is not None:
+        query = query.where(DigestRow.lease_until.is_(None) | (DigestRow.lease_until < now))
     return list(session.scalars(query).all())
 
 

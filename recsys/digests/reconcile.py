@@ -430,7 +430,7 @@ def sweep(session: Session, now: datetime, policy: SweepPolicy | None = None) ->
 def _lost(session: Session, status: str, now: datetime, before: datetime, limit: int) -> list[int]:
     """Rows in ``status`` whose task's lease ran out, then those queued since before ``before``."""
     lost = abandoned(session, status, now, limit)
-    return sorted(set(lost) | set(stale(session, status, before, limit - len(lost))))
+    return sorted(set(lost) | set(stale(session, status, before, limit - len(lost), now)))
 
 
 def _unresolved(session: Session, now: datetime, before: datetime) -> list[int]:

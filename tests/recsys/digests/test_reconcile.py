@@ -290,6 +290,14 @@ def test_rows_whose_task_died_are_handed_back_once_the_lease_runs_out(db: Databa
         assert sweep(s, NOW + timedelta(seconds=62), TIMELY).send == []  # handed back once
 
 
+def test_a_row_a_task_still_holds_is_not_handed_back_however_old(db: Database) -> None:
+    carol = _digest(db, "carol@example.org", "ranked", backend=None)  # untouched since NOW
+    _leased(db, carol, LATER + timedelta(seconds=60))  # a retry waiting out its backoff
+    with db.session() as s:
+        assert sweep(s, LATER, TIMELY).send == []
+    assert _lease_of(db, carol) == LATER + timedelta(seconds=60)
+
+
 def test_a_sending_row_of_a_dead_worker_is_resent_only_after_the_grace(db: Database) -> None:
     alice = _digest(db, "alice@example.org", "sending")  # the attempt started at NOW
     _leased(db, alice, NOW + timedelta(seconds=30))
