@@ -76,12 +76,15 @@ class Settings(BaseSettings):
     catch_up_cap_days: int = Field(default=14, ge=1)
     # Beat intervals: planning due users, and the sweep that re-queues lost work.
     plan_interval_s: float = Field(default=300.0, gt=0)
-    sweep_interval_s: float = Field(default=120.0, gt=0)
-    # A row untouched this long in planned/ranked/sending has lost its task: the sweep acts.
+    # Every 30 s: a task whose lease ran out is re-enqueued within this of it (issue 11).
+    sweep_interval_s: float = Field(default=30.0, gt=0)
+    # A row untouched this long in planned/ranked/sending without a lease (still queued, never
+    # started) has lost its task: the sweep acts. Leased rows go by their lease instead.
     sweep_stale_after_s: float = Field(default=900.0, gt=0)
-    # How far the provider's event stream must have moved past an attempt, without an event
-    # for it, before the sweep treats that attempt as not accepted and sends again.
-    reconcile_grace_s: float = Field(default=1800.0, gt=0)
+    # How long after a SendGrid attempt with no event for its digest (with the Event Webhook
+    # configured) the sweep treats it as not accepted and sends again. SendGrid posts events
+    # in batches every 30 s or so; the risk of a shorter grace is a duplicate (README).
+    reconcile_grace_s: float = Field(default=60.0, gt=0)
     max_send_attempts: int = Field(default=8, ge=1)
     # Retired link secrets, comma-separated: links signed with them still work until they
     # expire, so rotating SECRET_KEY does not break the links in mail already sent.
@@ -149,6 +152,12 @@ class Settings(BaseSettings):
     def _level_in_capitals(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value  # "info" as Celery spells it
 
+    # Recovery
+    # How long a task holds the digests it works on before renewing; the sweep re-enqueues
+    # the rows of a task that stopped renewing (a killed worker) once this has run out.
+    # Keep it above the longest single request (sendgrid_timeout_s) and one chunk's scoring.
+    digest_lease_s: float = Field(default=60.0, gt=0)
+
     @field_validator("signup_limit_per_ip", "signup_limit_per_address")
     @classmethod
     def _a_rate(cls, value: str) -> str:
@@ -191,6 +200,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 "PAPERBOY_SENDGRID_MODE=template needs PAPERBOY_SENDGRID_TEMPLATE_ID "
                 "(the d-... id of the template made from recsys/delivery/sendgrid_templates)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _a_lease_outlasts_a_request(self) -> Settings:
+        # A send's lease is not renewed during its request: were the request allowed to run
+        # past it, the sweep could resend a digest that SendGrid is still taking.
+        if self.digest_lease_s <= self.sendgrid_timeout_s:
+            raise ValueError(
+                f"PAPERBOY_DIGEST_LEASE_S ({self.digest_lease_s:g}) must exceed "
+                f"PAPERBOY_SENDGRID_TIMEOUT_S ({self.sendgrid_timeout_s:g})"
             )
         return self
 

@@ -154,6 +154,10 @@ def score(digest_ids: list[int]) -> int:
     settings = get_settings()
     lookback = timedelta(days=settings.candidate_lookback_days)
     defaults = RankingDefaults.from_settings(settings)  # exploration and holdout
+    # Leased once the model is loaded (its first load is the slow part), so that a worker
+    # dying mid-chunk hands the chunk to the next sweep; ranking the chunk ends the lease.
+    with runtime.database().session() as session:
+        outbox.lease(session, digest_ids, "planned", _lease_until(settings, 0.0))
     with runtime.database().session() as session:
         ranked = scoring.rank_digests(
             session, digest_ids, model, runtime.now(), lookback=lookback, defaults=defaults
@@ -164,16 +168,29 @@ def score(digest_ids: list[int]) -> int:
 
 @app.task(name="paperboy.send", bind=True, max_retries=8)
 def send(self: Task, digest_ids: list[int] | int) -> dict[str, int]:
-    """Send ranked digests; those that failed transiently retry with backoff and jitter."""
+    """Send ranked digests; those that failed transiently retry with backoff and jitter.
+
+    Out of retries, the digests stay ``ranked`` without a lease: the sweep takes them over
+    (and fails those out of attempts), rather than Celery logging MaxRetriesExceeded.
+    """
     ids = [digest_ids] if isinstance(digest_ids, int) else list(digest_ids)
+    settings = get_settings()
     report = sending.send_digests(
-        runtime.database(), runtime.delivery_backend(), get_settings(), ids, runtime.now
+        runtime.database(), runtime.delivery_backend(), settings, ids, runtime.now
     )
+    outcomes = Counter(o.outcome.value for o in report.outcomes.values())
     retry = report.ids(sending.Outcome.RETRY)
-    if retry:
-        countdown = backoff_s(self.request.retries, report.retry_after_s())
-        raise self.retry(args=(retry,), countdown=countdown)
-    return Counter(o.outcome.value for o in report.outcomes.values())
+    if not retry:
+        return outcomes
+    if self.max_retries is not None and self.request.retries >= self.max_retries:
+        _hand_back(retry)
+        return outcomes
+    countdown = backoff_s(self.request.retries, report.retry_after_s())
+    # The retry holds the rows through its wait, so the sweep does not send them early; if
+    # the worker holding the retry dies, the lease runs out and the sweep takes them.
+    with runtime.database().session() as session:
+        outbox.lease(session, retry, "ranked", _lease_until(settings, countdown))
+    raise self.retry(args=(retry,), countdown=countdown)
 
 
 @app.task(name="paperboy.sweep")
@@ -190,6 +207,22 @@ def sweep() -> dict[str, int]:
 
 
 # Helpers ------------------------------------------------------------------------------------
+
+
+def _lease_until(settings: Settings, wait_s: float) -> datetime:
+    return runtime.now() + timedelta(seconds=wait_s + settings.digest_lease_s)
+
+
+def _hand_back(digest_ids: list[int]) -> None:
+    """Leave digests that used up the task's retries to the sweep: ranked, no lease."""
+    with runtime.database().session() as session:
+        outbox.lease(session, digest_ids, "ranked", None)
+    # A warning, not an error: nothing is lost, the sweep sends them (or fails them, out of
+    # attempts, saying why) after PAPERBOY_SWEEP_STALE_AFTER_S.
+    log.warning(
+        "send: %d digests still failing after the last retry; the sweep takes them over",
+        len(digest_ids),
+    )
 
 
 def backoff_s(retries: int, retry_after_s: float | None) -> float:
@@ -215,6 +248,8 @@ def sweep_policy(settings: Settings) -> reconcile.SweepPolicy:
         stale_after=timedelta(seconds=settings.sweep_stale_after_s),
         grace=timedelta(seconds=settings.reconcile_grace_s),
         max_attempts=settings.max_send_attempts,
+        # Without the Event Webhook no event ever comes: silence would prove nothing.
+        events_expected=settings.sendgrid_webhook_public_key is not None,
     )
 
 

@@ -158,6 +158,10 @@ class DigestRow(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # Start of the window of papers this digest covers (a catch-up covers several days).
     covers_from: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Until when the task working on this row holds it (renewed while it works). NULL: no
+    # task has started on it (it may wait in the queue). Past: the task is gone; the sweep
+    # re-enqueues the row at once instead of waiting PAPERBOY_SWEEP_STALE_AFTER_S.
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # The ranking log (issue 6), written when the digest is ranked or skipped. Exposure to an
     # online experiment is this row: experiment_id and variant say which arm ranked it.
     # The global holdout is logged as variant "holdout" with no experiment.

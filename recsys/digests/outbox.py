@@ -283,11 +283,15 @@ def _advance_users(session: Session, plan: _Plan) -> None:
 def claim(
     session: Session, digest_id: int, expected: str, new: str, now: datetime, **values: object
 ) -> bool:
-    """Move one digest from ``expected`` to ``new``; False when someone else moved it."""
+    """Move one digest from ``expected`` to ``new``; False when someone else moved it.
+
+    A move ends the lease of whoever held the row in ``expected`` unless ``values`` sets a
+    new one (``lease_until``): the next step's task takes its own when it starts.
+    """
     stmt = (
         update(DigestRow)
         .where(DigestRow.id == digest_id, DigestRow.status == expected)
-        .values(status=new, updated_at=now, **values)
+        .values(status=new, updated_at=now, **{"lease_until": None, **values})
         .execution_options(synchronize_session=False)
     )
     return session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
@@ -304,28 +308,65 @@ def claim_many(
     """Move every digest in ``digest_ids`` still at ``expected`` to ``new``; return those moved.
 
     One ``UPDATE ... RETURNING`` for a whole batch: the ids missing from the answer were
-    taken by someone else, exactly as a failed :func:`claim`.
+    taken by someone else, exactly as a failed :func:`claim`. Leases end as in :func:`claim`.
     """
     if not digest_ids:
         return []
     stmt = (
         update(DigestRow)
         .where(among(session, DigestRow.id, digest_ids), DigestRow.status == expected)
-        .values(status=new, updated_at=now, **values)
+        .values(status=new, updated_at=now, **{"lease_until": None, **values})
         .returning(DigestRow.id)
         .execution_options(synchronize_session=False)
     )
     return sorted(session.scalars(stmt).all())
 
 
-def stale(session: Session, status: str, before: datetime, limit: int) -> list[int]:
-    """Ids of digests that have sat in ``status`` since before ``before`` (oldest first)."""
+def lease(
+    session: Session, digest_ids: Sequence[int], status: str, until: datetime | None
+) -> list[int]:
+    """Hold the digests still in ``status`` until ``until`` (None releases them); return those.
+
+    A task leases its rows when it starts and renews the lease while it works, so that the
+    sweep can tell a row whose task died (lease past) from one still queued (no lease) and
+    re-enqueue the first within a sweep interval instead of after the stale delay.
+    """
+    if not digest_ids:
+        return []
+    stmt = (
+        update(DigestRow)
+        .where(among(session, DigestRow.id, digest_ids), DigestRow.status == status)
+        .values(lease_until=until)
+        .returning(DigestRow.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(session.scalars(stmt).all())
+
+
+def abandoned(session: Session, status: str, now: datetime, limit: int) -> list[int]:
+    """Ids of digests in ``status`` whose lease ran out before ``now``: their task is gone."""
+    query = (
+        select(DigestRow.id)
+        .where(DigestRow.status == status, DigestRow.lease_until < now)
+        .order_by(DigestRow.lease_until, DigestRow.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query).all())
+
+
+def stale(
+    session: Session, status: str, before: datetime, limit: int, now: datetime | None = None
+) -> list[int]:
+    """Ids of digests that have sat in ``status`` since before ``before`` (oldest first);
+    with ``now``, not those a task holds at ``now`` (a lease still running)."""
     query = (
         select(DigestRow.id)
         .where(DigestRow.status == status, DigestRow.updated_at < before)
         .order_by(DigestRow.updated_at, DigestRow.id)
         .limit(limit)
     )
+    if now is not None:
+        query = query.where(DigestRow.lease_until.is_(None) | (DigestRow.lease_until < now))
     return list(session.scalars(query).all())
 
 

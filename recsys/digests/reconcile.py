@@ -9,18 +9,25 @@ bounced, reported spam or were dropped as bad.
 **Sweep.** Run by beat every few minutes, :func:`sweep` works from the outbox rows alone, so a
 lost broker message, a restarted Redis or a killed worker never loses a digest:
 
-- ``planned`` or ``ranked`` rows untouched for ``stale_after`` are handed back for scoring or
-  sending (both tasks are idempotent, so a duplicate task is harmless);
-- ``unknown`` and stale ``sending`` rows are resolved: ``sent`` when an event proves the
+- ``planned`` or ``ranked`` rows whose task's lease ran out (the task started, then stopped
+  renewing: its worker died), or that sat without a lease for ``stale_after`` (the queued
+  task was lost with the broker), are handed back for scoring or sending (both tasks are
+  idempotent, so a duplicate task is harmless);
+- ``unknown`` rows, and ``sending`` rows whose lease ran out (or, without one, stale), are
+  resolved: ``sent`` when an event proves the
   provider took the message; back to ``ranked`` only when it provably did not (below);
   otherwise left alone. They are never resent on a guess.
 
-*Provably not accepted* means: the file backend (rewriting the same file is harmless), or
-SendGrid's event stream has moved more than ``grace`` past the attempt without one event for
-it. SendGrid reports every accepted message (``processed`` at least) and, although it does not
-promise order, it posts events within minutes, so silence long after later messages were
-reported means the request was never taken. Without a webhook no events arrive and nothing is
-resent: those rows wait in ``unknown`` for an operator. SMTP gives no events, so the same holds.
+*Provably not accepted* means: the file backend (rewriting the same file is harmless), or,
+for SendGrid, no event for the digest within ``grace`` of the attempt while the Event
+Webhook is configured (``events_expected``), or SendGrid's event stream has moved more than
+``grace`` past the attempt without one event for it. SendGrid reports every accepted message
+(``processed`` at least) and posts events in batches every 30 s or so, so a minute of silence
+about one digest means the request was never taken. The risk is an event SendGrid holds
+back longer than ``grace`` (an incident on its side, our webhook down): the digest is then
+sent twice, and the late event is kept but cannot unsend it. Without a webhook no events
+arrive and nothing is resent: those rows wait in ``unknown`` for an operator. SMTP gives no
+events, so the same holds.
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ from sqlalchemy.orm import Session
 
 from recsys.db.bulk import is_postgresql
 from recsys.db.models import DeliveryAttemptRow, DigestRow, ProviderEventRow, SuppressionRow
-from recsys.digests.outbox import stale
+from recsys.digests.outbox import abandoned, stale
 
 log = logging.getLogger(__name__)
 
@@ -381,6 +388,9 @@ class SweepPolicy:
     grace: timedelta = timedelta(minutes=30)
     max_attempts: int = 8
     limit: int = 10_000
+    # True when the Event Webhook is configured: silence for ``grace`` then proves a SendGrid
+    # attempt was not accepted. False: only the event stream moving past it does.
+    events_expected: bool = False
 
 
 @dataclass
@@ -414,24 +424,35 @@ def sweep(session: Session, now: datetime, policy: SweepPolicy | None = None) ->
     report.accepted = _accepted_by_events(session, now, before)
     report.requeued, report.waiting = _requeue_not_accepted(session, now, before, policy)
     report.gave_up = _give_up(session, now, policy.max_attempts)
-    stuck = _touch(session, stale(session, "ranked", before, policy.limit), "ranked", now)
+    stuck = _touch(session, _lost(session, "ranked", now, before, policy.limit), "ranked", now)
     report.send = sorted(set(report.requeued) | set(stuck))
-    report.score = _touch(session, stale(session, "planned", before, policy.limit), "planned", now)
+    report.score = _touch(
+        session, _lost(session, "planned", now, before, policy.limit), "planned", now
+    )
     return report
 
 
-def _unresolved(session: Session, before: datetime) -> list[int]:
-    """``unknown`` digests, and ``sending`` ones whose worker has had ample time."""
+def _lost(session: Session, status: str, now: datetime, before: datetime, limit: int) -> list[int]:
+    """Rows in ``status`` whose task's lease ran out, then those queued since before ``before``."""
+    lost = abandoned(session, status, now, limit)
+    return sorted(set(lost) | set(stale(session, status, before, limit - len(lost), now)))
+
+
+def _unresolved(session: Session, now: datetime, before: datetime) -> list[int]:
+    """``unknown`` digests, and ``sending`` ones whose worker is gone (its lease ran out) or,
+    for rows claimed before leases existed, has had ample time."""
+    gone = (DigestRow.lease_until < now) | (
+        DigestRow.lease_until.is_(None) & (DigestRow.updated_at < before)
+    )
     query = select(DigestRow.id).where(
-        (DigestRow.status == "unknown")
-        | ((DigestRow.status == "sending") & (DigestRow.updated_at < before))
+        (DigestRow.status == "unknown") | ((DigestRow.status == "sending") & gone)
     )
     return list(session.scalars(query.order_by(DigestRow.id).limit(_UNRESOLVED_LIMIT)).all())
 
 
 def _accepted_by_events(session: Session, now: datetime, before: datetime) -> list[int]:
     """Unresolved digests with an acceptance event on file (it came before they were stuck)."""
-    ids = _unresolved(session, before)
+    ids = _unresolved(session, now, before)
     if not ids:
         return []
     proven = select(ProviderEventRow.id).where(
@@ -454,26 +475,33 @@ def _accepted_by_events(session: Session, now: datetime, before: datetime) -> li
 def _requeue_not_accepted(
     session: Session, now: datetime, before: datetime, policy: SweepPolicy
 ) -> tuple[list[int], int]:
-    ids = _unresolved(session, before)
+    ids = _unresolved(session, now, before)
     if not ids:
         return [], 0
     attempts = _latest_attempts(session, ids)
     watermark = event_watermark(session)
-    lost = [i for i in ids if _provably_not_accepted(attempts.get(i), watermark, policy.grace)]
+    lost = [i for i in ids if provably_not_accepted(attempts.get(i), watermark, now, policy)]
     if lost:
-        _back_to_ranked(session, lost, watermark, now)
+        _back_to_ranked(session, lost, now)
     return lost, len(ids) - len(lost)
 
 
-def _provably_not_accepted(
-    attempt: _Attempt | None, watermark: datetime | None, grace: timedelta
+def provably_not_accepted(
+    attempt: _Attempt | None, watermark: datetime | None, now: datetime, policy: SweepPolicy
 ) -> bool:
+    """Whether an unresolved attempt certainly did not reach the provider (so resending it
+    cannot deliver the digest twice); the one rule the sweep resends by."""
     if attempt is None:
         return True  # claimed, but the attempt was never recorded, so never made
     if attempt.backend == "file":
         return True  # rewriting digest-<id>.eml is harmless
     if attempt.backend == PROVIDER:
-        return watermark is not None and watermark > attempt.started_at + grace
+        deadline = attempt.started_at + policy.grace
+        # Silence for the whole grace about this digest (its acceptance event would have
+        # resolved it as sent before this rule is asked), or the stream moving past it.
+        return (policy.events_expected and now > deadline) or (
+            watermark is not None and watermark > deadline
+        )
     return False  # SMTP reports nothing later: an operator decides
 
 
@@ -509,15 +537,18 @@ def _latest_attempts(session: Session, ids: list[int]) -> dict[int, _Attempt]:
     return {d: _Attempt(d, backend, started) for d, backend, started in rows}  # last one wins
 
 
-def _back_to_ranked(
-    session: Session, ids: list[int], watermark: datetime | None, now: datetime
-) -> None:
-    seen = f"no event for it by {watermark.isoformat()}" if watermark else "file backend"
+def _back_to_ranked(session: Session, ids: list[int], now: datetime) -> None:
+    seen = f"no acceptance event for it by {now.isoformat()}"
     _close_attempts(session, ids, "unknown", "worker lost during the send", now)
     session.execute(
         update(DigestRow)
         .where(DigestRow.id.in_(ids), DigestRow.status.in_(_UNRESOLVED))
-        .values(status="ranked", updated_at=now, reason=f"not accepted ({seen}); sending again")
+        .values(
+            status="ranked",
+            updated_at=now,
+            lease_until=None,
+            reason=f"not accepted ({seen}); sending again",
+        )
         .execution_options(synchronize_session=False)
     )
     log.warning("re-queued %d digests the provider provably did not accept", len(ids))
@@ -536,13 +567,13 @@ def _give_up(session: Session, now: datetime, max_attempts: int) -> list[int]:
 
 
 def _touch(session: Session, ids: list[int], status: str, now: datetime) -> list[int]:
-    # Restart the stale clock of what we re-enqueue, so the next sweep does not enqueue the
-    # same rows again while their tasks are still in the queue.
+    # Restart the stale clock of what we re-enqueue and drop the dead task's lease, so the
+    # next sweep does not enqueue the same rows again while their tasks are still queued.
     if ids:
         session.execute(
             update(DigestRow)
             .where(DigestRow.id.in_(ids), DigestRow.status == status)
-            .values(updated_at=now)
+            .values(updated_at=now, lease_until=None)
             .execution_options(synchronize_session=False)
         )
     return ids

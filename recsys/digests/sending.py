@@ -5,6 +5,10 @@ The claim (``ranked -> sending``) and a ``delivery_attempts`` row are committed 
 mid-send. Such a row stays ``sending`` until the sweep (:mod:`recsys.digests.reconcile`) resolves it
 from the provider's events, instead of being sent blindly a second time.
 
+A call leases the digests it was given (``settings.digest_lease_s``) and renews the lease of
+those it has not reached yet as it goes; each claim carries its own lease. When this process
+dies, the leases run out and the sweep takes the rows over within a sweep interval.
+
 A rendered-mode backend (:class:`~recsys.delivery.EmailBackend`) gets one composed message
 per request; a template-mode one (:class:`~recsys.delivery.BatchEmailBackend`) gets up to its
 ``batch_size`` digests in one request, whose single outcome applies to all of them.
@@ -51,7 +55,7 @@ from recsys.delivery import (
     compose,
 )
 from recsys.delivery.compose import subject_line
-from recsys.digests.outbox import claim_many
+from recsys.digests.outbox import claim_many, lease
 from recsys.settings import Settings
 from recsys.subscribers.links import Keyring, LinkMaker
 
@@ -112,7 +116,9 @@ def send_digests(
     size = backend.batch_size if isinstance(backend, BatchEmailBackend) else 1
     ids = sorted(set(digest_ids))
     report = SendReport()
+    renewal = _Renewal(db, timedelta(seconds=settings.digest_lease_s), clock)
     for start in range(0, len(ids), size):
+        renewal.renew(ids[start:])
         with _collector_paused():
             group = _send_group(db, backend, settings, ids[start : start + size], clock)
         report.outcomes.update(group)
@@ -123,6 +129,28 @@ def send_digests(
             report.outcomes.update({i: deferred for i in ids[start + size :]})
             break
     return report
+
+
+@dataclass
+class _Renewal:
+    """Renews the lease on a call's remaining digests once half of it has run out.
+
+    Renewing before every message would cost an UPDATE per digest (a rendered-mode chunk
+    sends one message each); at half the lease, a slow provider still never lets it lapse.
+    """
+
+    db: Database
+    lease: timedelta
+    clock: Clock
+    renewed_at: datetime | None = None
+
+    def renew(self, ids: list[int]) -> None:
+        now = self.clock()
+        if self.renewed_at is not None and now < self.renewed_at + self.lease / 2:
+            return
+        with self.db.session() as session:
+            lease(session, ids, "ranked", now + self.lease)
+        self.renewed_at = now
 
 
 @contextmanager
@@ -151,9 +179,11 @@ def _send_group(
 ) -> dict[int, SendOutcome]:
     now = clock()
     with db.session() as session:
+        until = now + timedelta(seconds=settings.digest_lease_s)
         claimed = claim_many(
-            session, ids, "ranked", "sending", now, attempts=DigestRow.attempts + 1
-        )
+            session, ids, "ranked", "sending", now, attempts=DigestRow.attempts + 1,
+            lease_until=until,
+        )  # fmt: skip
         emails, suppressed = load_emails(session, settings, claimed, now)
         claim_many(session, suppressed, "sending", "skipped", now, reason=SUPPRESSED_REASON)
         _record_attempts(session, [e.digest_id for e in emails], backend.name, now)

@@ -3,8 +3,9 @@
 Every test here runs a real Celery worker and beat (child processes), a real ``redis-server``
 of its own (so it can be restarted without touching anyone else's), the real database, the
 API serving the Event Webhook over real HTTP, and the SendGrid stand-in posting signed events
-to it. Timings are shrunk (sweep every second, rows stale after four) so recovery happens in
-seconds; the logic is the production logic.
+to it. Timings are shrunk (sweep every second, rows stale and leases out after four) so
+recovery happens in seconds; the logic is the production logic. ``test_recovery`` puts the
+recovery settings back to their defaults to time recovery as an installation sees it.
 """
 
 from __future__ import annotations
@@ -157,6 +158,7 @@ def make_rig(db: Database, settings: Settings, tmp_path: Path) -> Iterator[Calla
                 "sweep_interval_s": 1.0,
                 "sweep_stale_after_s": 4.0,
                 "reconcile_grace_s": 2.0,
+                "digest_lease_s": 4.0,
                 **(settings_update or {}),
             }
         )

@@ -74,3 +74,10 @@ def test_rate_limits_default_to_ten_sign_ups_an_hour_and_one_e_mail_a_day() -> N
 
     assert (settings.signup_limit_per_ip, settings.signup_limit_per_address) == ("10/hour", "1/day")
     assert settings.rate_limit_url is None
+
+
+def test_a_lease_shorter_than_a_sendgrid_request_is_refused() -> None:
+    # Otherwise the sweep could resend a digest whose request is still going on.
+    with pytest.raises(ValueError, match="PAPERBOY_DIGEST_LEASE_S"):
+        Settings(digest_lease_s=10, sendgrid_timeout_s=10)
+    assert Settings().digest_lease_s > Settings().sendgrid_timeout_s

@@ -6,9 +6,11 @@ from sqlalchemy.orm import Session
 from recsys.db.models import DigestRow, UserRow
 from recsys.db.session import Database
 from recsys.digests.outbox import (
+    abandoned,
     claim,
     claim_many,
     count_due,
+    lease,
     next_send_time,
     period_of,
     plan_due,
@@ -240,3 +242,37 @@ def test_stale_lists_rows_untouched_since_before(db: Database) -> None:
         ids = plan_due(s, NOW)
         assert stale(s, "planned", NOW, 10) == []
         assert stale(s, "planned", NOW + timedelta(seconds=1), 10) == ids
+
+
+# Leases (issue 11) ---------------------------------------------------------------------------
+
+
+def test_a_lease_holds_only_rows_still_in_the_status_and_runs_out_at_its_time(
+    db: Database,
+) -> None:
+    with db.session() as s:
+        for i in range(2):
+            _user(s, f"user{i}@example.org")
+    until = NOW + timedelta(seconds=60)
+    with db.session() as s:
+        first, second = plan_due(s, NOW)
+        assert claim(s, second, "planned", "ranked", NOW)
+        assert lease(s, [first, second], "planned", until) == [first]
+    with db.session() as s:
+        assert abandoned(s, "planned", until, 10) == []  # held up to the instant
+        assert abandoned(s, "planned", until + timedelta(seconds=1), 10) == [first]
+        assert abandoned(s, "ranked", until + timedelta(seconds=1), 10) == []  # never leased
+
+
+def test_a_move_ends_the_lease_unless_it_sets_a_new_one(db: Database) -> None:
+    with db.session() as s:
+        _user(s, "alice@example.org")
+    later = NOW + timedelta(hours=1)
+    with db.session() as s:
+        (digest_id,) = plan_due(s, NOW)
+        lease(s, [digest_id], "planned", NOW + timedelta(seconds=60))
+        assert claim(s, digest_id, "planned", "ranked", NOW)
+        assert abandoned(s, "ranked", later, 10) == []  # the ranked row waits in the queue
+        assert claim_many(s, [digest_id], "ranked", "sending", NOW, lease_until=later)
+        row = s.get(DigestRow, digest_id)
+        assert row is not None and row.lease_until == later

@@ -251,6 +251,109 @@ def test_an_unknown_smtp_send_waits_for_an_operator(db: Database) -> None:
         assert (sweep(s, LATER + timedelta(days=1), POLICY).waiting) == 1
 
 
+# Leases and the time rule (issue 11) ------------------------------------------------------
+
+# The defaults: a minute's grace, with the Event Webhook configured.
+TIMELY = SweepPolicy(
+    stale_after=timedelta(minutes=15), grace=timedelta(seconds=60), events_expected=True
+)
+
+
+def _leased(db: Database, digest_id: int, until: datetime) -> None:
+    with db.session() as s:
+        row = s.get(DigestRow, digest_id)
+        assert row is not None
+        row.lease_until = until
+
+
+def _lease_of(db: Database, digest_id: int) -> datetime | None:
+    with db.session() as s:
+        row = s.get(DigestRow, digest_id)
+        assert row is not None
+        return row.lease_until
+
+
+def test_rows_whose_task_died_are_handed_back_once_the_lease_runs_out(db: Database) -> None:
+    planned = _digest(db, "p@example.org", "planned", backend=None)
+    ranked = _digest(db, "r@example.org", "ranked", backend=None)
+    queued = _digest(db, "q@example.org", "ranked", backend=None)  # no lease: not started
+    for digest_id in (planned, ranked):
+        _leased(db, digest_id, NOW + timedelta(seconds=60))
+    with db.session() as s:
+        held = sweep(s, NOW + timedelta(seconds=60), TIMELY)
+    assert (held.score, held.send) == ([], [])  # still held up to the instant
+    with db.session() as s:
+        report = sweep(s, NOW + timedelta(seconds=61), TIMELY)
+    assert (report.score, report.send) == ([planned], [ranked])
+    assert _lease_of(db, ranked) is None and _status(db, queued) == "ranked"
+    with db.session() as s:
+        assert sweep(s, NOW + timedelta(seconds=62), TIMELY).send == []  # handed back once
+
+
+def test_a_row_a_task_still_holds_is_not_handed_back_however_old(db: Database) -> None:
+    carol = _digest(db, "carol@example.org", "ranked", backend=None)  # untouched since NOW
+    _leased(db, carol, LATER + timedelta(seconds=60))  # a retry waiting out its backoff
+    with db.session() as s:
+        assert sweep(s, LATER, TIMELY).send == []
+    assert _lease_of(db, carol) == LATER + timedelta(seconds=60)
+
+
+def test_a_sending_row_of_a_dead_worker_is_resent_only_after_the_grace(db: Database) -> None:
+    alice = _digest(db, "alice@example.org", "sending")  # the attempt started at NOW
+    _leased(db, alice, NOW + timedelta(seconds=30))
+    with db.session() as s:
+        report = sweep(s, NOW + timedelta(seconds=45), TIMELY)
+    # Its lease ran out, but the request may have reached SendGrid: wait for its events.
+    assert (report.requeued, report.waiting) == ([], 1)
+    with db.session() as s:
+        report = sweep(s, NOW + timedelta(seconds=61), TIMELY)
+    assert (report.requeued, report.send) == ([alice], [alice])
+    assert _status(db, alice) == "ranked"
+
+
+def test_a_sending_row_whose_lease_holds_is_left_alone_however_old(db: Database) -> None:
+    alice = _digest(db, "alice@example.org", "sending")
+    _leased(db, alice, LATER + timedelta(seconds=1))  # renewed: the worker is alive
+    with db.session() as s:
+        assert sweep(s, LATER, TIMELY).as_dict()["waiting"] == 0
+    assert _status(db, alice) == "sending"
+
+
+def test_an_unknown_send_with_no_event_within_the_grace_is_resent(db: Database) -> None:
+    alice = _digest(db, "alice@example.org", "unknown")
+    with db.session() as s:
+        early = sweep(s, NOW + timedelta(seconds=60), TIMELY)
+    assert (early.requeued, early.waiting) == ([], 1)
+    with db.session() as s:
+        report = sweep(s, NOW + timedelta(seconds=61), TIMELY)  # no event stream at all
+    assert (report.requeued, report.send) == ([alice], [alice])
+
+
+def test_an_unknown_send_waits_for_the_stream_when_no_webhook_is_configured(
+    db: Database,
+) -> None:
+    alice = _digest(db, "alice@example.org", "unknown")
+    blind = SweepPolicy(grace=timedelta(seconds=60), events_expected=False)
+    with db.session() as s:
+        assert sweep(s, LATER + timedelta(days=1), blind).waiting == 1
+    assert _status(db, alice) == "unknown"
+
+
+def test_an_event_on_file_wins_over_the_time_rule(db: Database) -> None:
+    alice = _digest(db, "alice@example.org", "unknown")
+    with db.session() as s:  # stored, but (as when it came before the reply) not yet acted on
+        s.add(
+            ProviderEventRow(
+                provider="sendgrid", event_id="e1", digest_id=alice, email="alice@example.org",
+                kind="processed", occurred_at=NOW, received_at=NOW, payload={},
+            )
+        )  # fmt: skip
+    with db.session() as s:
+        report = sweep(s, NOW + timedelta(seconds=61), TIMELY)
+    assert (report.accepted, report.requeued) == ([alice], [])
+    assert _status(db, alice) == "sent"
+
+
 # Signatures ---------------------------------------------------------------------------------
 
 

@@ -2,7 +2,7 @@ import gc
 import logging
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -456,3 +456,51 @@ def _statements(db: Database, settings: Settings, digest_ids: list[int]) -> int:
         finally:
             event.remove(bind, "before_cursor_execute", count)
     return len(statements)
+
+
+# Leases (issue 11) ---------------------------------------------------------------------------
+
+
+class _LeaseWatcher:
+    """A file backend that notes, at each send, every digest's (status, lease_until)."""
+
+    name = "file"
+
+    def __init__(self, db: Database, outbox: Path, digest_ids: list[int]) -> None:
+        self.db, self.inner, self.ids = db, FileBackend(outbox), digest_ids
+        self.seen: list[list[tuple[str, object]]] = []
+
+    def send(self, message: EmailMessage, *, digest_id: int) -> SendResult:
+        with self.db.session() as s:
+            rows = [s.get(DigestRow, i) for i in self.ids]
+            self.seen.append([(r.status, r.lease_until) for r in rows if r is not None])
+        return self.inner.send(message, digest_id=digest_id)
+
+
+def test_a_send_holds_its_digests_and_renews_the_lease_of_those_not_reached_yet(
+    db: Database, settings: Settings
+) -> None:
+    digest_ids = _ranked_world(db, settings)
+    lease = timedelta(seconds=settings.digest_lease_s)
+    ticks = iter([NOW + timedelta(seconds=20) * i for i in range(20)])
+    backend = _LeaseWatcher(db, settings.outbox_dir, digest_ids)
+
+    report = send_digests(db, backend, settings, digest_ids, lambda: next(ticks))
+
+    assert report.ids(Outcome.SENT) == digest_ids
+
+    def tick(i: int) -> datetime:
+        return NOW + timedelta(seconds=20) * i
+
+    # Ticks: lease all (0), claim the first (1), record it (2); renew (3: 60 s is past half
+    # of the lease taken at 0), claim the second (4), record (5); renew (6), claim (7).
+    assert backend.seen[0] == [
+        ("sending", tick(1) + lease), ("ranked", tick(0) + lease), ("ranked", tick(0) + lease)
+    ]  # fmt: skip
+    assert backend.seen[1] == [
+        ("sent", None), ("sending", tick(4) + lease), ("ranked", tick(3) + lease)
+    ]  # fmt: skip
+    assert backend.seen[2][2] == ("sending", tick(7) + lease)
+    with db.session() as s:
+        rows = [s.get(DigestRow, i) for i in digest_ids]
+        assert [(r.status, r.lease_until) for r in rows if r] == [("sent", None)] * 3
