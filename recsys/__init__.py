@@ -12,6 +12,7 @@ testing/      stand-ins for the outside world (SendGrid, arXiv, paper sources), 
               and benchmarks
 
 Beside them: ``settings`` (the one settings object), ``domain`` (plain records), ``progress``
-(the progress callback) and ``synth`` (the synthetic world). Nothing in ``recsys`` imports
+(the progress callback), ``logs`` (the one logging setup), ``observability`` (the facts
+``/metrics`` reads from the database) and ``synth`` (the synthetic world). Nothing in ``recsys`` imports
 ``api``, ``workers``, ``experiments`` or ``benchmarks``.
 """
