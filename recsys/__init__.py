@@ -13,6 +13,6 @@ testing/      stand-ins for the outside world (SendGrid, arXiv, paper sources), 
 
 Beside them: ``settings`` (the one settings object), ``domain`` (plain records), ``progress``
 (the progress callback), ``logs`` (the one logging setup), ``observability`` (the facts
-``/metrics`` reads from the database) and ``synth`` (the synthetic world). Nothing in ``recsys`` imports
-``api``, ``workers``, ``experiments`` or ``benchmarks``.
+``/metrics`` reads from the database) and ``synth`` (the synthetic world). Nothing in ``recsys``
+imports ``api``, ``workers``, ``experiments`` or ``benchmarks``.
 """
