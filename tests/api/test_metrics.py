@@ -175,3 +175,21 @@ def test_a_broker_or_database_down_is_a_zero_not_an_error(settings: Settings) ->
 
     assert found[("paperboy_database_up", ())] == 0
     assert found[("paperboy_broker_up", ())] == 0
+
+
+def test_a_flood_of_scrapes_runs_the_queries_once(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import api.metrics as metrics_module
+
+    calls = []
+    real = metrics_module.database_families
+
+    def counted(session: object) -> object:
+        calls.append(1)
+        return real(session)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(metrics_module, "database_families", counted)
+    bodies = {client.get("/metrics").text for _ in range(20)}
+
+    assert len(calls) == 1 and len(bodies) == 1
