@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -216,6 +217,19 @@ def test_the_truths_differ_as_the_policies_should(logged: Logged) -> None:
     assert logged.observed_day1 == pytest.approx(0.7 * t["shipped"] + 0.3 * t["uniform"], rel=0.15)
 
 
+# 22 intervals are checked at once (4 policies x IPS/SNIPS/DR, less SNIPS for the bar, x
+# normal and bootstrap): at 95% each, one misses by chance about every other run (it did,
+# on PostgreSQL, where the fits' thread scheduling moves the last digits). Each interval is
+# widened to Bonferroni's family-wise 95% before the check, so a miss means a biased
+# estimator, not bad luck.
+_FAMILY = 22
+_WIDEN = NormalDist().inv_cdf(1 - 0.05 / (2 * _FAMILY)) / NormalDist().inv_cdf(0.975)
+
+
+def _covers(low: float, value: float, high: float, truth: float) -> bool:
+    return value - _WIDEN * (value - low) <= truth <= value + _WIDEN * (high - value)
+
+
 def test_estimates_from_the_database_cover_the_truth_and_order_the_policies(logged: Logged) -> None:
     code, report, err = _offpolicy(logged, *_variant_args(), "--until", DAY2.date().isoformat())
     assert code == 0, err
@@ -229,18 +243,13 @@ def test_estimates_from_the_database_cover_the_truth_and_order_the_policies(logg
             if name == "bar" and estimator == "snips":
                 continue
             estimate = variants[name]["estimates"][estimator]
-            assert estimate["ci_low"] <= truth <= estimate["ci_high"], (
-                name,
-                estimator,
-                estimate,
-                truth,
-            )
-            assert estimate["boot_low"] <= truth <= estimate["boot_high"], (
-                name,
-                estimator,
-                estimate,
-                truth,
-            )
+            for low, high in (("ci_low", "ci_high"), ("boot_low", "boot_high")):
+                assert _covers(estimate[low], estimate["value"], estimate[high], truth), (
+                    name,
+                    estimator,
+                    estimate,
+                    truth,
+                )
             values[name] = estimate["value"]
         assert values["topk"] > values["shipped"] > values["uniform"], (estimator, values)
         if estimator != "snips":
