@@ -55,14 +55,24 @@ def test_after_a_provider_stall_at_the_end_of_a_run_every_digest_is_delivered_wi
     with rig.workers():
         rig.wait_until(lambda: rig.sent() >= N_USERS - 10, "all but ten sent", 90)
         # SendGrid's front end stops taking requests: they hang, then drop without a reply,
-        # and no event will ever mention them. After three, it recovers; nothing else is
-        # left to send, so no later event moves the stream past the unknown attempts.
+        # and no event will ever mention them. After three stalled requests (or, when the
+        # run was quicker and only two digests were left, once nothing else is), it
+        # recovers; no later event moves the stream past the unknown attempts.
         stalled_from = rig.standin.attempts
         rig.standin.stall_rate = 1.0
         stalled = time.monotonic()
-        rig.wait_until(lambda: rig.standin.attempts >= stalled_from + 3, "three stalls", 60)
+        rig.wait_until(
+            lambda: rig.standin.attempts >= stalled_from + 3 or _only_sent_or_unknown(rig),
+            "three stalls, or the run's last digests left unknown",
+            60,
+        )
         rig.standin.stall_rate = 0.0
         recovery_s = _settled_within(rig, stalled, "recovery after the stall")
     print(f"\nprovider stall at the end of the run: all sent {recovery_s:.1f} s after it began")
     assert_exactly_once(rig)
     assert attempt_outcomes(rig)["unknown"] >= 1  # the stall really left digests unknown
+
+
+def _only_sent_or_unknown(rig: Rig) -> bool:
+    statuses = rig.statuses()
+    return statuses.get("unknown", 0) > 0 and set(statuses) <= {"sent", "unknown"}
