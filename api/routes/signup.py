@@ -57,6 +57,7 @@ from recsys.subscribers.links import Keyring, LinkMaker
 router = APIRouter(tags=["sign-up"])
 
 CONFIRMATION_TASK = "paperboy.send_confirmation"
+PLAN_TASK = "paperboy.plan"  # confirming asks for planning now rather than at beat's next tick
 CHECK_INBOX = (
     "If {email} can subscribe, a confirmation link is on its way there. Open it to start "
     "your digests; we send nothing else until you do."
@@ -194,10 +195,22 @@ def confirm_page(user: ConfirmSubscriber, settings: SettingsDep, now: NowDep) ->
 
 @router.post("/confirm/{token}", status_code=status.HTTP_303_SEE_OTHER)
 def confirm_now(
-    user: ConfirmSubscriber, session: SessionDep, settings: SettingsDep, now: NowDep
+    user: ConfirmSubscriber,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    enqueue: EnqueueDep,
+    background: BackgroundTasks,
 ) -> RedirectResponse:
-    """Confirm the address, then show the preferences page; idempotent."""
+    """Confirm the address, then show the preferences page; idempotent.
+
+    Confirming makes the first digest due at once (a row fact that beat's next planning tick
+    honours even if the broker is down now); asking for a planning run after the commit
+    means the reader does not wait for that tick.
+    """
     confirmed = confirm(session, user.id, now)
+    if confirmed:
+        background.add_task(enqueue_quietly, enqueue, PLAN_TASK, [])
     target = preferences_path(settings, user, now) + ("?done=confirmed" if confirmed else "")
     return RedirectResponse(target, status.HTTP_303_SEE_OTHER)
 

@@ -127,14 +127,19 @@ def test_a_sign_up_is_pending_until_the_e_mailed_link_is_confirmed(
     assert "Yes, confirm my subscription" in page.text
     assert stored_user(db, user.id).status == "pending"  # GET changes nothing
 
+    tasks.clear()
     confirmed = client.post(link)
     assert confirmed.status_code == 303
     assert re.fullmatch(r"/preferences/[\w.-]+\?done=confirmed", confirmed.headers["location"])
     active = stored_user(db, user.id)
     assert (active.status, active.confirmed_at, active.next_digest_at) == ("active", NOW, NOW)
+    assert tasks == [("paperboy.plan", [])]  # planned now, not at beat's next tick
+    with db.session() as session:  # and the row alone makes it due, should that task be lost
+        assert len(plan_due(session, NOW)) == 1
     assert "needs no confirmation: its subscription is active" in client.get(link).text
-    again = client.post(link)  # idempotent
+    again = client.post(link)  # idempotent, and it asks for no second planning run
     assert again.status_code == 303 and "done=" not in again.headers["location"]
+    assert tasks == [("paperboy.plan", [])]
     assert stored_user(db, user.id).confirmed_at == NOW
 
 
