@@ -33,6 +33,8 @@ from celery.signals import (  # noqa: E402
 from recsys import logs  # noqa: E402
 from recsys.settings import Settings, get_settings  # noqa: E402
 
+log = logging.getLogger(__name__)
+
 QUEUE = "paperboy"
 # Beat asks this often which sources are due (their last run is a row); a first harvest
 # comes within this long of starting.
@@ -129,3 +131,26 @@ def make_celery(settings: Settings) -> Celery:
 
 
 app = make_celery(get_settings())
+
+# Set in the broker's own keyspace; its absence means the broker's data is not what it was.
+BROKER_MARK = "paperboy:broker-mark"
+
+
+def broker_lost_its_queues(celery: Celery = app) -> bool:
+    """True when the broker holds no mark of ours: it restarted without its data (Redis
+    without persistence, or a new instance), so every queued task is gone; then set the mark.
+
+    Provable abandonment for work that no worker ever took: the sweep re-enqueues it at once
+    instead of after PAPERBOY_SWEEP_STALE_AFTER_S. The first call ever also answers True,
+    which costs one harmless re-enqueue (tasks are idempotent). Brokers other than Redis, or
+    a broker that cannot be reached, answer False: the stale rule still covers them.
+    """
+    try:
+        with celery.connection_for_write() as connection:
+            client = getattr(connection.default_channel, "client", None)
+            if client is None:
+                return False
+            return bool(client.set(BROKER_MARK, "1", nx=True))
+    except Exception:  # noqa: BLE001 - any broker failure means "cannot tell", never a crash
+        log.warning("could not read the broker's mark; assuming its queues are intact")
+        return False

@@ -31,7 +31,7 @@ from recsys.settings import Settings, get_settings
 from recsys.training import nightly
 from recsys.training.model import embeddings_dir
 from workers import runtime
-from workers.app import app
+from workers.app import app, broker_lost_its_queues
 
 log = logging.getLogger(__name__)
 MAX_WAITING_AFTER_TRAINING = 100_000  # planned digests a new model picks up at once
@@ -39,6 +39,8 @@ MAX_WAITING_AFTER_TRAINING = 100_000  # planned digests a new model picks up at 
 MAX_PLAN_BATCHES = 1000  # of digests.PLAN_BATCH users each: ten million users per run
 MAX_BACKOFF_S = 300.0
 MAX_RETRY_WAIT_S = 600.0
+# How long digests out of retries rest before the sweep tries them again.
+HAND_BACK_PAUSE_S = 60.0
 
 
 @app.task(name="paperboy.ingest")
@@ -170,7 +172,7 @@ def score(digest_ids: list[int]) -> int:
 def send(self: Task, digest_ids: list[int] | int) -> dict[str, int]:
     """Send ranked digests; those that failed transiently retry with backoff and jitter.
 
-    Out of retries, the digests stay ``ranked`` without a lease: the sweep takes them over
+    Out of retries, the digests stay ``ranked`` with a short lease: the sweep takes them over
     (and fails those out of attempts), rather than Celery logging MaxRetriesExceeded.
     """
     ids = [digest_ids] if isinstance(digest_ids, int) else list(digest_ids)
@@ -185,7 +187,12 @@ def send(self: Task, digest_ids: list[int] | int) -> dict[str, int]:
     if self.max_retries is not None and self.request.retries >= self.max_retries:
         _hand_back(retry)
         return outcomes
-    countdown = backoff_s(self.request.retries, report.retry_after_s())
+    # Backoff by the digests' own attempts, not the task's rounds: in a big chunk some digest
+    # fails in most rounds, and a digest that failed once should not wait as if it had
+    # failed in every round before it (a fifth failing made waits of minutes).
+    with runtime.database().session() as session:
+        tried = outbox.fewest_attempts(session, retry)
+    countdown = backoff_s(max(tried - 1, 0), report.retry_after_s())
     # The retry holds the rows through its wait, so the sweep does not send them early; if
     # the worker holding the retry dies, the lease runs out and the sweep takes them.
     with runtime.database().session() as session:
@@ -196,8 +203,11 @@ def send(self: Task, digest_ids: list[int] | int) -> dict[str, int]:
 @app.task(name="paperboy.sweep")
 def sweep() -> dict[str, int]:
     """Resolve stuck digests from provider events and re-enqueue work whose task was lost."""
+    queues_lost = broker_lost_its_queues()
     with runtime.database().session() as session:
-        report = reconcile.sweep(session, runtime.now(), sweep_policy(get_settings()))
+        report = reconcile.sweep(
+            session, runtime.now(), sweep_policy(get_settings()), queues_lost=queues_lost
+        )
     _enqueue_chunks(score, report.score, get_settings().score_chunk_size)
     _enqueue_chunks(send, report.send, _send_chunk_size())
     if any(report.as_dict().values()):
@@ -214,14 +224,22 @@ def _lease_until(settings: Settings, wait_s: float) -> datetime:
 
 
 def _hand_back(digest_ids: list[int]) -> None:
-    """Leave digests that used up the task's retries to the sweep: ranked, no lease."""
+    """Leave digests that used up the task's retries to the sweep: ranked, with a short lease.
+
+    The lease is a pause, not a hold: when it runs out the next sweep re-enqueues them with
+    a fresh retry budget (or fails those out of attempts, saying why). Without one they would
+    wait PAPERBOY_SWEEP_STALE_AFTER_S like a task that was never started.
+    """
     with runtime.database().session() as session:
-        outbox.lease(session, digest_ids, "ranked", None)
-    # A warning, not an error: nothing is lost, the sweep sends them (or fails them, out of
-    # attempts, saying why) after PAPERBOY_SWEEP_STALE_AFTER_S.
+        outbox.lease(
+            session, digest_ids, "ranked", runtime.now() + timedelta(seconds=HAND_BACK_PAUSE_S)
+        )
+    # A warning, not an error: nothing is lost.
     log.warning(
-        "send: %d digests still failing after the last retry; the sweep takes them over",
+        "send: %d digests still failing after the last retry; the sweep takes them over "
+        "in %.0f s",
         len(digest_ids),
+        HAND_BACK_PAUSE_S,
     )
 
 

@@ -415,19 +415,29 @@ class _Attempt:
     started_at: datetime
 
 
-def sweep(session: Session, now: datetime, policy: SweepPolicy | None = None) -> SweepReport:
+def sweep(
+    session: Session, now: datetime, policy: SweepPolicy | None = None, *, queues_lost: bool = False
+) -> SweepReport:
     """One pass over the outbox; idempotent. Enqueue ``report.score`` / ``report.send``
-    after the session commits."""
+    after the session commits.
+
+    ``queues_lost`` says the broker lost its queues (it restarted empty): then every
+    ``planned`` or ``ranked`` row that no running task holds is provably without a task and
+    is re-enqueued now, rather than after ``stale_after``.
+    """
     policy = policy or SweepPolicy()
     before = now - policy.stale_after
+    queued_before = now if queues_lost else before
     report = SweepReport()
     report.accepted = _accepted_by_events(session, now, before)
     report.requeued, report.waiting = _requeue_not_accepted(session, now, before, policy)
     report.gave_up = _give_up(session, now, policy.max_attempts)
-    stuck = _touch(session, _lost(session, "ranked", now, before, policy.limit), "ranked", now)
+    stuck = _touch(
+        session, _lost(session, "ranked", now, queued_before, policy.limit), "ranked", now
+    )
     report.send = sorted(set(report.requeued) | set(stuck))
     report.score = _touch(
-        session, _lost(session, "planned", now, before, policy.limit), "planned", now
+        session, _lost(session, "planned", now, queued_before, policy.limit), "planned", now
     )
     return report
 

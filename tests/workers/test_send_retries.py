@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from recsys.training.nightly import train
 from tests.conftest import NOW
 from tests.recsys import world
 from workers.embedded import Embedded
+from workers.tasks import HAND_BACK_PAUSE_S
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -62,6 +63,7 @@ def test_the_last_retry_hands_the_digests_to_the_sweep_without_an_error(
         }
     )
     digest_ids = _ranked(db, configured)
+    before = datetime.now(UTC)
     with Embedded(configured, concurrency=1) as runtime:
         assert runtime.celery is not None
         # The message a task on its last retry would carry (max_retries is 8).
@@ -72,5 +74,12 @@ def test_the_last_retry_hands_the_digests_to_the_sweep_without_an_error(
     assert always_503.attempts == len(digest_ids)  # each tried once, then no retry
     assert "ERROR" not in log and "Traceback" not in log and "MaxRetriesExceeded" not in log
     with db.session() as s:
-        rows = s.execute(select(DigestRow.status, DigestRow.lease_until, DigestRow.attempts))
-        assert rows.all() == [("ranked", None, 1)] * len(digest_ids)
+        rows = s.execute(select(DigestRow.status, DigestRow.attempts, DigestRow.lease_until))
+        found = rows.all()
+    assert [(status, attempts) for status, attempts, _ in found] == [("ranked", 1)] * len(
+        digest_ids
+    )
+    # A pause of HAND_BACK_PAUSE_S, after which the sweep (every 30 s) re-enqueues them: the
+    # sweep's stale delay of 15 minutes does not apply.
+    pauses = [(until - before).total_seconds() for _, _, until in found]
+    assert all(HAND_BACK_PAUSE_S <= pause <= HAND_BACK_PAUSE_S + 60 for pause in pauses)

@@ -404,3 +404,19 @@ def test_a_tampered_stale_or_unsigned_request_is_refused(
 def test_a_key_that_is_not_a_key_says_which_setting_is_wrong() -> None:
     with pytest.raises(ValueError, match="PAPERBOY_SENDGRID_WEBHOOK_PUBLIC_KEY"):
         verify_signature("bm90IGEga2V5", "c2ln", str(int(NOW.timestamp())), b"[]", NOW, 600)
+
+
+def test_after_the_broker_lost_its_queues_unheld_rows_are_re_enqueued_at_once(
+    db: Database,
+) -> None:
+    planned = _digest(db, "p@example.org", "planned", backend=None)
+    queued = _digest(db, "q@example.org", "ranked", backend=None)
+    held = _digest(db, "h@example.org", "ranked", backend=None)
+    _leased(db, held, NOW + timedelta(seconds=60))  # a task is working on it: not lost
+    soon = NOW + timedelta(seconds=30)  # far inside stale_after (15 minutes)
+    with db.session() as s:
+        assert (sweep(s, soon, POLICY).score, sweep(s, soon, POLICY).send) == ([], [])
+    with db.session() as s:
+        report = sweep(s, soon, POLICY, queues_lost=True)
+    assert (report.score, report.send) == ([planned], [queued])
+    assert _lease_of(db, held) == NOW + timedelta(seconds=60)
