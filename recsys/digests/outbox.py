@@ -343,6 +343,12 @@ def lease(
     return sorted(session.scalars(stmt).all())
 
 
+def fewest_attempts(session: Session, digest_ids: Sequence[int]) -> int:
+    """The smallest delivery-attempt count among ``digest_ids`` (0 when none are found)."""
+    query = select(func.min(DigestRow.attempts)).where(among(session, DigestRow.id, digest_ids))
+    return int(session.scalar(query) or 0)
+
+
 def abandoned(session: Session, status: str, now: datetime, limit: int) -> list[int]:
     """Ids of digests in ``status`` whose lease ran out before ``now``: their task is gone."""
     query = (

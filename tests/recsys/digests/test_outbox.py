@@ -10,6 +10,7 @@ from recsys.digests.outbox import (
     claim,
     claim_many,
     count_due,
+    fewest_attempts,
     lease,
     next_send_time,
     period_of,
@@ -276,3 +277,20 @@ def test_a_move_ends_the_lease_unless_it_sets_a_new_one(db: Database) -> None:
         assert claim_many(s, [digest_id], "ranked", "sending", NOW, lease_until=later)
         row = s.get(DigestRow, digest_id)
         assert row is not None and row.lease_until == later
+
+
+def test_fewest_attempts_is_the_smallest_count_among_the_ids(db: Database) -> None:
+    with db.session() as s:
+        for name in ("a", "b", "c"):
+            _user(s, f"{name}@example.org")
+    with db.session() as s:
+        first, second, third = plan_due(s, NOW)
+        for digest_id, attempts in ((first, 3), (second, 1), (third, 0)):
+            row = s.get(DigestRow, digest_id)
+            assert row is not None
+            row.attempts = attempts
+    with db.session() as s:
+        assert fewest_attempts(s, [first, second]) == 1
+        assert fewest_attempts(s, [first]) == 3
+        assert fewest_attempts(s, [first, second, third]) == 0
+        assert fewest_attempts(s, []) == 0
