@@ -197,7 +197,7 @@ def send(self: Task, digest_ids: list[int] | int) -> dict[str, int]:
 def sweep() -> dict[str, int]:
     """Resolve stuck digests from provider events and re-enqueue work whose task was lost."""
     with runtime.database().session() as session:
-        report = reconcile.sweep(session, runtime.now(), sweep_policy(get_settings()))
+        report = reconcile.sweep(session, runtime.now(), reconcile.sweep_policy(get_settings()))
     _enqueue_chunks(score, report.score, get_settings().score_chunk_size)
     _enqueue_chunks(send, report.send, _send_chunk_size())
     if any(report.as_dict().values()):
@@ -240,16 +240,6 @@ def schedule_policy(settings: Settings) -> SchedulePolicy:
         jitter_s=settings.schedule_jitter_s,
         first_lookback=timedelta(days=settings.candidate_lookback_days),
         catch_up_cap=timedelta(days=settings.catch_up_cap_days),
-    )
-
-
-def sweep_policy(settings: Settings) -> reconcile.SweepPolicy:
-    return reconcile.SweepPolicy(
-        stale_after=timedelta(seconds=settings.sweep_stale_after_s),
-        grace=timedelta(seconds=settings.reconcile_grace_s),
-        max_attempts=settings.max_send_attempts,
-        # Without the Event Webhook no event ever comes: silence would prove nothing.
-        events_expected=settings.sendgrid_webhook_public_key is not None,
     )
 
 
