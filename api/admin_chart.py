@@ -13,6 +13,7 @@ from api.admin_data import Day
 
 WIDTH, HEIGHT = 560, 180
 LABEL_H = 18  # room under the bars for the day labels
+TOP_H = 14  # room over the tallest bar for its total
 # Statuses drawn, bottom up, and their colours; the rest of the pipeline is "in progress".
 COLOURS = {
     "sent": "#15803d",
@@ -51,12 +52,12 @@ def segments(counts: dict[str, int]) -> dict[str, int]:
 
 def bars(days: list[Day], width: float = WIDTH, height: float = HEIGHT) -> list[Bar]:
     """One stacked bar a day, scaled so the busiest day fills the plot's height."""
-    plot_h = height - LABEL_H
+    plot_h = height - LABEL_H - TOP_H
     peak = max((d.total for d in days), default=0) or 1
     slot = width / max(len(days), 1)
     out = []
     for i, day in enumerate(days):
-        x, top = i * slot + slot * 0.15, plot_h
+        x, top = i * slot + slot * 0.15, TOP_H + plot_h
         rects = []
         for name, n in segments(day.counts).items():
             h = plot_h * n / peak
