@@ -10,7 +10,7 @@ signed tokens in their paths and a token is a key to someone's account.
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from recsys.logs import redact
 from recsys.settings import Settings
@@ -47,8 +47,9 @@ def init_sentry(settings: Settings, process: Process) -> bool:
         dsn=settings.sentry_dsn,
         environment=settings.environment,
         send_default_pii=False,
-        before_send=strip_tokens,
-        before_breadcrumb=_strip_breadcrumb,
+        # The SDK types events as TypedDicts; these hooks take and return any mapping.
+        before_send=cast(Any, strip_tokens),
+        before_breadcrumb=cast(Any, _strip_breadcrumb),
         integrations=integrations,
         traces_sample_rate=0.0,  # errors only: no request is traced
     )

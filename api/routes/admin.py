@@ -101,7 +101,7 @@ def admin_page(
         return render("admin_login.html", heading="Paperboy admin")
     days = admin_data.digests_by_day(session, now)
     stale_after = reconcile.sweep_policy(settings).stale_after
-    context = {
+    context: dict[str, Any] = {
         "heading": "Paperboy admin",
         "csrf": csrf_token(settings, admin),
         "notice": NOTICES.get(done, "").format(id=subject),
