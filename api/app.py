@@ -34,6 +34,7 @@ from api.ratelimit import SignUpLimits
 from api.routes import api_router
 from recsys.db.session import Database
 from recsys.logs import LogFormat, logging_config
+from recsys.sentry import init_sentry
 from recsys.settings import Settings, get_settings
 
 
@@ -51,6 +52,7 @@ def create_app(
     """Build the app; ``clock`` replaces the wall clock (tests pass a fixed ``now``) and
     ``enqueue`` the workers' broker (tests record the tasks and run them themselves)."""
     settings = settings or get_settings()
+    init_sentry(settings, "api")  # does nothing unless PAPERBOY_SENTRY_DSN is set
     database = Database(settings.sqlalchemy_url)
 
     @asynccontextmanager

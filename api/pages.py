@@ -42,14 +42,20 @@ def web_url(url: object) -> str | None:
 _env.filters["web_url"] = web_url
 
 
-def style_hashes() -> list[str]:
-    """The CSP hashes of the inline style blocks in the page layout (``base.html``).
+# The page layouts: each one's only inline content is its style block.
+LAYOUTS = ("base.html", "admin_base.html")
 
-    The layout's only inline content is its style block; hashing it here, from the file
-    the pages are rendered from, keeps the policy right whenever the stylesheet changes.
+
+def style_hashes() -> list[str]:
+    """The CSP hashes of the inline style blocks in the page layouts (:data:`LAYOUTS`).
+
+    Hashing them here, from the files the pages are rendered from, keeps the policy right
+    whenever a stylesheet changes.
     """
-    source, _, _ = _env.loader.get_source(_env, "base.html")  # type: ignore[union-attr]
-    blocks = _STYLE.findall(source)
+    blocks = []
+    for layout in LAYOUTS:
+        source, _, _ = _env.loader.get_source(_env, layout)  # type: ignore[union-attr]
+        blocks += _STYLE.findall(source)
     return [base64.b64encode(hashlib.sha256(b.encode()).digest()).decode() for b in blocks]
 
 

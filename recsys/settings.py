@@ -146,6 +146,8 @@ class Settings(BaseSettings):
     # and the least severe level written (`--log-level` on serve, run and worker overrides it).
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # Errors of the API and the workers go to Sentry when set (needs `paperboy[sentry]`).
+    sentry_dsn: str | None = None
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -53,6 +53,14 @@ def limit_blas_threads(**_: Any) -> None:
     threadpool_limits(limits=int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
 
 
+@worker_process_init.connect
+def report_errors(**_: Any) -> None:
+    """Each pool process reports task errors to Sentry when ``PAPERBOY_SENTRY_DSN`` is set."""
+    from recsys.sentry import init_sentry
+
+    init_sentry(get_settings(), "worker")
+
+
 @setup_logging.connect
 def configure_logging(loglevel: int | str | None = None, **_: Any) -> None:
     """The worker's and beat's logging is :mod:`recsys.logs`'s, at ``--loglevel``.

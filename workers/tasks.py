@@ -206,7 +206,7 @@ def sweep() -> dict[str, int]:
     queues_lost = broker_lost_its_queues()
     with runtime.database().session() as session:
         report = reconcile.sweep(
-            session, runtime.now(), sweep_policy(get_settings()), queues_lost=queues_lost
+            session, runtime.now(), reconcile.sweep_policy(get_settings()), queues_lost=queues_lost
         )
     _enqueue_chunks(score, report.score, get_settings().score_chunk_size)
     _enqueue_chunks(send, report.send, _send_chunk_size())
@@ -236,8 +236,7 @@ def _hand_back(digest_ids: list[int]) -> None:
         )
     # A warning, not an error: nothing is lost.
     log.warning(
-        "send: %d digests still failing after the last retry; the sweep takes them over "
-        "in %.0f s",
+        "send: %d digests still failing after the last retry; the sweep takes them over in %.0f s",
         len(digest_ids),
         HAND_BACK_PAUSE_S,
     )
@@ -258,16 +257,6 @@ def schedule_policy(settings: Settings) -> SchedulePolicy:
         jitter_s=settings.schedule_jitter_s,
         first_lookback=timedelta(days=settings.candidate_lookback_days),
         catch_up_cap=timedelta(days=settings.catch_up_cap_days),
-    )
-
-
-def sweep_policy(settings: Settings) -> reconcile.SweepPolicy:
-    return reconcile.SweepPolicy(
-        stale_after=timedelta(seconds=settings.sweep_stale_after_s),
-        grace=timedelta(seconds=settings.reconcile_grace_s),
-        max_attempts=settings.max_send_attempts,
-        # Without the Event Webhook no event ever comes: silence would prove nothing.
-        events_expected=settings.sendgrid_webhook_public_key is not None,
     )
 
 

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from api.routes import (
+    admin,
     docs,
     events,
     health,
@@ -30,3 +31,4 @@ api_router.include_router(preferences_link.router)
 api_router.include_router(me.router)
 api_router.include_router(docs.router)
 api_router.include_router(metrics.router)
+api_router.include_router(admin.router)

@@ -54,6 +54,7 @@ from sqlalchemy.orm import Session
 from recsys.db.bulk import is_postgresql
 from recsys.db.models import DeliveryAttemptRow, DigestRow, ProviderEventRow, SuppressionRow
 from recsys.digests.outbox import abandoned, stale
+from recsys.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -448,21 +449,27 @@ def _lost(session: Session, status: str, now: datetime, before: datetime, limit:
     return sorted(set(lost) | set(stale(session, status, before, limit - len(lost), now)))
 
 
-def _unresolved(session: Session, now: datetime, before: datetime) -> list[int]:
+def _unresolved(
+    session: Session, now: datetime, before: datetime, among: Sequence[int] | None = None
+) -> list[int]:
     """``unknown`` digests, and ``sending`` ones whose worker is gone (its lease ran out) or,
-    for rows claimed before leases existed, has had ample time."""
+    for rows claimed before leases existed, has had ample time; only ``among`` when given."""
     gone = (DigestRow.lease_until < now) | (
         DigestRow.lease_until.is_(None) & (DigestRow.updated_at < before)
     )
     query = select(DigestRow.id).where(
         (DigestRow.status == "unknown") | ((DigestRow.status == "sending") & gone)
     )
+    if among is not None:
+        query = query.where(DigestRow.id.in_(among))
     return list(session.scalars(query.order_by(DigestRow.id).limit(_UNRESOLVED_LIMIT)).all())
 
 
-def _accepted_by_events(session: Session, now: datetime, before: datetime) -> list[int]:
+def _accepted_by_events(
+    session: Session, now: datetime, before: datetime, among: Sequence[int] | None = None
+) -> list[int]:
     """Unresolved digests with an acceptance event on file (it came before they were stuck)."""
-    ids = _unresolved(session, now, before)
+    ids = _unresolved(session, now, before, among)
     if not ids:
         return []
     proven = select(ProviderEventRow.id).where(
@@ -483,9 +490,13 @@ def _accepted_by_events(session: Session, now: datetime, before: datetime) -> li
 
 
 def _requeue_not_accepted(
-    session: Session, now: datetime, before: datetime, policy: SweepPolicy
+    session: Session,
+    now: datetime,
+    before: datetime,
+    policy: SweepPolicy,
+    among: Sequence[int] | None = None,
 ) -> tuple[list[int], int]:
-    ids = _unresolved(session, now, before)
+    ids = _unresolved(session, now, before, among)
     if not ids:
         return [], 0
     attempts = _latest_attempts(session, ids)
@@ -587,3 +598,52 @@ def _touch(session: Session, ids: list[int], status: str, now: datetime) -> list
             .execution_options(synchronize_session=False)
         )
     return ids
+
+
+# One digest, on an operator's request ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recheck:
+    """What :func:`recheck` decided for one digest; ``task`` is for the caller to enqueue
+    (with the digest id) after the session commits."""
+
+    outcome: str  # sent | requeued | waiting | not-stuck
+    task: str | None
+    message: str
+
+
+def recheck(
+    session: Session, digest_id: int, now: datetime, policy: SweepPolicy | None = None
+) -> Recheck:
+    """The sweep's rules applied to one digest now (the operator's "re-check" button).
+
+    The same steps and conditions as :func:`sweep`, so a click can never resend a digest
+    the sweep would have left alone: resolved as sent on an acceptance event, handed back
+    for sending only when provably not accepted, a lost score or send task re-enqueued.
+    """
+    policy = policy or SweepPolicy()
+    before = now - policy.stale_after
+    if _accepted_by_events(session, now, before, [digest_id]):
+        return Recheck("sent", None, f"digest {digest_id}: a provider event proves it was sent")
+    requeued, waiting = _requeue_not_accepted(session, now, before, policy, [digest_id])
+    if requeued:
+        return Recheck("requeued", "send", f"digest {digest_id}: provably not sent; sending again")
+    if waiting:
+        return Recheck("waiting", None, f"digest {digest_id}: no proof either way yet; left alone")
+    for status, task in (("ranked", "send"), ("planned", "score")):
+        if digest_id in _lost(session, status, now, before, policy.limit):
+            _touch(session, [digest_id], status, now)
+            return Recheck("requeued", task, f"digest {digest_id}: its {task} task was lost")
+    return Recheck("not-stuck", None, f"digest {digest_id} is not stuck; nothing to do")
+
+
+def sweep_policy(settings: Settings) -> SweepPolicy:
+    """The sweep's policy from the settings (the worker's sweep and the admin page alike)."""
+    return SweepPolicy(
+        stale_after=timedelta(seconds=settings.sweep_stale_after_s),
+        grace=timedelta(seconds=settings.reconcile_grace_s),
+        max_attempts=settings.max_send_attempts,
+        # Without the Event Webhook no event ever comes: silence would prove nothing.
+        events_expected=settings.sendgrid_webhook_public_key is not None,
+    )

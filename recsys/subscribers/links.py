@@ -25,7 +25,8 @@ from typing import Any
 
 from recsys.settings import Settings
 
-PURPOSES = frozenset({"click", "more", "less", "unsubscribe", "confirm", "preferences"})
+# "admin" signs the operator's /admin session cookie, never a link that leaves the server.
+PURPOSES = frozenset({"click", "more", "less", "unsubscribe", "confirm", "preferences", "admin"})
 # An unsubscribe link can only take someone off the list, so it never expires: a subscriber
 # with nothing but old mail must still be able to leave (and mailbox providers keep the
 # List-Unsubscribe URL of every message they hold). Its expiry is still signed, and ignored.

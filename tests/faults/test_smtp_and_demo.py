@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 import redis
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from api.demo import load_world, run_demo
 from api.digest_run import wait_until_final
@@ -21,11 +21,13 @@ from recsys.settings import Settings
 from recsys.synth import generate_world
 from recsys.testing.sendgrid import SendGridStandIn
 from recsys.training.nightly import train
+from tests.faults.conftest import ApiServer
 from tests.recsys.delivery.test_smtp_backend import SmtpResponder, running
 from workers.embedded import Embedded
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(480)]
 N_USERS = 60
+DEMO_USERS = 300
 
 
 @pytest.fixture()
@@ -72,21 +74,43 @@ def test_smtp_delivers_one_message_per_user_through_the_worker(
     assert backends == {"smtp"}
 
 
-def test_the_demo_gives_everyone_one_email_through_a_sendgrid_failing_a_fifth(
+def test_the_demo_for_300_gives_everyone_one_email_through_a_failing_and_hanging_sendgrid(
     settings: Settings, db: Database, clean_broker: None
 ) -> None:
-    with SendGridStandIn(failure_rate=0.2, seed=3) as sendgrid:
-        configured = settings.model_copy(
-            update={
-                "email_backend": "sendgrid",
-                "sendgrid_api_key": sendgrid.api_key,
-                "sendgrid_api_host": sendgrid.url,
-                "sendgrid_timeout_s": 5.0,
-            }
-        )
-        summary = run_demo(configured, datetime.now(UTC), n_users=N_USERS, timeout_s=180)
-        counts = sendgrid.digest_counts()
+    """Issue 11: ``paperboy demo --users 300`` against a SendGrid that fails a fifth of the
+    requests (500/502/503/429) and takes 5% then hangs past the client's timeout ends with
+    every subscriber's digest accepted exactly once, with the default recovery settings."""
+    sendgrid = SendGridStandIn(
+        failure_rate=0.2,
+        failure_statuses=(429, 500, 502, 503),
+        hang_rate=0.05,
+        hold_s=4.0,  # past the client's 2 s: accepted, but the client never hears so
+        seed=3,
+    )
+    configured = settings.model_copy(
+        update={
+            "email_backend": "sendgrid",
+            "sendgrid_api_key": sendgrid.api_key,
+            "sendgrid_timeout_s": 2.0,
+            "sendgrid_webhook_public_key": sendgrid.public_key,
+        }
+    )
+    api = ApiServer(configured)  # SendGrid's events reach the service through its webhook
+    api.start()
+    try:
+        sendgrid.webhook_url = f"{api.url}/webhooks/sendgrid"
+        with sendgrid:
+            configured = configured.model_copy(update={"sendgrid_api_host": sendgrid.url})
+            summary = run_demo(configured, datetime.now(UTC), n_users=DEMO_USERS, timeout_s=400)
+            counts = sendgrid.digest_counts()
+    finally:
+        api.stop()
 
-    assert summary.statuses == {"sent": N_USERS}
-    assert len(counts) == N_USERS and set(counts.values()) == {1}
-    assert sendgrid.attempts > N_USERS  # a fifth failed and was retried
+    assert summary.statuses == {"sent": DEMO_USERS}
+    assert len(counts) == DEMO_USERS and set(counts.values()) == {1}  # accepted exactly once
+    assert sendgrid.attempts > DEMO_USERS  # some failed and were retried
+    with db.session() as s:
+        resolved_by_events = s.scalar(
+            select(func.count()).where(DigestRow.reason.like("accepted: SendGrid reported%"))
+        )
+    assert resolved_by_events  # some replies were lost, and SendGrid's events resolved them

@@ -22,6 +22,7 @@ from recsys.digests.reconcile import (
     SweepPolicy,
     event_watermark,
     ingest_events,
+    recheck,
     sweep,
     verify_signature,
 )
@@ -420,3 +421,37 @@ def test_after_the_broker_lost_its_queues_unheld_rows_are_re_enqueued_at_once(
         report = sweep(s, soon, POLICY, queues_lost=True)
     assert (report.score, report.send) == ([planned], [queued])
     assert _lease_of(db, held) == NOW + timedelta(seconds=60)
+
+
+# One digest on an operator's request ----------------------------------------------------
+
+
+def test_recheck_acts_on_the_one_digest_it_is_given_by_the_sweeps_rules(db: Database) -> None:
+    planned = _digest(db, "p@example.org", "planned", backend=None)
+    ranked = _digest(db, "r@example.org", "ranked", backend=None)
+    lost_send = _digest(db, "f@example.org", "unknown", backend="file")
+    other_lost = _digest(db, "g@example.org", "unknown", backend="file")
+    with db.session() as s:
+        results = [recheck(s, d, LATER, POLICY) for d in (planned, ranked, lost_send)]
+
+    assert [(r.outcome, r.task) for r in results] == [
+        ("requeued", "score"),
+        ("requeued", "send"),
+        ("requeued", "send"),
+    ]
+    assert _status(db, lost_send) == "ranked"
+    assert _status(db, other_lost) == "unknown"  # only the digest asked about
+
+
+def test_recheck_leaves_a_fresh_or_leased_digest_alone(db: Database) -> None:
+    fresh = _digest(db, "fresh@example.org", "ranked", at=LATER, backend=None)
+    sending = _digest(db, "s@example.org", "sending")
+    with db.session() as s:
+        row = s.get(DigestRow, sending)
+        assert row is not None
+        row.lease_until = LATER + timedelta(minutes=1)  # its worker is still at it
+    with db.session() as s:
+        results = [recheck(s, d, LATER, POLICY) for d in (fresh, sending, 10**12)]
+
+    assert [r.outcome for r in results] == ["not-stuck"] * 3
+    assert (_status(db, fresh), _status(db, sending)) == ("ranked", "sending")
