@@ -62,3 +62,23 @@ def test_a_cut_off_answer_is_refused() -> None:
 def test_an_unknown_status_is_refused() -> None:
     with pytest.raises(IngestError, match="bioRxiv API status 'interval not valid'"):
         parse_details(b'{"messages":[{"status":"interval not valid"}]}', "biorxiv-neuro")
+
+
+def test_a_recorded_real_record_keeps_every_field_a_reader_uses() -> None:
+    # The record is bioRxiv's own answer for 10.1101/456574, verbatim (see fixtures/README.md).
+    page = parse_details(_read("biorxiv_details_recorded_456574.json"), "biorxiv-neuro")
+
+    [paper] = page.papers
+    assert (paper.doi, paper.external_id) == ("10.1101/456574", "10.1101/456574")
+    assert paper.title == "Complementary subnetworks of cortical somatostatin interneurons"
+    assert paper.authors[0] == "Naka, A." and paper.authors[-1] == "Adesnik, H."
+    assert len(paper.authors) == 7
+    assert paper.categories == ("neuroscience",)
+    assert paper.published == datetime(2018, 10, 30, tzinfo=UTC) and paper.updated is None
+    assert paper.url == "https://www.biorxiv.org/content/10.1101/456574v1"
+    assert paper.pdf_url == "https://www.biorxiv.org/content/10.1101/456574v1.full.pdf"
+    assert paper.journal_ref == "published as https://doi.org/10.7554/elife.43696"
+    # bioRxiv's abstracts carry double spaces; the stored text has single ones.
+    assert paper.abstract.startswith("The neocortex is organized into discrete layers")
+    assert "densest bottom up" in paper.abstract and "  " not in paper.abstract
+    assert (page.skipped, page.next, page.total, page.latest) == ([], None, 1, "2018-10-30")
