@@ -222,7 +222,9 @@ def load_plan(path: Path) -> ExperimentPlan:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)  # Python 3.14 adds it; older ones say it in text
+        # Python 3.14 gives exc.lineno; older ones only say "(at line N, column M)".
+        found = re.search(r"at line (\d+)", str(exc))
+        line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
         raise PlanError(path, line, "", f"invalid TOML ({exc})") from exc
     return _PlanReader(path, text).plan(raw)
 
