@@ -149,6 +149,14 @@ def online_report(
         Path | None,
         typer.Option("--html", dir_okay=False, help="Also write a self-contained HTML page."),
     ] = None,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            help="Read the log as it stood at this instant (UTC): digests sent and clicks "
+            "made by then. Default: now.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Click-through per arm and per position: interim results with always-valid intervals
@@ -167,7 +175,8 @@ def online_report(
         if target is None:
             raise ExperimentError("give --name, or --file with the experiment's file")
         with _session() as session:
-            result = report(session, target, _now(), timedelta(days=days), plan=plan)
+            now = _utc(as_of) or _now()
+            result = report(session, target, now, timedelta(days=days), plan=plan)
     except ExperimentError as exc:
         raise _fail(exc) from exc
     if html_out is not None:

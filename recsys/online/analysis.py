@@ -205,7 +205,7 @@ def online_report(
     logged = session.execute(
         select(DigestRow.id, DigestRow.user_id, DigestRow.variant, DigestRow.status)
         .add_columns(DigestRow.sent_at)
-        .where(DigestRow.experiment_id == experiment.id)
+        .where(DigestRow.experiment_id == experiment.id, DigestRow.created_at <= now)
         .order_by(DigestRow.id)
     ).all()
     analysed = [
@@ -321,10 +321,11 @@ class SentLog:
 
 
 def _sent_log(session: Session, experiment_id: int, now: datetime, window: timedelta) -> SentLog:
-    """Every sent digest of the experiment; clicks so far (those inside each window)."""
+    """Every digest of the experiment sent by ``now``, with its clicks made by ``now`` (inside
+    its window): ``now`` in the past re-reads the log as it stood then."""
     sent = session.execute(
         select(DigestRow.id, DigestRow.variant, DigestRow.sent_at)
-        .where(DigestRow.experiment_id == experiment_id, DigestRow.sent_at.is_not(None))
+        .where(DigestRow.experiment_id == experiment_id, DigestRow.sent_at <= now)
         .order_by(DigestRow.sent_at, DigestRow.id)
     ).all()
     shown: dict[int, list[int]] = defaultdict(list)
@@ -336,7 +337,8 @@ def _sent_log(session: Session, experiment_id: int, now: datetime, window: timed
         shown[digest_id].append(position)
     clicked: dict[int, list[int]] = defaultdict(list)
     for click in attributed_clicks(session, window, experiment_id=experiment_id):
-        clicked[click.digest_id].append(click.position)
+        if _aware(click.clicked_at) <= now:
+            clicked[click.digest_id].append(click.position)
     return SentLog(
         variant=[r.variant for r in sent],
         sent_at=[_aware(r.sent_at) for r in sent],

@@ -218,3 +218,12 @@ def test_per_position_ctr_divides_by_the_digests_that_reached_each_position() ->
         (1, 3, 1, 1 / 3), (2, 2, 1, 0.5), (3, 1, 1, 1.0),
     ]  # fmt: skip
     assert per_position_ctr([], []) == []
+
+
+def test_a_past_now_rereads_the_log_as_it_stood_then(db: Database, log: dict[str, int]) -> None:
+    with db.session() as s:
+        report = online_report(s, "e", SENT + timedelta(days=1), WEEK)
+    control, explore = report["interim"]["arms"]["control"], report["interim"]["arms"]["explore"]
+    # d3 was not sent yet; d1's clicks at 2 h and at exactly 1 day count, d4's (at 6 days) not.
+    assert (control["digests"], control["open"], control["clicked"]) == (2, 2, 2)
+    assert (explore["digests"], explore["clicked"]) == (1, 0)
