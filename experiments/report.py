@@ -582,15 +582,20 @@ def interval_chart(
     *,
     colours: Mapping[str, str],
     reference: float | None = None,
+    show_reference: bool = False,
 ) -> str:
     """Horizontal dot-and-whisker chart: one row per variant, mean with its interval.
 
     ``reference`` (the control's mean) is drawn as a dashed line, so an interval clear of it
-    reads at a glance.
+    reads at a glance; ``show_reference`` widens the axis to include it (e.g. 0 for a
+    difference).
     """
     label_w, width, row_h, top = 110, 360, 22, 24
     height = top + row_h * len(rows) + 22
-    lo, hi = _padded([v for _, _, low, high in rows for v in (low, high)])
+    values = [v for _, _, low, high in rows for v in (low, high)]
+    if show_reference and reference is not None:
+        values.append(reference)
+    lo, hi = _padded(values)
     x = _scale(lo, hi, label_w, width - 12)
     body = [_text(8, 15, title, extra="font-weight='600'")]
     body += _x_axis(_ticks(lo, hi), x, top - 4, height - 20)
@@ -705,9 +710,10 @@ def online_summary(result: Mapping[str, Any]) -> list[str]:
     """The lines an experimenter reads first: the plan, the decision, the final status."""
     plan = result["plan"]
     horizon = plan["horizon"] or {"planned": "none"}
+    as_of = result["now"][:16].replace("T", " ")
     return [
         f"{result['experiment']} ({result['status']}), clicks within "
-        f"{result['window_days']:g} days of sending, as of {result['now'][:16]} UTC",
+        f"{result['window_days']:g} days of sending, as of {as_of} UTC",
         f"alpha {plan['alpha']:g}, control {plan['control']}, horizon "
         + ", ".join(f"{k} {v}" for k, v in horizon.items()),
         str(result["interim"]["decision"]),
@@ -725,19 +731,28 @@ def online_html(result: Mapping[str, Any]) -> str:
     ]
     summary = online_summary(result)
     parts.append(f"<p>{esc(summary[0])}<br>{esc(summary[1])}</p>")
-    verdict = "better" if summary[2].startswith("can stop") else "muted"
-    parts.append(f"<p class='{verdict}'><b>{esc(summary[2])}</b></p><p>{esc(summary[3])}</p>")
+    parts.append(f"<p><b>{esc(summary[2])}</b></p><p>{esc(summary[3])}</p>")
     chart = _difference_chart(result)
     if chart:
         parts.append(f"<div class='plots'>{chart}</div>")
     for title, header, rows in online_tables(result):
-        parts.append(f"<h2>{esc(title)}</h2>{_html_table(header, rows)}")
+        parts.append(f"<h2>{esc(title)}</h2>{_plain_html_table(header, rows)}")
     parts.append(
         "<p class='muted'>Always-valid intervals (normal-mixture confidence sequences, "
         "Howard et al. 2021) may be read after every digest; the fixed-horizon ones only "
         "once, at the planned horizon.</p></body></html>\n"
     )
     return "\n".join(parts)
+
+
+def _plain_html_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """Cells escaped as they are (``_html_table`` reads markdown, which would eat a minus)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td{_verdict_class(c)}>{html.escape(c)}</td>" for c in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def write_online_html(result: Mapping[str, Any], path: Path) -> Path:
@@ -791,7 +806,7 @@ def _difference_chart(result: Mapping[str, Any]) -> str:
         return ""
     colours = {name: PALETTE[i % len(PALETTE)] for i, (name, *_) in enumerate(rows)}
     title = "CTR difference from control, points (always-valid)"
-    return interval_chart(title, rows, colours=colours, reference=0.0)
+    return interval_chart(title, rows, colours=colours, reference=0.0, show_reference=True)
 
 
 def _pct(value: float | None) -> str:
