@@ -3,9 +3,11 @@
 Thin: parse options, call ``recsys.online.experiments`` / ``recsys.online.analysis``,
 print. Registered on ``experiment_app`` in ``experiments/cli.py``.
 
+    paperboy experiment online-create --file explore2.toml
     paperboy experiment online-create --name explore2 \\
         --variant control=0.5 --variant 'explore=0.5:{"explore_slots": 2}'
-    paperboy experiment online-report --name explore2 [--json]
+    paperboy experiment online-report --name explore2 [--file explore2.toml] [--json]
+        [--html report.html]
     paperboy experiment online-stop --name explore2
     paperboy experiment offpolicy --variant topk='{}' --variant 'bar={"min_score": 0.2}' [--json]
     paperboy experiment export-logs --out logs/ [--since 2026-11-01]
@@ -17,6 +19,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +27,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.orm import Session
 
@@ -31,6 +35,7 @@ from experiments.reasons import CLOSE
 from experiments.reasons import audit_reasons as audit_reasons_of
 from recsys.db.session import Database
 from recsys.online.assignment import ExperimentError, RankerConfig, Variant, parse_variants
+from recsys.online.experiments import ExperimentPlan
 from recsys.settings import Settings
 
 out, err = Console(), Console(stderr=True)
@@ -57,25 +62,58 @@ def parse_variant_option(text: str) -> dict[str, Any]:
     return {"name": name.strip(), "allocation": allocation, "config": parsed}
 
 
+ExperimentFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--file", dir_okay=False,
+        help="An experiment TOML file (name, salt, alpha, control, horizon, [[variant]] "
+        "tables); see docs/experiments.md.",
+    ),
+]  # fmt: skip
+
+
 def online_create(
-    name: Name,
-    variant: Annotated[list[str], typer.Option("--variant", help=VARIANT_HELP)],
+    name: Annotated[
+        str | None, typer.Option("--name", help="The experiment's name (or --file).")
+    ] = None,
+    variant: Annotated[list[str] | None, typer.Option("--variant", help=VARIANT_HELP)] = None,
     salt: Annotated[
         str | None, typer.Option(help="Hash salt (default: random); reuse one to keep arms.")
     ] = None,
+    file: ExperimentFile = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Start an online experiment: users split between variants by a salted hash of their id."""
+    """Start an online experiment: users split between variants by a salted hash of their id.
+
+    Give either --file exp.toml or --name with --variant options."""
     from recsys.online.experiments import create_experiment
 
     try:
-        variants = parse_variants([parse_variant_option(v) for v in variant])
+        plan = _plan_of(file, name, variant, salt)
         with _session() as session:
-            row = create_experiment(session, name, variants, _now(), salt=salt)
-            shown = _describe(row.name, row.status, row.salt, variants)
+            row = create_experiment(session, plan.name, plan.variants, _now(), salt=plan.salt)
+            shown = _describe(row.name, row.status, row.salt, plan.variants)
     except ExperimentError as exc:
         raise _fail(exc) from exc
+    if file is not None:
+        shown |= {"alpha": plan.alpha, "control": plan.control, "horizon": plan.horizon_dict()}
     _emit(shown, as_json)
+
+
+def _plan_of(
+    file: Path | None, name: str | None, variant: list[str] | None, salt: str | None
+) -> ExperimentPlan:
+    """The plan from the file, or from --name/--variant/--salt (not both)."""
+    from recsys.online.experiments import load_plan
+
+    if file is not None:
+        if name or variant or salt:
+            raise ExperimentError("give --file or --name/--variant/--salt, not both")
+        return load_plan(file)
+    if not name or not variant:
+        raise ExperimentError("give --file exp.toml, or --name and at least one --variant")
+    variants = parse_variants([parse_variant_option(v) for v in variant])
+    return replace(ExperimentPlan.default(name, variants), salt=salt)
 
 
 def online_stop(name: Name, as_json: JsonFlag = False) -> None:
@@ -91,26 +129,77 @@ def online_stop(name: Name, as_json: JsonFlag = False) -> None:
 
 
 def online_report(
-    name: Name,
+    name: Annotated[
+        str | None, typer.Option("--name", help="The experiment's name (default: --file's).")
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            dir_okay=False,
+            help="The experiment's TOML file: its alpha, control and horizon (default: "
+            "alpha 0.05, the first variant as control, no horizon).",
+        ),
+    ] = None,
     window_days: Annotated[
         int | None,
         typer.Option(help="Click attribution window (default: PAPERBOY_CLICK_ATTRIBUTION_DAYS)."),
     ] = None,
+    html_out: Annotated[
+        Path | None,
+        typer.Option("--html", dir_okay=False, help="Also write a self-contained HTML page."),
+    ] = None,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            help="Read the log as it stood at this instant (UTC): digests sent and clicks "
+            "made by then. Default: now.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Click-through per arm with 95% intervals (Wilson, and a bootstrap over users)."""
+    """Click-through per arm and per position: interim results with always-valid intervals
+    (safe to read every day; "can stop now" or "no decision yet"), and the fixed-horizon
+    result once the planned horizon is reached and its click windows have closed."""
+    from experiments.report import online_summary, online_tables, write_online_html
     from recsys.online.analysis import online_report as report
+    from recsys.online.experiments import load_plan
 
     days = window_days if window_days is not None else _settings().click_attribution_days
     try:
+        plan = load_plan(file) if file is not None else None
+        if plan is not None and name not in (None, plan.name):
+            raise ExperimentError(f"--name {name!r} but {file} defines {plan.name!r}")
+        target = name or (plan.name if plan else None)
+        if target is None:
+            raise ExperimentError("give --name, or --file with the experiment's file")
         with _session() as session:
-            result = report(session, name, _now(), timedelta(days=days))
+            now = _utc(as_of) or _now()
+            result = report(session, target, now, timedelta(days=days), plan=plan)
     except ExperimentError as exc:
         raise _fail(exc) from exc
+    if html_out is not None:
+        write_online_html(result, html_out)
     if as_json:
         print(json.dumps(result))
         return
     out.print(_table(result))
+    for line in online_summary(result)[1:]:
+        out.print(line, highlight=False)
+    for title, header, rows in online_tables(result):
+        out.print(_rich_table(title, header, rows))
+    if html_out is not None:
+        out.print(f"wrote {html_out}", highlight=False)
+
+
+def _rich_table(title: str, header: list[str], rows: list[list[str]]) -> Table:
+    table = Table(title=title)
+    for i, column in enumerate(header):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def parse_offpolicy_variant(text: str) -> tuple[str, RankerConfig]:
@@ -338,5 +427,7 @@ def _now() -> datetime:
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}")
+    # One line, however long the file's path: scripts grep for it.
+    # escape: messages quote TOML such as "[[variant]]", which rich would read as markup.
+    err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
     return typer.Exit(2)

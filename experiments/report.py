@@ -582,15 +582,20 @@ def interval_chart(
     *,
     colours: Mapping[str, str],
     reference: float | None = None,
+    show_reference: bool = False,
 ) -> str:
     """Horizontal dot-and-whisker chart: one row per variant, mean with its interval.
 
     ``reference`` (the control's mean) is drawn as a dashed line, so an interval clear of it
-    reads at a glance.
+    reads at a glance; ``show_reference`` widens the axis to include it (e.g. 0 for a
+    difference).
     """
     label_w, width, row_h, top = 110, 360, 22, 24
     height = top + row_h * len(rows) + 22
-    lo, hi = _padded([v for _, _, low, high in rows for v in (low, high)])
+    values = [v for _, _, low, high in rows for v in (low, high)]
+    if show_reference and reference is not None:
+        values.append(reference)
+    lo, hi = _padded(values)
     x = _scale(lo, hi, label_w, width - 12)
     body = [_text(8, 15, title, extra="font-weight='600'")]
     body += _x_axis(_ticks(lo, hi), x, top - 4, height - 20)
@@ -672,3 +677,153 @@ def line_chart(
         body.append(f"<polyline points='{pts}' fill='none' stroke='{colour}' stroke-width='2'/>")
         body.append(_text(left + 80 * j, height - 8, "— " + name, extra=f"fill='{colour}'"))
     return _svg(width, height, body)
+
+
+# --- online experiments ---------------------------------------------------------------------
+# One set of tables for `experiment online-report`'s terminal output and its HTML page, built
+# from the report's JSON form (``recsys.online.analysis.online_report``).
+OnlineTable = tuple[str, list[str], list[list[str]]]
+
+
+def online_tables(result: Mapping[str, Any]) -> list[OnlineTable]:
+    """The interim tables (always-valid), then the final ones when the horizon is read."""
+    interim, final = result["interim"], result["final"]
+    open_note = (
+        f"interim: every sent digest, {interim['open_digests']} of them still inside their "
+        f"{result['window_days']:g}-day click window (clicks so far)"
+    )
+    tables = [
+        (f"{open_note}; {_level(result)} {interim['interval']}s", *_arm_rows(interim)),
+        (f"difference from {result['plan']['control']} (interim)", *_difference_rows(interim)),
+        ("CTR per position (interim)", *_position_rows(interim)),
+    ]
+    if "arms" in final:
+        tables += [
+            (f"final, {_level(result)} {final['interval']}s", *_arm_rows(final)),
+            (f"difference from {result['plan']['control']} (final)", *_difference_rows(final)),
+            ("CTR per position (final)", *_position_rows(final)),
+        ]
+    return tables
+
+
+def online_summary(result: Mapping[str, Any]) -> list[str]:
+    """The lines an experimenter reads first: the plan, the decision, the final status."""
+    plan = result["plan"]
+    horizon = plan["horizon"] or {"planned": "none"}
+    as_of = result["now"][:16].replace("T", " ")
+    return [
+        f"{result['experiment']} ({result['status']}), clicks within "
+        f"{result['window_days']:g} days of sending, as of {as_of} UTC",
+        f"alpha {plan['alpha']:g}, control {plan['control']}, horizon "
+        + ", ".join(f"{k} {v}" for k, v in horizon.items()),
+        str(result["interim"]["decision"]),
+        str(result["final"]["status"]),
+    ]
+
+
+def online_html(result: Mapping[str, Any]) -> str:
+    """A self-contained page (no script, no external CSS) of the online report."""
+    esc = html.escape
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(result['experiment'])}"
+        f"</title><style>{_CSS}</style></head><body>"
+        f"<h1>Online experiment: {esc(result['experiment'])}</h1>",
+    ]
+    summary = online_summary(result)
+    parts.append(f"<p>{esc(summary[0])}<br>{esc(summary[1])}</p>")
+    parts.append(f"<p><b>{esc(summary[2])}</b></p><p>{esc(summary[3])}</p>")
+    chart = _difference_chart(result)
+    if chart:
+        parts.append(f"<div class='plots'>{chart}</div>")
+    for title, header, rows in online_tables(result):
+        parts.append(f"<h2>{esc(title)}</h2>{_plain_html_table(header, rows)}")
+    parts.append(
+        "<p class='muted'>Always-valid intervals (normal-mixture confidence sequences, "
+        "Howard et al. 2021) may be read after every digest; the fixed-horizon ones only "
+        "once, at the planned horizon.</p></body></html>\n"
+    )
+    return "\n".join(parts)
+
+
+def _plain_html_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """Cells escaped as they are (``_html_table`` reads markdown, which would eat a minus)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td{_verdict_class(c)}>{html.escape(c)}</td>" for c in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def write_online_html(result: Mapping[str, Any], path: Path) -> Path:
+    """Write :func:`online_html` atomically; returns the path."""
+    _write_atomic(path, online_html(result))
+    return path
+
+
+def _level(result: Mapping[str, Any]) -> str:
+    return f"{100 * (1 - result['plan']['alpha']):g}%"
+
+
+def _arm_rows(part: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    header = ["arm", "digests", "open", "shown", "clicked", "CTR", "interval", "clicks/digest"]
+    rows = [
+        [name, str(a["digests"]), str(a["open"]), str(a["shown"]), str(a["clicked"]),
+         _pct(a["ctr"]), _pct_interval(a["ctr_interval"]), _num(a["clicks_per_digest"])]
+        for name, a in part["arms"].items()
+    ]  # fmt: skip
+    return header, rows
+
+
+def _difference_rows(part: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    header = ["arm", "CTR difference", "interval", "alpha", "verdict"]
+    rows = [
+        [name, _points(d["diff"]), _points_interval(d["interval"]), f"{d['alpha']:.3g}",
+         {"better": "better than control", "worse": "worse than control"}.get(
+             d["verdict"], "no decision")]
+        for name, d in part["differences"].items()
+    ]  # fmt: skip
+    return header, rows
+
+
+def _position_rows(part: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    depth = max((len(a["positions"]) for a in part["arms"].values()), default=0)
+    header = ["arm", *(f"@{p + 1}" for p in range(depth))]
+    rows = []
+    for name, arm in part["arms"].items():
+        cells = [f"{_pct(p['ctr'])} ({p['clicked']}/{p['shown']})" for p in arm["positions"]]
+        rows.append([name, *cells, *["-"] * (depth - len(cells))])
+    return header, rows
+
+
+def _difference_chart(result: Mapping[str, Any]) -> str:
+    rows = [
+        (name, 100 * d["diff"], 100 * d["interval"][0], 100 * d["interval"][1])
+        for name, d in result["interim"]["differences"].items()
+        if d["diff"] is not None and None not in d["interval"]
+    ]
+    if not rows:
+        return ""
+    colours = {name: PALETTE[i % len(PALETTE)] for i, (name, *_) in enumerate(rows)}
+    title = "CTR difference from control, points (always-valid)"
+    return interval_chart(title, rows, colours=colours, reference=0.0, show_reference=True)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def _pct_interval(bounds: Sequence[float | None]) -> str:
+    if None in bounds:
+        return "(not enough digests)"
+    return f"[{100 * bounds[0]:.2f}%, {100 * bounds[1]:.2f}%]"  # type: ignore[operator]
+
+
+def _points(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:+.2f} pts"
+
+
+def _points_interval(bounds: Sequence[float | None]) -> str:
+    if None in bounds:
+        return "(not enough digests)"
+    return f"[{100 * bounds[0]:+.2f}, {100 * bounds[1]:+.2f}]"  # type: ignore[operator]

@@ -8,10 +8,14 @@ ranked by exactly one arm and its ``experiment_id``/``variant`` columns are the 
 
 from __future__ import annotations
 
+import re
 import secrets
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,6 +33,9 @@ from recsys.online.assignment import (
 from recsys.settings import Settings
 
 RUNNING, STOPPED = "running", "stopped"
+# Below a few hundred digests an arm, the plug-in variance behind the always-valid intervals
+# is itself too noisy for them to hold (recsys.online.sequential).
+MIN_HORIZON_DIGESTS = 100
 
 
 @dataclass(frozen=True)
@@ -140,3 +147,179 @@ def arms_for(session: Session, user_ids: Sequence[int], defaults: RankingDefault
             variant = variants[index]
             arms[row] = Arm(variant.config, experiment.id, variant.name)
     return arms
+
+
+# --- experiment files ------------------------------------------------------------------------
+DEFAULT_ALPHA = 0.05
+_PLAN_KEYS = ("name", "description", "salt", "alpha", "control", "horizon", "variant")
+_VARIANT_KEYS = ("name", "allocation", "config")
+_EXPERIMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class PlanError(ExperimentError):
+    """A bad experiment file: ``str(error)`` is ``"<file>:<line>: <key>: <reason>"``."""
+
+    def __init__(self, path: Path, line: int | None, key: str, reason: str) -> None:
+        self.path, self.line, self.key, self.reason = path, line, key, reason
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {key}: {reason}" if key else f"{where}: {reason}")
+
+
+@dataclass(frozen=True)
+class ExperimentPlan:
+    """An online experiment as written in its TOML file (see ``docs/experiments.md``).
+
+    Attributes
+    ----------
+    name, salt : str
+        The experiment's name; the hash salt (None: a random one at creation).
+    variants : tuple of Variant
+        The arms, as ``parse_variants`` checks them.
+    control : str
+        The arm every other one is compared with (default: the first).
+    alpha : float
+        Error rate of the always-valid intervals and of the final test, in (0, 0.5).
+    horizon_digests : int or None
+        Planned sent digests per arm; the fixed-horizon result is read there.
+    ends_at : datetime or None
+        Or: the end date (UTC); the fixed-horizon result covers digests sent before it.
+    """
+
+    name: str
+    variants: tuple[Variant, ...]
+    control: str
+    salt: str | None = None
+    alpha: float = DEFAULT_ALPHA
+    horizon_digests: int | None = None
+    ends_at: datetime | None = None
+    description: str = ""
+
+    @classmethod
+    def default(cls, name: str, variants: Sequence[Variant]) -> ExperimentPlan:
+        """The plan of an experiment created without a file: alpha 0.05, no horizon."""
+        return cls(name, tuple(variants), variants[0].name)
+
+    def horizon_dict(self) -> dict[str, Any] | None:
+        if self.horizon_digests is not None:
+            return {"digests_per_arm": self.horizon_digests}
+        return None if self.ends_at is None else {"until": self.ends_at.isoformat()}
+
+
+def load_plan(path: Path) -> ExperimentPlan:
+    """Read and check an online experiment file.
+
+    Raises
+    ------
+    PlanError
+        Naming the file, the line (TOML syntax errors, and the line of the offending key or
+        ``[[variant]]`` table) and the reason.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanError(path, None, "", f"cannot read the file ({exc})") from exc
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # Python 3.14 gives exc.lineno; older ones only say "(at line N, column M)".
+        found = re.search(r"at line (\d+)", str(exc))
+        line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
+        raise PlanError(path, line, "", f"invalid TOML ({exc})") from exc
+    return _PlanReader(path, text).plan(raw)
+
+
+class _PlanReader:
+    """Checks one parsed file; every error carries the file and the key's line."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path, self.lines = path, text.splitlines()
+
+    def fail(self, key: str, reason: str, line: int | None = None) -> PlanError:
+        return PlanError(self.path, line or self.line_of(key), key, reason)
+
+    def line_of(self, key: str) -> int | None:
+        """The line of a top-level ``key = ...``, or of the i-th ``[[variant]]`` header."""
+        match = re.match(r"variant\[(\d+)\]", key)
+        if match:
+            headers = [i for i, t in enumerate(self.lines, 1) if _is_variant_header(t)]
+            index = int(match.group(1))
+            return headers[index] if index < len(headers) else None
+        pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+        return next((i for i, t in enumerate(self.lines, 1) if pattern.match(t)), None)
+
+    def plan(self, raw: dict[str, Any]) -> ExperimentPlan:
+        for key in raw:
+            if key not in _PLAN_KEYS:
+                raise self.fail(key, f"unknown key (known: {', '.join(_PLAN_KEYS)})")
+        name = self.name(raw)
+        variants = self.variants(raw.get("variant"))
+        control = raw.get("control", variants[0].name)
+        if control not in [v.name for v in variants]:
+            raise self.fail("control", f"{control!r} is not a variant")
+        digests, ends_at = self.horizon(raw.get("horizon"))
+        description = self.text(raw, "description") or ""
+        return ExperimentPlan(
+            name, variants, control, salt=self.text(raw, "salt"), alpha=self.alpha(raw),
+            horizon_digests=digests, ends_at=ends_at, description=description,
+        )  # fmt: skip
+
+    def name(self, raw: dict[str, Any]) -> str:
+        name = raw.get("name")
+        if name is None:
+            raise self.fail("name", "missing", line=1)
+        if not isinstance(name, str) or not _EXPERIMENT_NAME.match(name):
+            raise self.fail("name", f"{name!r} must be 1-64 of A-Z a-z 0-9 _ . -")
+        return name
+
+    def text(self, raw: dict[str, Any], key: str) -> str | None:
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise self.fail(key, f"expected a non-empty string, got {value!r}")
+        return value
+
+    def alpha(self, raw: dict[str, Any]) -> float:
+        value = raw.get("alpha", DEFAULT_ALPHA)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 0.5:
+            raise self.fail("alpha", f"{value!r} must be a number in (0, 0.5), e.g. 0.05")
+        return float(value)
+
+    def horizon(self, value: Any) -> tuple[int | None, datetime | None]:
+        """``horizon = 5000`` (sent digests per arm) or ``horizon = 2027-01-31`` (end date)."""
+        if value is None:
+            return None, None
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < MIN_HORIZON_DIGESTS:
+                reason = f"{value} digests per arm; at least {MIN_HORIZON_DIGESTS} are needed"
+                raise self.fail("horizon", reason + " for the intervals to hold")
+            return value, None
+        if isinstance(value, datetime):
+            return None, value if value.tzinfo else value.replace(tzinfo=UTC)
+        if isinstance(value, date):
+            return None, datetime.combine(value, time(), tzinfo=UTC)
+        raise self.fail(
+            "horizon", f"{value!r}: expected digests per arm (an integer) or an end date"
+        )
+
+    def variants(self, value: Any) -> tuple[Variant, ...]:
+        if value is None:
+            raise self.fail("variant", "missing: add [[variant]] tables with name and allocation")
+        if not isinstance(value, list):
+            raise self.fail("variant", "expected [[variant]] tables (an array of tables)")
+        for i, item in enumerate(value):
+            unknown = sorted(set(item) - set(_VARIANT_KEYS)) if isinstance(item, dict) else []
+            if unknown:
+                raise self.fail(f"variant[{i}]", f"unknown key(s) {unknown}; "
+                                f"allowed: {', '.join(_VARIANT_KEYS)}")  # fmt: skip
+        try:
+            return parse_variants(value)
+        except ExperimentError as exc:
+            # parse_variants says "variants[i].key: reason"; point at that table's line.
+            key, _, reason = str(exc).replace("variants", "variant", 1).partition(": ")
+            index = re.match(r"variant\[\d+\]", key)
+            table = index.group(0) if index else "variant[0]"
+            raise self.fail(key, reason, line=self.line_of(table)) from exc
+
+
+def _is_variant_header(line: str) -> bool:
+    return re.match(r"^\s*\[\[\s*variant\s*\]\]", line) is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,10 @@ import pytest
 from experiments import report, stats
 from experiments.config import load_config
 from experiments.runner import Results
+from recsys.online.analysis import SentLog, sequential_result
+from recsys.online.assignment import Variant
+from recsys.online.experiments import ExperimentPlan
+from tests.conftest import NOW
 
 CONFIG = """
 name = "known"
@@ -123,3 +128,26 @@ def test_render_refuses_a_folder_without_results(tmp_path: Path) -> None:
 def test_svg_ticks_are_round_numbers_inside_the_range() -> None:
     assert report._ticks(0.12, 0.48) == pytest.approx([0.2, 0.3, 0.4])
     assert report._ticks(1.0, 1.0) == [1.0]
+
+
+def test_the_online_page_keeps_a_negative_difference_and_has_no_external_parts() -> None:
+    # control clicks 2 of 3 and 1 of 3; explore 0 of 3 and 1 of 3: a -1/3 difference.
+    log = SentLog(
+        variant=["control", "control", "explore", "explore"],
+        sent_at=[NOW - timedelta(days=9)] * 4,
+        open=np.zeros(4, dtype=bool),
+        positions=[[0, 1, 2]] * 4,
+        position_clicks=[[0, 1], [0], [], [2]],
+    )
+    plan = ExperimentPlan("e", (Variant("control", 0.5), Variant("explore", 0.5)), "control")
+    result = {"experiment": "e", "status": "running", "window_days": 7.0,
+              "now": NOW.isoformat(), "arms": {},
+              **sequential_result(log, plan, NOW, timedelta(days=7))}  # fmt: skip
+    page = report.online_html(result)
+    assert "-33.33 pts" in page and "<script" not in page and "<link" not in page
+    tables = {title: rows for title, _, rows in report.online_tables(result)}
+    positions = tables["CTR per position (interim)"]
+    assert positions == [
+        ["control", "100.00% (2/2)", "50.00% (1/2)", "0.00% (0/2)"],
+        ["explore", "0.00% (0/2)", "0.00% (0/2)", "50.00% (1/2)"],
+    ]

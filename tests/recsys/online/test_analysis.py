@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
@@ -15,11 +15,14 @@ from recsys.online.analysis import (
     attributed_clicks,
     bootstrap_ratio_interval,
     online_report,
+    per_position_ctr,
     wilson_interval,
 )
-from recsys.online.assignment import Variant
-from recsys.online.experiments import create_experiment
+from recsys.online.assignment import ExperimentError, Variant
+from recsys.online.experiments import ExperimentPlan, create_experiment
 from tests.conftest import NOW
+
+Z_95 = 1.959963984540054
 
 WEEK = timedelta(days=7)
 SENT = NOW - timedelta(days=10)  # these digests' windows have closed
@@ -136,3 +139,91 @@ def test_the_bootstrap_resamples_users_not_items() -> None:
     rng = np.random.default_rng(0)
     low, high = bootstrap_ratio_interval(np.array([10.0, 0.0]), np.array([10.0, 10.0]), rng)
     assert (low, high) == pytest.approx((0.0, 1.0))  # items alone would give a narrow band
+
+
+def _plan(horizon_digests: int | None = None, ends_at: datetime | None = None) -> ExperimentPlan:
+    variants = (Variant("control", 0.5), Variant("explore", 0.5))
+    return ExperimentPlan(
+        "e", variants, "control", horizon_digests=horizon_digests, ends_at=ends_at
+    )
+
+
+def _positions(rows: list[dict[str, object]]) -> list[tuple[object, ...]]:
+    return [(r["position"], r["shown"], r["clicked"]) for r in rows]
+
+
+def test_the_interim_result_counts_open_digests_with_their_clicks_so_far(
+    db: Database, log: dict[str, int]
+) -> None:
+    with db.session() as s:
+        report = online_report(s, "e", NOW, WEEK)
+    interim = report["interim"]
+    control, explore = interim["arms"]["control"], interim["arms"]["explore"]
+    assert interim["open_digests"] == 1 and interim["interval"].startswith("always-valid")
+    # d1, d2 and the still-open d3 (clicked at its first position an hour after sending).
+    assert (control["digests"], control["open"], control["shown"], control["clicked"]) == (
+        3, 1, 8, 3,
+    )  # fmt: skip
+    assert control["clicks_per_digest"] == 1.0 and control["ctr"] == pytest.approx(3 / 8)
+    assert _positions(control["positions"]) == [(1, 3, 2), (2, 3, 0), (3, 2, 1)]
+    assert _positions(explore["positions"]) == [(1, 1, 0), (2, 1, 1)]  # the scanner's is out
+    assert interim["decision"].startswith("no decision yet: arm(s) control, explore have fewer")
+    assert report["final"] == {"status": "no horizon planned: give the experiment file's "
+                               "horizon to read one"}  # fmt: skip
+
+
+def test_the_final_result_waits_for_the_horizon_and_the_click_windows(
+    db: Database, log: dict[str, int]
+) -> None:
+    with db.session() as s:
+        short = online_report(s, "e", NOW, WEEK, plan=_plan(horizon_digests=100))
+        waiting = online_report(s, "e", NOW, WEEK, plan=_plan(ends_at=NOW - timedelta(hours=12)))
+        later = online_report(s, "e", NOW, WEEK, plan=_plan(ends_at=NOW + timedelta(days=1)))
+    assert short["final"]["status"] == (
+        "horizon not reached: 100 digests per arm planned, sent so far: control 3, explore 1"
+    )
+    # d3, sent a day ago and inside the horizon, is clickable for 6 more days.
+    assert waiting["final"]["status"] == (
+        "horizon reached; click windows close by 2026-11-27 07:00 UTC"
+    )
+    assert later["final"]["status"].startswith("horizon not reached: the experiment runs until")
+
+
+def test_the_final_result_is_the_fixed_horizon_one_on_the_planned_digests(
+    db: Database, log: dict[str, int]
+) -> None:
+    with db.session() as s:
+        report = online_report(s, "e", NOW, WEEK, plan=_plan(ends_at=NOW - timedelta(days=2)))
+    final = report["final"]
+    assert final["status"].startswith("final") and final["interval"].startswith("fixed")
+    control = final["arms"]["control"]
+    assert (control["digests"], control["shown"], control["clicked"]) == (2, 6, 2)
+    assert _positions(control["positions"]) == [(1, 2, 1), (2, 2, 0), (3, 2, 1)]
+    # Digests c = (2, 0), s = (3, 3): residuals (1, -1), variance 2 / 1 / 3**2 / 2 = 1/9.
+    assert control["ctr_interval"] == pytest.approx((1 / 3 - Z_95 / 3, 1 / 3 + Z_95 / 3))
+    # One explore digest: no variance yet, so no interval and no verdict.
+    assert final["arms"]["explore"]["ctr_interval"] == (None, None)
+    assert final["differences"]["explore"]["verdict"] == "undecided"
+
+
+def test_a_plan_with_other_variants_is_refused(db: Database, log: dict[str, int]) -> None:
+    plan = ExperimentPlan("e", (Variant("control", 0.5), Variant("b", 0.5)), "control")
+    with db.session() as s, pytest.raises(ExperimentError, match="are not the experiment's"):
+        online_report(s, "e", NOW, WEEK, plan=plan)
+
+
+def test_per_position_ctr_divides_by_the_digests_that_reached_each_position() -> None:
+    rows = per_position_ctr([[0, 1, 2], [0, 1], [0]], [[2], [0, 1], []])
+    assert [(r["position"], r["shown"], r["clicked"], r["ctr"]) for r in rows] == [
+        (1, 3, 1, 1 / 3), (2, 2, 1, 0.5), (3, 1, 1, 1.0),
+    ]  # fmt: skip
+    assert per_position_ctr([], []) == []
+
+
+def test_a_past_now_rereads_the_log_as_it_stood_then(db: Database, log: dict[str, int]) -> None:
+    with db.session() as s:
+        report = online_report(s, "e", SENT + timedelta(days=1), WEEK)
+    control, explore = report["interim"]["arms"]["control"], report["interim"]["arms"]["explore"]
+    # d3 was not sent yet; d1's clicks at 2 h and at exactly 1 day count, d4's (at 6 days) not.
+    assert (control["digests"], control["open"], control["clicked"]) == (2, 2, 2)
+    assert (explore["digests"], explore["clicked"]) == (1, 0)
