@@ -126,5 +126,3 @@ def test_old_versions_and_killed_trainings_leftovers_are_pruned(
     assert not (settings.models_dir / ".tmp-killed-abc").exists()
     stores = sorted(p.name for p in (settings.data_dir / "embeddings").iterdir())
     assert stores == versions[-2:]
-
-
