@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -22,6 +22,9 @@ from recsys.logs import LEVELS
 from recsys.logs import configure as configure_logging
 from recsys.progress import progress_bars
 from recsys.settings import DEV_SECRET_KEY, MAKE_A_SECRET, Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 # Sub-commands that live in other top-level packages, imported only when called (or listed by
 # --help), and only offered where that package is installed: an image without benchmarks/
@@ -116,6 +119,19 @@ def _logging_settings(log_level: str | None) -> Settings:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+@contextmanager
+def _database_session() -> Iterator[Session]:
+    """A session on the configured database, committed on success, for a short command."""
+    from recsys.db.session import Database
+
+    db = Database(_settings().sqlalchemy_url)
+    try:
+        with db.session() as session:
+            yield session
+    finally:
+        db.dispose()
 
 
 def _emit(data: dict[str, Any], as_json: bool, title: str) -> None:
@@ -319,10 +335,11 @@ def train(as_json: JsonFlag = False) -> None:
 
 @models_app.command("list")
 def models_list(as_json: JsonFlag = False) -> None:
-    """The model versions on disk, oldest first, and which one is active."""
+    """The published model versions, oldest first, and which one is active."""
     from recsys.training.versions import describe_versions
 
-    versions = describe_versions(_settings().models_dir)
+    with _database_session() as session:
+        versions = describe_versions(session)
     if as_json:
         print(json.dumps(versions))
         return
@@ -339,11 +356,12 @@ def models_list(as_json: JsonFlag = False) -> None:
 def models_activate(
     version: Annotated[str, typer.Argument(help="A version from `models list`")],
 ) -> None:
-    """Make VERSION the active model (workers pick it up at their next chunk)."""
-    from recsys.training.artifacts import activate
+    """Make VERSION the active model on every host (workers pick it up at their next chunk)."""
+    from recsys.training.store import activate
 
     try:
-        activate(_settings().models_dir, version)
+        with _database_session() as session:
+            activate(session, version, _now())
     except (FileNotFoundError, ValueError) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
@@ -352,11 +370,12 @@ def models_activate(
 
 @models_app.command("rollback")
 def models_rollback() -> None:
-    """Activate the version trained before the active one."""
+    """Activate the version trained before the active one, on every host."""
     from recsys.training.versions import NoPreviousVersion, rollback
 
     try:
-        version = rollback(_settings().models_dir)
+        with _database_session() as session:
+            version = rollback(session, _now())
     except NoPreviousVersion as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc

@@ -32,7 +32,7 @@ from recsys.progress import Progress, no_progress
 from recsys.settings import Settings
 from recsys.subscribers.accounts import Interest, create_user
 from recsys.synth import World, generate_world
-from recsys.training import artifacts
+from recsys.training import store
 from workers.embedded import Embedded
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z-]{3,}")
@@ -84,6 +84,8 @@ def run_demo(
         plan = runtime.celery.signature("paperboy.plan", immutable=True)
         runtime.celery.send_task("paperboy.train", link=plan)
         counts = wait_until_final(db, now, len(user_ids), runtime.alive, timeout_s, progress)
+    with db.session() as session:
+        version = store.active_version(session)
     db.dispose()
     return DemoSummary(
         users=len(user_ids),
@@ -91,7 +93,7 @@ def run_demo(
         digests_sent=counts.get("sent", 0),
         outbox=str(settings.outbox_dir.resolve()),
         statuses=dict(counts),
-        model_version=artifacts.active_version(settings.models_dir),
+        model_version=version,
         seconds=round(time.perf_counter() - started, 2),
     )
 

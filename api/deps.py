@@ -24,8 +24,8 @@ from recsys.db.session import Database
 from recsys.settings import Settings
 from recsys.subscribers.accounts import SubscriberError
 from recsys.subscribers.links import Keyring, TokenError, read_token
-from recsys.training import artifacts
-from recsys.training.model import Model, load_model
+from recsys.training import store
+from recsys.training.model import Model, fetch_model
 
 log = logging.getLogger(__name__)
 
@@ -214,28 +214,29 @@ ApiSubscriber = Annotated[UserRow, Depends(api_subscriber)]
 
 
 class ActiveModel:
-    """The active model version, loaded once and reloaded when another one is activated."""
+    """The active model version (the database says which), loaded once and reloaded when
+    another one is activated; fetched into this host's cache if it is not there."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._model: Model | None = None
         self._lock = threading.Lock()  # sync routes run in a thread pool
 
-    def get(self) -> Model | None:
-        version = artifacts.active_version(self._settings.models_dir)
-        if version is None:
-            return None
-        with self._lock:
-            if self._model is None or self._model.version != version:
-                self._model = load_model(
-                    self._settings.models_dir, self._settings.data_dir, version
-                )
-            return self._model
+    def get(self, database: Database) -> Model | None:
+        with database.session() as session:
+            version = store.active_version(session)
+            if version is None:
+                return None
+            with self._lock:
+                if self._model is None or self._model.version != version:
+                    s = self._settings
+                    self._model = fetch_model(session, s.models_dir, s.data_dir, version)
+                return self._model
 
 
 def get_model(request: Request) -> Model | None:
     active: ActiveModel = request.app.state.model
-    return active.get()
+    return active.get(request.app.state.database)
 
 
 ModelDep = Annotated[Model | None, Depends(get_model)]

@@ -14,7 +14,7 @@ from recsys.db.session import Database
 from recsys.digests.outbox import FINAL_STATUSES, count_due, stale
 from recsys.progress import Progress
 from recsys.settings import Settings
-from recsys.training.artifacts import active_version
+from recsys.training.store import active_version
 from workers.embedded import Embedded
 
 STALL_S = 180.0  # training a large corpus is the slowest step before the first digest moves
@@ -120,10 +120,12 @@ def run_digests(settings: Settings, *, timeout_s: float, progress: Progress) -> 
     RunTimeout
         When the worker dies, stalls or the digests are not final within ``timeout_s``.
     """
-    if active_version(settings.models_dir) is None:
-        raise NoModel("no trained model yet: run `paperboy train` first")
     db = Database(settings.sqlalchemy_url)
     db.migrate()
+    with db.session() as session:
+        if active_version(session) is None:
+            db.dispose()
+            raise NoModel("no trained model yet: run `paperboy train` first")
     since = datetime.now(UTC)
     left = leftovers(db, since)
     resumed = [*left["planned"], *left["ranked"]]

@@ -21,7 +21,7 @@ from recsys import observability
 from recsys.catalog.harvest.state import states
 from recsys.db.session import Database
 from recsys.settings import Settings
-from recsys.training import artifacts
+from recsys.training import store
 
 BROKER_TIMEOUT_S = 0.5
 # Where Celery's Redis transport keeps the messages delivered to a worker and not yet
@@ -50,7 +50,7 @@ class PaperboyCollector(Collector):
         up.add_metric([], 1.0 if families else 0.0)
         yield up
         yield from families
-        yield from model_families(self.settings, self.clock())
+        yield from model_families(self.database, self.clock())
         yield from broker_families(self.settings)
 
 
@@ -150,12 +150,13 @@ def _harvest(session: Session) -> Iterator[Metric]:
     yield from (ok, finished, papers)
 
 
-def model_families(settings: Settings, now: datetime) -> Iterator[Metric]:
+def model_families(database: Database, now: datetime) -> Iterator[Metric]:
     """The active model's version (as a label) and age; nothing before the first training."""
     try:
-        version = artifacts.active_version(settings.models_dir)
-        manifest = artifacts.read_manifest(settings.models_dir, version) if version else {}
-    except (OSError, ValueError):
+        with database.session() as session:
+            version = store.active_version(session)
+            manifest = store.read_manifest(session, version) if version else {}
+    except (SQLAlchemyError, OSError, ValueError):
         return
     if version is None:
         return

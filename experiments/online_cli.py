@@ -245,7 +245,8 @@ def offpolicy(
     days = window_days if window_days is not None else settings.click_attribution_days
     try:
         variants = dict(parse_offpolicy_variant(v) for v in variant)
-        model = load_active_model(settings.models_dir, settings.data_dir)
+        with _session() as session:
+            model = load_active_model(session, settings.models_dir, settings.data_dir)
         if model is None:
             raise ExperimentError("no active model: train one first (paperboy train)")
         with _session() as session, _counter() as progress:

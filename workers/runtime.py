@@ -1,6 +1,7 @@
 """Per-process state of a worker: one database handle, one loaded model, one backend.
 
-The model is loaded once per process and reloaded only when another version is activated.
+The model is loaded once per process and reloaded only when another version is activated
+(one small query per task asks the database which version that is).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from recsys.delivery import (
     single_backend_from_settings,
 )
 from recsys.settings import get_settings
-from recsys.training import artifacts
-from recsys.training.model import Model, load_model
+from recsys.training import store
+from recsys.training.model import Model, fetch_model
 
 _model: Model | None = None
 
@@ -45,12 +46,14 @@ def delivery_backend() -> EmailBackend | BatchEmailBackend:
 
 
 def active_model() -> Model | None:
-    """The active model, reloaded when the ACTIVE pointer names another version."""
+    """The active model, reloaded when the database names another version (fetched into
+    this host's cache first if this host has not seen it)."""
     global _model
     s = get_settings()
-    version = artifacts.active_version(s.models_dir)
-    if version is None:
-        return None
-    if _model is None or _model.version != version:
-        _model = load_model(s.models_dir, s.data_dir, version)
+    with database().session() as session:
+        version = store.active_version(session)
+        if version is None:
+            return None
+        if _model is None or _model.version != version:
+            _model = fetch_model(session, s.models_dir, s.data_dir, version)
     return _model

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from celery import Task
 
-from recsys.catalog.embeddings import EmbeddingStore
 from recsys.catalog.harvest.config import SourceConfig, SourcesError, configured_sources
 from recsys.catalog.harvest.run import due_sources, options_from_settings, select_sources
 from recsys.catalog.harvest.run import harvest as harvest_sources
@@ -29,7 +28,6 @@ from recsys.digests.schedule import SchedulePolicy
 from recsys.online.experiments import RankingDefaults
 from recsys.settings import Settings, get_settings
 from recsys.training import nightly
-from recsys.training.model import embeddings_dir
 from workers import runtime
 from workers.app import app, broker_lost_its_queues
 
@@ -96,17 +94,14 @@ def _due_sources(
 
 @app.task(name="paperboy.embed")
 def embed() -> int:
-    """Append embeddings of papers the active model's store does not have yet."""
+    """Append embeddings of papers this host's store of the active model lacks (other hosts
+    compute theirs when they first need them: see ``Model.paper_vectors``)."""
     model = runtime.active_model()
     if model is None:
         return 0
     with runtime.database().session() as session:
-        ids = all_paper_ids(session)
-        missing = model.store.missing(ids)
-        vectors = model.paper_vectors(session, missing)
-    EmbeddingStore(
-        embeddings_dir(get_settings().data_dir, model.version), model.embedder.dim
-    ).append(missing, vectors)
+        missing = model.store.missing(all_paper_ids(session))
+        model.paper_vectors(session, missing)  # appends what it computes
     return len(missing)
 
 

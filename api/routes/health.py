@@ -20,7 +20,7 @@ from api.schemas import HealthPublic, LivePublic, ModelHealth, SourceHealth
 from recsys.catalog.harvest.state import states
 from recsys.db.session import Database
 from recsys.settings import Settings
-from recsys.training import artifacts
+from recsys.training import store
 
 router = APIRouter(tags=["health"])
 BROKER_TIMEOUT_S = 0.5
@@ -48,7 +48,7 @@ def health(
         status="ok",
         database="ok",
         broker=broker_problem(settings) or "ok",
-        model=model_health(settings, now),
+        model=model_health(database, now),
         sources=source_health(database),
     )
 
@@ -78,14 +78,15 @@ def broker_problem(settings: Settings) -> str | None:
     return None
 
 
-def model_health(settings: Settings, now: datetime) -> ModelHealth | None:
+def model_health(database: Database, now: datetime) -> ModelHealth | None:
     """The active model and how old it is; None before the first training."""
     try:
-        version = artifacts.active_version(settings.models_dir)
-        if version is None:
-            return None
-        trained = artifacts.read_manifest(settings.models_dir, version).get("created_at")
-    except (OSError, ValueError):
+        with database.session() as session:
+            version = store.active_version(session)
+            if version is None:
+                return None
+            trained = store.read_manifest(session, version).get("created_at")
+    except (SQLAlchemyError, OSError, ValueError):
         return None
     age = (now - datetime.fromisoformat(trained)).total_seconds() / 3600 if trained else None
     return ModelHealth(version=version, trained_at=trained, age_hours=age and round(age, 2))

@@ -6,6 +6,7 @@ by any numpy version.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections.abc import Sequence
@@ -279,8 +280,11 @@ class EmbeddingStore:
     every append (8 bytes per paper), which is small for the batched appends of an ingest
     run.
 
-    One writer at a time is assumed (the embed task). A reader sees the rows present when it
-    opened the store or last called :meth:`refresh`.
+    Several processes of one host may append at once (the embed task, and every worker
+    embedding papers its host's store lacks): :meth:`append` holds an exclusive ``flock`` on
+    ``.append.lock`` and re-reads the store before writing, so no two appends interleave
+    and none overwrites rows another just added. A reader sees the rows present when it
+    opened the store, last appended or last called :meth:`refresh`.
 
     Parameters
     ----------
@@ -431,9 +435,15 @@ class EmbeddingStore:
         _, counts = np.unique(ids, return_counts=True)
         if (counts > 1).any():
             raise ValueError(f"paper_ids repeat: {np.unique(ids)[counts > 1][:10].tolist()}")
-        new = self._lookup(ids) < 0
-        if new.any():
-            self._write(ids[new], rows[new])
+        with open(self.directory / ".append.lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                self.refresh()  # another process may have appended since we last looked
+                new = self._lookup(ids) < 0
+                if new.any():
+                    self._write(ids[new], rows[new])
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _check_vectors(self, vectors: ArrayLike, n: int) -> NDArray[np.float32]:
         array = np.asarray(vectors)

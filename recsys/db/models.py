@@ -298,3 +298,41 @@ class HarvestSourceRow(Base):
     last_status: Mapped[str | None] = mapped_column(String(16))  # ok | failed
     last_result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ModelVersionRow(Base):
+    """A published model version: what every host needs to fetch it (see
+    ``recsys.training.store``). ``files`` lists each file of the version with its size and
+    the sha256 of the whole file and of each chunk, so a fetch verifies what it read."""
+
+    __tablename__ = "model_versions"
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSON)  # the artifact's manifest
+    files: Mapped[dict[str, Any]] = mapped_column(JSON)  # {path: {size, sha256, chunks}}
+
+
+class ModelChunkRow(Base):
+    """One chunk (at most ``store.CHUNK_BYTES``) of one file of a published version."""
+
+    __tablename__ = "model_chunks"
+
+    version: Mapped[str] = mapped_column(
+        String(64), ForeignKey("model_versions.version", ondelete="CASCADE"), primary_key=True
+    )
+    path: Mapped[str] = mapped_column(String(255), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ActiveModelRow(Base):
+    """Which version is active, for every host: at most one row (``slot`` = 1)."""
+
+    __tablename__ = "active_model"
+
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str] = mapped_column(
+        String(64), ForeignKey("model_versions.version", ondelete="RESTRICT")
+    )
+    activated_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -3,7 +3,6 @@
 Layout::
 
     models_dir/
-        ACTIVE                     name of the active version (replaced atomically)
         20261121T070000123456Z-3fa9c1/
             arrays.npz             every array, stored without pickle
             manifest.json          the caller's manifest + format, version, array shapes/dtypes
@@ -13,6 +12,9 @@ Layout::
 A version is written into a hidden temporary directory and renamed into place, so readers
 see all of a version or none of it. Arrays never use pickle, so loading a model cannot run
 code; a corrupt or foreign directory raises ``ArtifactError`` naming the file.
+
+This folder is a host's cache: which version is active, and which versions exist for every
+host, is the database's to say (``recsys.training.store``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ from numpy.typing import NDArray
 FORMAT: Final[int] = 1
 ARRAYS_FILE: Final[str] = "arrays.npz"
 MANIFEST_FILE: Final[str] = "manifest.json"
-ACTIVE_FILE: Final[str] = "ACTIVE"
 # Keys write_artifact fills in itself; a caller's value would be silently lost otherwise.
 RESERVED_KEYS: Final = frozenset({"format", "version", "arrays"})
 
@@ -158,46 +159,6 @@ def load_artifact(models_dir: Path, version: str) -> Artifact:
     return Artifact(version, path, manifest, arrays)
 
 
-def activate(models_dir: Path, version: str) -> None:
-    """Make ``version`` the active model by replacing ``models_dir/ACTIVE`` atomically.
-
-    The version is loaded in full first, so a missing or corrupt version is refused (with
-    the errors of ``load_artifact``) and the active model stays as it was.
-    """
-    models_dir = Path(models_dir)
-    load_artifact(models_dir, version)
-    _replace_file(models_dir / ACTIVE_FILE, version + "\n")
-
-
-def active_version(models_dir: Path) -> str | None:
-    """The active version's name, or None if none was ever activated.
-
-    Raises
-    ------
-    ArtifactError
-        If ``ACTIVE`` does not hold a version name.
-    """
-    file = Path(models_dir) / ACTIVE_FILE
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    try:
-        return _check_version(text.strip())
-    except ValueError as exc:
-        raise ArtifactError(f"{file}: does not hold a version name: {text!r}") from exc
-
-
-def load_active(models_dir: Path) -> Artifact | None:
-    """The active model, or None if none was activated.
-
-    An ``ACTIVE`` file naming a version that is gone raises ``FileNotFoundError`` rather
-    than returning None: serving no model must be a visible failure, not a quiet default.
-    """
-    version = active_version(models_dir)
-    return None if version is None else load_artifact(models_dir, version)
-
-
 def read_manifest(models_dir: Path, version: str) -> dict[str, Any]:
     """The manifest of ``version`` alone (no arrays loaded), e.g. to list versions."""
     path = Path(models_dir) / _check_version(version) / MANIFEST_FILE
@@ -216,26 +177,15 @@ def list_versions(models_dir: Path) -> list[str]:
     )
 
 
-def prune(models_dir: Path, keep: int) -> list[str]:
-    """Delete all but the newest ``keep`` versions, never the active one, and every
-    temporary directory; return the versions deleted, oldest first.
+def remove_leftovers(models_dir: Path) -> None:
+    """Delete the temporary directories of writes that never finished.
 
     Call it only while holding the training lock: then no write is in progress, and any
-    ``.tmp-*`` directory is what a killed training left behind.
+    ``.tmp-*`` directory is what a killed training left behind. (Which versions to keep is
+    the shared store's decision: ``recsys.training.store.prune``.)
     """
-    if keep < 1:
-        raise ValueError(f"keep must be >= 1, got {keep}")
-    models_dir = Path(models_dir)
-    if not models_dir.is_dir():
-        return []
-    for leftover in models_dir.glob(".tmp-*"):
+    for leftover in Path(models_dir).glob(".tmp-*"):
         shutil.rmtree(leftover, ignore_errors=True)
-    active = active_version(models_dir)
-    versions = list_versions(models_dir)
-    doomed = [v for v in versions[: max(len(versions) - keep, 0)] if v != active]
-    for version in doomed:
-        shutil.rmtree(models_dir / version)
-    return doomed
 
 
 def _new_version() -> str:
@@ -255,8 +205,6 @@ def _check_name(what: str, name: str) -> str:
 
 
 def _check_version(version: str) -> str:
-    if version == ACTIVE_FILE:
-        raise ValueError(f"version: {ACTIVE_FILE!r} is reserved for the active-version file")
     return _check_name("version", version)
 
 
@@ -330,22 +278,6 @@ def _write_synced(path: Path, text: str) -> None:
         fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
-
-
-def _replace_file(path: Path, text: str) -> None:
-    """Replace ``path`` atomically: readers see the old content or the new, never half."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; workers may run as another user
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -1,7 +1,9 @@
 """The trained model as the pipeline uses it: embedder, recommender component, embedding store.
 
 Training writes an artifact (component arrays + the embedder's files) and an embedding
-store for that version; ``load_active_model`` opens whatever version is active.
+store for that version and publishes both (``recsys.training.store``);
+``load_active_model`` opens whatever version the database says is active, fetching it into
+this host's cache first if needed.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from recsys.catalog.embeddings import EmbeddingStore, TfidfSvdEmbedder
 from recsys.db.models import PaperRow
 from recsys.recommender import Component, load_component
 from recsys.recommender.reasons import DEFAULT_FLOOR
-from recsys.training import artifacts
+from recsys.training import artifacts, store
 
 
 @dataclass
@@ -41,10 +43,15 @@ class Model:
     )
 
     def paper_vectors(self, session: Session, paper_ids: NDArray[np.int64]) -> NDArray[np.float32]:
-        """Embeddings for ``paper_ids``: from the store, or computed for papers not yet in it.
+        """Embeddings for ``paper_ids``: from the store, or computed and appended to it.
 
-        Papers ingested after training are embedded here in memory; the ``embed`` task is the
-        one writer that appends them to the store, so worker processes never race on it.
+        Papers ingested after training are embedded here from the version's encoder and
+        appended to this host's store. Hosts do not share these rows through the database:
+        the encoder is part of the published version and its transform is deterministic
+        (a fixed vocabulary, idf and projection), so every host computes the same rows from
+        the paper text the database already holds, once per host, and no second
+        publishing protocol is needed for rows added after training. The ``embed`` task
+        warms the store of the host it runs on; the others catch up here.
         """
         out = np.zeros((len(paper_ids), self.embedder.dim), dtype=np.float32)
         if len(paper_ids) == 0:
@@ -54,7 +61,10 @@ class Model:
         if known.any():
             out[known] = self.store.get(paper_ids[known])
         if missing:
-            out[~known] = self.embedder.transform(paper_texts(session, paper_ids[~known]))
+            fresh = np.array(sorted(missing), dtype=np.int64)
+            vectors = self.embedder.transform(paper_texts(session, fresh))
+            self.store.append(fresh, vectors)
+            out[~known] = self.store.get(paper_ids[~known])
         return out
 
     def paper_tfidf(self, session: Session, paper_ids: NDArray[np.int64]) -> sp.csr_matrix:
@@ -95,23 +105,42 @@ def paper_texts(session: Session, paper_ids: NDArray[np.int64]) -> list[str]:
     return [by_id[i] for i in ids]
 
 
+def embeddings_root(data_dir: Path) -> Path:
+    """Where this host keeps the embedding stores, one folder per version."""
+    return data_dir / "embeddings"
+
+
 def embeddings_dir(data_dir: Path, version: str) -> Path:
-    return data_dir / "embeddings" / version
+    return embeddings_root(data_dir) / version
 
 
 def load_model(models_dir: Path, data_dir: Path, version: str) -> Model:
-    """Open ``version``: its component state, its embedder and its embedding store."""
+    """Open ``version`` from this host's cache: its component state, embedder and store."""
     art = artifacts.load_artifact(models_dir, version)
     embedder = TfidfSvdEmbedder.load(art.path / "embedder")
     component = load_component(
         art.manifest["component"], art.arrays, art.manifest["component_config"]
     )
-    store = EmbeddingStore(embeddings_dir(data_dir, version), embedder.dim)
+    vectors = EmbeddingStore(embeddings_dir(data_dir, version), embedder.dim)
     floor = art.manifest.get("reasons", {}).get("min_similarity", DEFAULT_FLOOR)
-    return Model(version, embedder, component, store, reason_floor=float(floor))
+    return Model(version, embedder, component, vectors, reason_floor=float(floor))
 
 
-def load_active_model(models_dir: Path, data_dir: Path) -> Model | None:
-    """The active model, or None before the first training."""
-    version = artifacts.active_version(models_dir)
-    return None if version is None else load_model(models_dir, data_dir, version)
+def fetch_model(session: Session, models_dir: Path, data_dir: Path, version: str) -> Model:
+    """Open a published ``version``, fetching it into this host's cache if it is not there.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the version is neither cached nor published.
+    recsys.training.store.StoreError
+        If the published copy is incomplete or corrupt (the message names the chunk).
+    """
+    store.ensure_cached(session, version, models_dir, embeddings_root(data_dir))
+    return load_model(models_dir, data_dir, version)
+
+
+def load_active_model(session: Session, models_dir: Path, data_dir: Path) -> Model | None:
+    """The active model (fetched if this host lacks it), or None before the first training."""
+    version = store.active_version(session)
+    return None if version is None else fetch_model(session, models_dir, data_dir, version)

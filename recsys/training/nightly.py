@@ -8,7 +8,6 @@ half-written model.
 from __future__ import annotations
 
 import secrets
-import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
@@ -29,7 +28,8 @@ from recsys.recommender.fitting import fit_hybrid
 from recsys.recommender.reasons import NEIGHBOUR_RANK, neighbour_similarity
 from recsys.settings import Settings
 from recsys.training import artifacts
-from recsys.training.model import Model, embeddings_dir
+from recsys.training import store as shared_store
+from recsys.training.model import Model, embeddings_dir, embeddings_root
 
 
 class TrainingError(RuntimeError):
@@ -71,26 +71,24 @@ def train_exclusively(
         if only_if_missing and not _needs_first_model(session, settings):
             return None
         report = train(session, settings, now, progress=progress)
-        prune_models(settings)
+        prune_models(session, settings)
         return report
 
 
 def _needs_first_model(session: Session, settings: Settings) -> bool:
-    if artifacts.active_version(settings.models_dir) is not None:
+    if shared_store.active_version(session) is not None:
         return False
     return session.scalar(select(PaperRow.id).limit(1)) is not None
 
 
-def prune_models(settings: Settings) -> list[str]:
-    """Keep the newest ``settings.keep_models`` versions (and the active one) with their
-    embedding stores; delete the rest, and what killed trainings left. Hold the lock."""
-    removed = artifacts.prune(settings.models_dir, settings.keep_models)
-    kept = set(artifacts.list_versions(settings.models_dir))
-    stores = settings.data_dir / "embeddings"
-    for store in stores.iterdir() if stores.is_dir() else ():
-        if store.name not in kept:  # a pruned version's, or a killed training's
-            shutil.rmtree(store, ignore_errors=True)
-    return removed
+def prune_models(session: Session, settings: Settings) -> list[str]:
+    """Keep the newest ``settings.keep_models`` published versions (and the active one);
+    unpublish the rest, drop them from this host's cache with their embedding stores, and
+    delete what killed trainings left. Hold the lock."""
+    artifacts.remove_leftovers(settings.models_dir)
+    return shared_store.prune(
+        session, settings.keep_models, settings.models_dir, embeddings_root(settings.data_dir)
+    )
 
 
 def new_version(now: datetime) -> str:
@@ -143,7 +141,10 @@ def train(
         version=version,
         extra_dirs={"embedder": embedder.save},
     )
-    artifacts.activate(settings.models_dir, version)
+    # Published in the caller's transaction: other hosts see the version when it commits.
+    vectors_dir = embeddings_dir(settings.data_dir, version)
+    shared_store.publish(session, version, settings.models_dir / version, vectors_dir, now)
+    shared_store.activate(session, version, now)
     return TrainReport(
         version=version,
         n_papers=len(ids),

@@ -1,24 +1,26 @@
-"""What an operator asks of the model versions on disk: which exist, which is active, and
-going back to the one before."""
+"""What an operator asks of the published model versions: which exist, which is active,
+and going back to the one before."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
-from recsys.training import artifacts
+from sqlalchemy.orm import Session
+
+from recsys.training import store
 
 
 class NoPreviousVersion(RuntimeError):
     """There is no version older than the active one to go back to."""
 
 
-def describe_versions(models_dir: Path) -> list[dict[str, Any]]:
-    """Each complete version, oldest first: name, active or not, what it was trained on."""
-    active = artifacts.active_version(models_dir)
+def describe_versions(session: Session) -> list[dict[str, Any]]:
+    """Each published version, oldest first: name, active or not, what it was trained on."""
+    active = store.active_version(session)
     out = []
-    for version in artifacts.list_versions(models_dir):
-        manifest = artifacts.read_manifest(models_dir, version)
+    for version in store.list_versions(session):
+        manifest = store.read_manifest(session, version)
         data = manifest.get("data", {})
         out.append(
             {
@@ -34,12 +36,12 @@ def describe_versions(models_dir: Path) -> list[dict[str, Any]]:
     return out
 
 
-def rollback(models_dir: Path) -> str:
-    """Activate the version before the active one; return its name."""
-    versions = artifacts.list_versions(models_dir)
-    active = artifacts.active_version(models_dir)
+def rollback(session: Session, now: datetime) -> str:
+    """Activate the version before the active one, on every host; return its name."""
+    versions = store.list_versions(session)
+    active = store.active_version(session)
     older = versions[: versions.index(active)] if active in versions else []
     if not older:
-        raise NoPreviousVersion(f"no version older than {active!r} in {models_dir}")
-    artifacts.activate(models_dir, older[-1])
+        raise NoPreviousVersion(f"no published version older than {active!r}")
+    store.activate(session, older[-1], now)
     return older[-1]

@@ -45,7 +45,8 @@ def test_a_rerun_finishes_what_an_interrupted_run_left(db: Database, settings: S
     with db.session() as s:
         load_world(s, generate_world(N_USERS, 300, seed=3, now=now), now)
         train(s, settings, now)
-    model = load_active_model(settings.models_dir, settings.data_dir)
+    with db.session() as s:
+        model = load_active_model(s, settings.models_dir, settings.data_dir)
     assert model is not None
     with db.session() as s:  # an earlier run planned everyone, ranked five, then died
         planned = plan_due(s, now)

@@ -9,7 +9,6 @@ from api.app import create_app
 from recsys.catalog.harvest import state
 from recsys.db.session import Database
 from recsys.settings import Settings
-from recsys.training import artifacts
 from recsys.training.nightly import train
 from tests.conftest import NOW
 from tests.recsys import world
@@ -35,7 +34,7 @@ def test_it_reports_the_broker_the_model_and_its_age(db: Database, settings: Set
     broken = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
     with db.session() as s:
         world.load(s)
-        train(s, settings, NOW)
+        trained = train(s, settings, NOW)
         assert state.acquire(s, "arxiv-cs", "arxiv-oai", "me", NOW, timedelta(hours=1))
         state.finish(s, "arxiv-cs", "me", NOW, result={}, error="503 for an hour")
     with TestClient(create_app(broken, clock=lambda: NOW + timedelta(hours=5))) as client:
@@ -43,7 +42,7 @@ def test_it_reports_the_broker_the_model_and_its_age(db: Database, settings: Set
 
     assert body["status"] == "ok"  # a broker down does not take the API out of service
     assert body["broker"].startswith("ConnectionError")
-    assert body["model"]["version"] == artifacts.active_version(settings.models_dir)
+    assert body["model"]["version"] == trained.version
     assert body["model"]["age_hours"] == 5.0
     [source] = body["sources"]
     assert (source["name"], source["last_status"]) == ("arxiv-cs", "failed")

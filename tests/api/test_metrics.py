@@ -23,7 +23,6 @@ from recsys.db.models import (
 )
 from recsys.db.session import Database
 from recsys.settings import Settings
-from recsys.training import artifacts
 from recsys.training.nightly import train
 from tests.conftest import NOW
 from tests.recsys import world
@@ -129,12 +128,10 @@ def test_it_holds_no_address_and_no_token(client: TestClient, history: None) -> 
 def test_it_reports_the_active_model_and_its_age(db: Database, settings: Settings) -> None:
     with db.session() as s:
         world.load(s)
-        train(s, settings, NOW)
+        version = train(s, settings, NOW).version
     with TestClient(create_app(settings, clock=lambda: NOW + timedelta(hours=5))) as client:
         found = scrape(client)
 
-    version = artifacts.active_version(settings.models_dir)
-    assert version is not None
     assert found[("paperboy_model_info", (("version", version),))] == 1
     assert found[("paperboy_model_age_seconds", ())] == 5 * 3600
 

@@ -81,7 +81,8 @@ def build_logs(db: Database, data_dir: Path, n_users: int = 1500) -> Logged:
         papers = ids_by_external_id(s, [p.external_id or "" for p in world.papers])
         s.execute(update(UserRow).values(digest_size=SIZE))
         train(s, settings, NOW)
-    model = load_active_model(settings.models_dir, settings.data_dir)
+    with db.session() as s:
+        model = load_active_model(s, settings.models_dir, settings.data_dir)
     assert model is not None
     rows = _Rows({u: i for i, u in enumerate(users)}, {p: i for i, p in enumerate(papers)})
     with db.session() as s:

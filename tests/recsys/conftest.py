@@ -22,8 +22,9 @@ def ids(db: Database, settings: Settings) -> dict[str, int]:
 
 
 @pytest.fixture()
-def model(ids: dict[str, int], settings: Settings) -> Model:
+def model(ids: dict[str, int], db: Database, settings: Settings) -> Model:
     """The model trained on that world."""
-    loaded = load_active_model(settings.models_dir, settings.data_dir)
+    with db.session() as s:
+        loaded = load_active_model(s, settings.models_dir, settings.data_dir)
     assert loaded is not None
     return loaded

@@ -36,7 +36,8 @@ def _ranked(db: Database, settings: Settings) -> list[int]:
     with db.session() as s:
         world.load(s)
         train(s, settings, NOW)
-    model = load_active_model(settings.models_dir, settings.data_dir)
+    with db.session() as s:
+        model = load_active_model(s, settings.models_dir, settings.data_dir)
     assert model is not None
     with db.session() as s:
         return rank_digests(s, plan_due(s, NOW), model, NOW, lookback=timedelta(days=7))

@@ -163,6 +163,20 @@ def test_refresh_sees_appends_made_through_another_handle(tmp_path: Path) -> Non
     assert reader.ids().tolist() == [7]
 
 
+def test_an_append_through_a_stale_handle_keeps_the_rows_another_process_added(
+    tmp_path: Path,
+) -> None:
+    # Two workers of one host, each with the store open since before the other appended.
+    first, second = EmbeddingStore(tmp_path, dim=4), EmbeddingStore(tmp_path, dim=4)
+    theirs, mine = _rows(2, seed=1), _rows(2, seed=2)
+    first.append(np.array([1, 2]), theirs)
+    second.append(np.array([2, 3]), mine)  # its view still has no rows
+
+    reopened = EmbeddingStore(tmp_path, dim=4)
+    assert reopened.ids().tolist() == [1, 2, 3]  # 2 once, as first appended it
+    np.testing.assert_array_equal(reopened.get(np.array([1, 2, 3])), [*theirs, mine[1]])
+
+
 def test_get_names_the_missing_ids(tmp_path: Path) -> None:
     store = EmbeddingStore(tmp_path, dim=4)
     store.append(np.array([1]), _rows(1))

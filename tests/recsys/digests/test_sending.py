@@ -46,7 +46,8 @@ def ada_digest(db: Database, settings: Settings) -> int:
     with db.session() as s:
         ids = world.load(s)
         train(s, settings, NOW)
-    model = load_active_model(settings.models_dir, settings.data_dir)
+    with db.session() as s:
+        model = load_active_model(s, settings.models_dir, settings.data_dir)
     assert model is not None
     with db.session() as s:
         digest_ids = plan_due(s, NOW)
@@ -240,7 +241,8 @@ def _ranked_world(db: Database, settings: Settings) -> list[int]:
     with db.session() as s:
         world.load(s)
         train(s, settings, NOW)
-    model = load_active_model(settings.models_dir, settings.data_dir)
+    with db.session() as s:
+        model = load_active_model(s, settings.models_dir, settings.data_dir)
     assert model is not None
     with db.session() as s:
         return rank_digests(s, plan_due(s, NOW), model, NOW, lookback=timedelta(days=7))

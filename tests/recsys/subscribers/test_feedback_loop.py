@@ -61,7 +61,8 @@ def loaded(migrated_db: Database, tmp_path_factory: pytest.TempPathFactory) -> I
             s, "newcomer@example.org", NOW, interests=[Interest("keyword", w) for w in words]
         ).id
         train(s, settings, NOW)
-    model = load_active_model(settings.models_dir, settings.data_dir)
+    with migrated_db.session() as s:
+        model = load_active_model(s, settings.models_dir, settings.data_dir)
     assert model is not None
     topic_of = {pid: int(world.paper_topics[i]) for i, pid in enumerate(paper_ids)}
     yield Loaded(migrated_db, model, world, users, topic_of, newcomer)

@@ -10,15 +10,12 @@ import numpy as np
 import pytest
 
 from recsys.training.artifacts import (
-    ACTIVE_FILE,
     ARRAYS_FILE,
     MANIFEST_FILE,
     ArtifactError,
-    activate,
-    active_version,
     list_versions,
-    load_active,
     load_artifact,
+    remove_leftovers,
     write_artifact,
 )
 
@@ -172,48 +169,16 @@ class TestCorruption:
             load_artifact(tmp_path, "v9")
 
 
-class TestActivation:
-    def test_nothing_is_active_at_first(self, tmp_path: Path) -> None:
-        assert active_version(tmp_path) is None
-        assert load_active(tmp_path) is None
-
-    def test_the_activated_version_is_loaded(self, tmp_path: Path) -> None:
-        write(tmp_path, version="v1")
-        write(tmp_path, version="v2")
-        activate(tmp_path, "v1")
-        activate(tmp_path, "v2")
-        assert active_version(tmp_path) == "v2"
-        loaded = load_active(tmp_path)
-        assert loaded is not None and loaded.version == "v2"
-        assert entries(tmp_path) == [ACTIVE_FILE, "v1", "v2"]  # no temp file left
-
-    def test_an_unknown_version_is_refused_and_the_active_one_kept(self, tmp_path: Path) -> None:
+class TestLeftovers:
+    def test_killed_writes_are_removed_and_versions_kept(self, tmp_path: Path) -> None:
         write(tmp_path)
-        activate(tmp_path, "v1")
-        with pytest.raises(FileNotFoundError, match="no model version 'v2'"):
-            activate(tmp_path, "v2")
-        assert active_version(tmp_path) == "v1"
-
-    def test_a_corrupt_version_is_refused(self, tmp_path: Path) -> None:
-        write(tmp_path)
-        (tmp_path / "v1" / ARRAYS_FILE).unlink()
-        with pytest.raises(ArtifactError):
-            activate(tmp_path, "v1")
-        assert active_version(tmp_path) is None
-
-    def test_an_active_version_that_vanished_is_an_error_not_none(self, tmp_path: Path) -> None:
-        (tmp_path / ACTIVE_FILE).write_text("v7\n")
-        with pytest.raises(FileNotFoundError, match="no model version 'v7'"):
-            load_active(tmp_path)
-
-    def test_a_garbled_active_file(self, tmp_path: Path) -> None:
-        (tmp_path / ACTIVE_FILE).write_text("../../etc\n")
-        with pytest.raises(ArtifactError, match="does not hold a version name"):
-            active_version(tmp_path)
+        (tmp_path / ".tmp-v2-abc").mkdir()
+        remove_leftovers(tmp_path)
+        assert entries(tmp_path) == ["v1"]
 
 
 class TestNames:
-    @pytest.mark.parametrize("version", ["", "../v1", ".tmp-v1", "a/b", "v..1", ACTIVE_FILE])
+    @pytest.mark.parametrize("version", ["", "../v1", ".tmp-v1", "a/b", "v..1"])
     def test_unsafe_versions_are_refused(self, tmp_path: Path, version: str) -> None:
         with pytest.raises(ValueError, match="version"):
             write(tmp_path, version=version)

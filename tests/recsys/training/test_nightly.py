@@ -1,5 +1,4 @@
 from datetime import timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ from recsys.db.locks import try_exclusive
 from recsys.db.models import EventRow
 from recsys.db.session import Database
 from recsys.settings import Settings
-from recsys.training import artifacts
+from recsys.training import artifacts, store
 from recsys.training.model import load_active_model
 from recsys.training.nightly import (
     TRAINING_LOCK,
@@ -29,9 +28,11 @@ def test_training_writes_activates_and_fills_the_store(db: Database, settings: S
         report = train(s, settings, NOW)
         paper_ids = all_paper_ids(s)
 
-    assert artifacts.active_version(settings.models_dir) == report.version
+    with db.session() as s:
+        assert store.active_version(s) == report.version
+        assert store.list_versions(s) == [report.version]  # published for every host
+        model = load_active_model(s, settings.models_dir, settings.data_dir)
     assert (report.n_papers, report.n_users, report.n_events) == (12, 3, 4)
-    model = load_active_model(settings.models_dir, settings.data_dir)
     assert model is not None and model.version == report.version
     np.testing.assert_array_equal(np.sort(model.store.ids()), paper_ids)
     manifest = artifacts.load_artifact(settings.models_dir, report.version).manifest
@@ -59,15 +60,16 @@ def test_a_second_training_activates_a_new_version(db: Database, settings: Setti
         world.load(s)
         first = train(s, settings, NOW)
         second = train(s, settings, NOW)
-    assert first.version != second.version
-    assert artifacts.active_version(settings.models_dir) == second.version
-    assert artifacts.list_versions(settings.models_dir) == sorted([first.version, second.version])
+        assert first.version != second.version
+        assert store.active_version(s) == second.version
+        assert store.list_versions(s) == sorted([first.version, second.version])
 
 
 def test_training_without_papers_says_what_to_do(db: Database, settings: Settings) -> None:
     with db.session() as s, pytest.raises(TrainingError, match="paperboy ingest"):
         train(s, settings, NOW)
-    assert artifacts.active_version(settings.models_dir) is None
+    with db.session() as s:
+        assert store.active_version(s) is None
 
 
 def test_a_second_training_while_one_holds_the_lock_does_nothing(
@@ -82,7 +84,8 @@ def test_a_second_training_while_one_holds_the_lock_does_nothing(
     assert artifacts.list_versions(settings.models_dir) == []
     with db.session() as s:  # released: the next one trains
         report = train_exclusively(s, settings, NOW)
-    assert report is not None and artifacts.active_version(settings.models_dir) == report.version
+    with db.session() as s:
+        assert report is not None and store.active_version(s) == report.version
 
 
 def test_the_first_model_is_trained_only_when_papers_exist_and_none_is_active(
@@ -112,19 +115,14 @@ def test_old_versions_and_killed_trainings_leftovers_are_pruned(
             assert report is not None
             versions.append(report.version)
     (settings.models_dir / ".tmp-killed-abc").mkdir()
-    (settings.data_dir / "embeddings" / "killed-before-writing").mkdir()
-    removed = prune_models(keep)
+    # A training killed after filling its store (its name is older than the last published).
+    (settings.data_dir / "embeddings" / "20261121T065900-dead00").mkdir()
+    with db.session() as s:
+        removed = prune_models(s, keep)
+        assert store.list_versions(s) == versions[-2:]
 
     assert removed == []  # each training pruned as it went
     assert artifacts.list_versions(settings.models_dir) == versions[-2:]
     assert not (settings.models_dir / ".tmp-killed-abc").exists()
     stores = sorted(p.name for p in (settings.data_dir / "embeddings").iterdir())
     assert stores == versions[-2:]
-
-
-def test_the_active_version_survives_pruning_even_when_old(tmp_path: Path) -> None:
-    for version in ("v1", "v2", "v3"):
-        artifacts.write_artifact(tmp_path, {}, {}, version=version)
-    artifacts.activate(tmp_path, "v1")  # rolled back to the oldest
-    assert artifacts.prune(tmp_path, keep=1) == ["v2"]
-    assert artifacts.list_versions(tmp_path) == ["v1", "v3"]
