@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -19,7 +18,7 @@ from recsys import observability
 from recsys.db.models import DigestRow, ExperimentRow, ProviderEventRow, UserRow
 from recsys.digests.outbox import STATUSES
 from recsys.online.experiments import running_experiment
-from recsys.training import artifacts
+from recsys.training import store
 from recsys.training.versions import describe_versions
 
 DAYS = 7
@@ -131,16 +130,16 @@ class ModelView:
     versions: int
 
 
-def model_view(models_dir: Path) -> ModelView:
-    versions = describe_versions(models_dir)
+def model_view(session: Session) -> ModelView:
+    versions = describe_versions(session)
     active = next((v for v in versions if v["active"]), None)
-    guardrail = _guardrail(models_dir, active["version"]) if active else None
+    guardrail = _guardrail(session, active["version"]) if active else None
     return ModelView(active, guardrail, len(versions))
 
 
-def _guardrail(models_dir: Path, version: str) -> dict[str, Any] | None:
-    # Written by training from issue 13 on; older manifests have none, and that is shown.
-    value = artifacts.read_manifest(models_dir, version).get("guardrail")
+def _guardrail(session: Session, version: str) -> dict[str, Any] | None:
+    # Written by training from issue 11 on; older manifests have none, and that is shown.
+    value = store.read_manifest(session, version).get("guardrail")
     return value if isinstance(value, dict) else None
 
 

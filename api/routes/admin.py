@@ -111,7 +111,7 @@ def admin_page(
         "chart": admin_chart,
         "complaints": admin_data.complaints(session, days[0].start),
         "stuck": admin_data.stuck_digests(session, now, stale_after),
-        "model": admin_data.model_view(settings.models_dir),
+        "model": admin_data.model_view(session),
         "experiment": admin_data.experiment(session),
         "search": admin_data.search_subscribers(session, q, page),
         "now": now,

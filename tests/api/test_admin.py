@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -26,9 +25,10 @@ from recsys.db.models import (
 )
 from recsys.db.session import Database
 from recsys.settings import Settings
-from recsys.training import artifacts
+from recsys.training import store
 from tests.api.conftest import Tasks, stored_user
 from tests.conftest import NOW
+from tests.recsys.training.conftest import Host, publish_version
 
 KEY = "test-admin-key"
 
@@ -454,19 +454,22 @@ def test_it_counts_bounces_and_spam_reports(web: TestClient, db: Database, alice
 
 
 def test_it_shows_the_active_model_with_its_guardrail_metrics(
-    web: TestClient, settings: Settings
+    web: TestClient, settings: Settings, db: Database
 ) -> None:
     manifest = {"created_at": NOW.isoformat(), "guardrail": {"recall_at_10": 0.213, "passed": True}}
-    artifacts.write_artifact(settings.models_dir, {"w": np.zeros(2)}, manifest, version="v-guarded")
-    artifacts.write_artifact(settings.models_dir, {"w": np.zeros(2)}, {}, version="v-plain")
-    artifacts.activate(settings.models_dir, "v-guarded")
+    host = Host(settings.data_dir / "trainer")
+    with db.session() as s:
+        publish_version(s, host, "v-guarded", manifest)
+        publish_version(s, host, "v-plain")
+        store.activate(s, "v-guarded", NOW)
     log_in(web)
 
     html = web.get("/admin").text
     assert "<dd>v-guarded</dd>" in html
     assert '<td>recall_at_10</td><td class="n">0.213</td>' in html
 
-    artifacts.activate(settings.models_dir, "v-plain")
+    with db.session() as s:
+        store.activate(s, "v-plain", NOW)
     html = web.get("/admin").text
     assert "<dd>v-plain</dd>" in html
     assert "records no guard-rail metrics" in html

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import numpy as np
 import pytest
 import uvicorn
 from selenium.common.exceptions import WebDriverException
@@ -24,10 +23,11 @@ from recsys.db.models import DigestRow, ExperimentRow, ProviderEventRow, UserRow
 from recsys.db.session import Database
 from recsys.settings import Settings
 from recsys.testing.processes import free_port
-from recsys.training import artifacts
+from recsys.training import store
 from tests.browser.conftest import Site, screenshot_dir
 from tests.browser.conftest import _wait_until_up as wait_until_up
 from tests.conftest import NOW
+from tests.recsys.training.conftest import Host, publish_version
 
 pytestmark = pytest.mark.integration
 KEY = "test-admin-key"
@@ -75,11 +75,11 @@ def seed(site: Site) -> dict[str, int]:
         )
     guardrail = {"recall_at_20": 0.231, "active_recall_at_20": 0.224, "passed": True}
     manifest = {"created_at": NOW.isoformat(), "data": {"n_papers": 5210, "n_users": 8}}
-    artifacts.write_artifact(
-        site.settings.models_dir, {"w": np.zeros(1)}, manifest | {"guardrail": guardrail},
-        version="20261121T020000-a1b2",
-    )  # fmt: skip
-    artifacts.activate(site.settings.models_dir, "20261121T020000-a1b2")
+    with site.db.session() as session:
+        version = "20261121T020000-a1b2"
+        host = Host(site.settings.data_dir / "trainer")
+        publish_version(session, host, version, manifest | {"guardrail": guardrail})
+        store.activate(session, version, NOW)
     return ids
 
 
