@@ -29,6 +29,7 @@ from recsys.online.assignment import (
 from recsys.settings import Settings
 
 RUNNING, STOPPED = "running", "stopped"
+SPLIT, INTERLEAVE = "split", "interleave"  # experiments.kind
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,12 @@ def create_experiment(
     now: datetime,
     *,
     salt: str | None = None,
+    kind: str = SPLIT,
 ) -> ExperimentRow:
     """Store a running experiment; its arms apply from the next ranking on.
+
+    ``kind`` is ``SPLIT`` (users divided between the variants) or ``INTERLEAVE``
+    (``recsys.online.interleaved`` checks its variants and ranks its digests).
 
     Raises
     ------
@@ -86,6 +91,7 @@ def create_experiment(
         salt=salt or secrets.token_hex(8),
         variants=[v.as_dict() for v in checked],
         status=RUNNING,
+        kind=kind,
         created_at=now,
     )
     session.add(row)
