@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.stats import binomtest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -159,11 +160,11 @@ def preference(wins_a: int, wins_b: int) -> dict[str, Any]:
     return {
         "preference_a": wins_a / decided if decided else None,
         "preference_a_wilson": wilson_interval(wins_a, decided),
-        "sign_test_p": binomtest(wins_a, decided, 0.5).pvalue if decided else 1.0,
+        "sign_test_p": float(binomtest(wins_a, decided, 0.5).pvalue) if decided else 1.0,
     }
 
 
-def _teams(session: Session, experiment_id: int) -> dict[int, np.ndarray[Any, np.dtype[np.str_]]]:
+def _teams(session: Session, experiment_id: int) -> dict[int, NDArray[np.str_]]:
     """Each interleaved digest's team per position, in position order."""
     rows = session.execute(
         select(DigestItemRow.digest_id, DigestItemRow.position, DigestItemRow.team)
@@ -173,7 +174,7 @@ def _teams(session: Session, experiment_id: int) -> dict[int, np.ndarray[Any, np
     ).all()
     grouped: dict[int, list[str]] = defaultdict(list)
     for digest_id, _, team in rows:
-        grouped[digest_id].append(team)
+        grouped[digest_id].append(str(team))  # never NULL: filtered above
     return {d: np.array(t, dtype="<U1") for d, t in grouped.items()}
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from experiments.offpolicy_logs import offpolicy_report
 from recsys.db.models import DigestItemRow, DigestRow, EventRow, UserRow
 from recsys.db.session import Database
 from recsys.digests.outbox import plan_due
@@ -151,3 +152,18 @@ def test_sampling_configs_and_bad_shares_are_refused(db: Database) -> None:
             create_interleave(s, "x", PLAIN, RankerConfig(explore_slots=2), NOW)
         with pytest.raises(ExperimentError, match="share: 0 must be"):
             create_interleave(s, "x", PLAIN, DIVERSE, NOW, share=0)
+
+
+def test_off_policy_estimates_refuse_interleaved_logs_by_name_not_by_traceback(
+    db: Database, ids: dict[str, int], model: Model
+) -> None:
+    with db.session() as s:
+        create_interleave(s, "tdi", PLAIN, DIVERSE, NOW, salt="fixed")
+    _rank_everyone(db, model)
+    with db.session() as s:
+        s.execute(DigestRow.__table__.update().values(status="sent", sent_at=NOW))
+    with (
+        db.session() as s,
+        pytest.raises(ExperimentError, match=r"unknown key\(s\) \['interleave'\]"),
+    ):
+        offpolicy_report(s, model, {"topk": PLAIN}, now=NOW + 2 * WINDOW, window=WINDOW)
