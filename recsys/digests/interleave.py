@@ -24,7 +24,7 @@ from recsys.db.models import DigestItemRow, UserRow
 from recsys.digests.exploration import Slate
 from recsys.online.experiments import INTERLEAVE, Arm, experiment_variants, running_experiment
 from recsys.online.interleaved import INTERLEAVED, InterleavedConfig
-from recsys.online.interleaving import draft_rng, draft_seed, position_marginals, team_draft
+from recsys.online.interleaving import draft_rng, position_marginals, team_draft
 from recsys.training.model import Model
 
 if TYPE_CHECKING:
@@ -93,9 +93,7 @@ def drafted(
 ) -> tuple[Slate, NDArray[np.float32], NDArray[np.str_]]:
     """The team-draft of two ranked digests: slate, each item's own team's score, teams."""
     cols, teams = team_draft(by_a.slate.cols, by_b.slate.cols, size, draft_rng(salt, digest_id))
-    propensity = position_marginals(
-        by_a.slate.cols, by_b.slate.cols, cols, seed=draft_seed(salt, digest_id)
-    )
+    propensity = position_marginals(by_a.slate.cols, by_b.slate.cols, cols)
     score_of = {
         "a": dict(zip(by_a.slate.cols.tolist(), by_a.scores.tolist(), strict=True)),
         "b": dict(zip(by_b.slate.cols.tolist(), by_b.scores.tolist(), strict=True)),

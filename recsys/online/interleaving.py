@@ -13,9 +13,8 @@ the teams' sizes differ by at most one.
 Randomness is one seeded generator per digest (:func:`draft_seed`), so a digest's draft is
 reproducible from the experiment's salt, the digest id and the two rankings.
 
-Propensities: :func:`position_marginals` enumerates every coin sequence (one coin per round,
-``ceil(k / 2)`` of them, each sequence equally likely) and returns, per position, the exact
-probability that the item shown there is shown there given both rankings: the same
+Propensities: :func:`position_marginals` returns, per position, the exact probability
+(over the coins) that the item shown there is shown there given both rankings: the same
 position-wise marginal as ``recsys.digests.exploration`` logs, conditional on the two
 rankings (exact when both rankers are deterministic, which interleaving experiments require).
 """
@@ -23,7 +22,6 @@ rankings (exact when both rankers are deterministic, which interleaving experime
 from __future__ import annotations
 
 import hashlib
-import itertools
 import math
 from collections.abc import Sequence
 
@@ -31,10 +29,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 TEAM_A, TEAM_B, TIE = "a", "b", "tie"
-# Coin sequences enumerated for exact propensities (2**10 drafts for a 20-item digest);
-# beyond it the marginal is estimated from this many seeded drafts instead.
-MAX_EXACT_ROUNDS = 10
-ESTIMATE_DRAFTS = 1024
 _DRAFT_STREAM = 0x1E7E_A7E  # mixed into every draft seed, so no other generator's stream is reused
 
 
@@ -90,31 +84,66 @@ def position_marginals(
     a: Sequence[int] | NDArray[np.integer],
     b: Sequence[int] | NDArray[np.integer],
     ids: NDArray[np.integer],
-    *,
-    seed: int = 0,
 ) -> NDArray[np.float64]:
-    """Per position, the probability that team-draft shows ``ids[l]`` at position ``l``.
+    """Per position, the exact probability that team-draft shows ``ids[l]`` at position ``l``.
 
-    Exact (all ``2**ceil(k/2)`` coin sequences) for ``k <= 2 * MAX_EXACT_ROUNDS``, else the
-    share of ``ESTIMATE_DRAFTS`` drafts seeded by ``seed``. Always > 0 for a drafted list.
+    Walks the draft round by round over the distinct sets of ids taken so far, each with its
+    probability. A round's coin only changes that set when both teams' next ids are the same
+    id (otherwise it changes only their order), so the sets stay few and this is exact
+    without enumerating all ``2**ceil(k/2)`` coin sequences. Always > 0 for a drafted list.
     """
     first, second = _checked(a, "a"), _checked(b, "b")
-    shown = np.asarray(ids, dtype=np.int64)
+    shown = np.asarray(ids, dtype=np.int64).tolist()
     k = len(shown)
-    if k == 0:
-        return np.zeros(0)
-    rounds = math.ceil(k / 2)
-    if rounds <= MAX_EXACT_ROUNDS:
-        sequences = [np.array(c) for c in itertools.product((True, False), repeat=rounds)]
-    else:
-        rng = np.random.default_rng([_DRAFT_STREAM, seed])
-        sequences = list(rng.random((ESTIMATE_DRAFTS, rounds)) < 0.5)
     hits = np.zeros(k)
-    for coins in sequences:
-        drafted, _ = draft_with_coins(first, second, k, coins)
-        n = min(len(drafted), k)
-        hits[:n] += drafted[:n] == shown[:n]
-    return hits / len(sequences)
+    states: dict[frozenset[int], float] = {frozenset(): 1.0}
+    for start in range(0, k, 2):
+        following: dict[frozenset[int], float] = {}
+        for taken, chance in states.items():
+            x, y = _next_free(first, taken), _next_free(second, taken)
+            if x is None or y is None:  # one team is out: the other fills the list, no coin
+                rest = _fill(second if x is None else first, taken, k - start)
+                _count(hits, shown, start, rest, chance)
+                continue
+            for leader in (TEAM_A, TEAM_B):
+                pair = _round(first, second, taken, leader)[: k - start]
+                _count(hits, shown, start, pair, chance / 2)
+                after = taken | set(pair)
+                following[after] = following.get(after, 0.0) + chance / 2
+        states = following
+    return hits
+
+
+def _next_free(ranking: NDArray[np.int64], taken: frozenset[int]) -> int | None:
+    """The best-ranked id not taken yet, or None when the ranking is used up."""
+    return next((int(i) for i in ranking if int(i) not in taken), None)
+
+
+def _round(
+    a: NDArray[np.int64], b: NDArray[np.int64], taken: frozenset[int], leader: str
+) -> list[int]:
+    """The (up to) two ids of one tied round when ``leader`` picks first."""
+    lead, follow = (a, b) if leader == TEAM_A else (b, a)
+    first = _next_free(lead, taken)
+    assert first is not None  # the caller checked that both teams have an id left
+    second = _next_free(follow, taken | {first})
+    if second is None:  # a follower with nothing left yields: the leader picks again
+        second = _next_free(lead, taken | {first})
+    return [first] if second is None else [first, second]
+
+
+def _fill(ranking: NDArray[np.int64], taken: frozenset[int], n: int) -> list[int]:
+    """The next ``n`` ids of one team once the other is used up."""
+    return [int(i) for i in ranking if int(i) not in taken][:n]
+
+
+def _count(
+    hits: NDArray[np.float64], shown: list[int], start: int, ids: list[int], p: float
+) -> None:
+    """Add ``p`` at each position from ``start`` where ``ids`` put the shown id."""
+    for offset, item in enumerate(ids):
+        if start + offset < len(shown) and shown[start + offset] == item:
+            hits[start + offset] += p
 
 
 def credit(teams: NDArray[np.str_], clicked: NDArray[np.bool_]) -> str:

@@ -130,3 +130,24 @@ def test_bad_input_is_refused_with_the_reason() -> None:
         team_draft([1], [2], 0, np.random.default_rng(0))
     with pytest.raises(ValueError, match="differ in shape"):
         credit(np.array(["a"]), np.array([True, False]))
+
+
+def _by_enumeration(a: np.ndarray, b: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The marginals the slow way: every coin sequence, each equally likely."""
+    rounds = (len(ids) + 1) // 2
+    hits = np.zeros(len(ids))
+    for coins in itertools.product((True, False), repeat=rounds):
+        drafted, _ = draft_with_coins(a, b, len(ids), np.array(coins))
+        n = min(len(drafted), len(ids))
+        hits[:n] += drafted[:n] == ids[:n]
+    return hits / 2**rounds
+
+
+def test_position_marginals_equal_the_enumeration_of_every_coin_sequence() -> None:
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        universe = int(rng.integers(2, 14))  # small universes: many shared ids, many collisions
+        a = rng.permutation(universe)[: rng.integers(0, universe + 1)]
+        b = rng.permutation(universe)[: rng.integers(1, universe + 1)]
+        ids, _ = team_draft(a, b, int(rng.integers(1, 13)), rng)
+        assert position_marginals(a, b, ids) == pytest.approx(_by_enumeration(a, b, ids))
