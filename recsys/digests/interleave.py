@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, func, update
 from sqlalchemy.orm import Session
 
-from recsys.db.bulk import update_rows
 from recsys.db.models import DigestItemRow, UserRow
 from recsys.digests.exploration import Slate
 from recsys.online.experiments import INTERLEAVE, Arm, experiment_variants, running_experiment
@@ -31,6 +30,13 @@ if TYPE_CHECKING:
     from recsys.digests.scoring import RankedDigest, Ranking
 
 Teams = dict[int, NDArray[np.str_]]  # ranking row -> team of each slate position
+_ITEMS: Table = DigestItemRow.__table__  # type: ignore[assignment]  # declarative: a Table
+# On the table, not the mapped class: an ORM bulk UPDATE refuses extra WHERE criteria.
+_SET_TEAMS = (
+    update(_ITEMS)
+    .where(_ITEMS.c.digest_id == bindparam("for_digest"))
+    .values(team=func.substr(bindparam("teams"), _ITEMS.c.position + 1, 1))
+)
 
 
 def interleave_ranking(
@@ -104,17 +110,15 @@ def drafted(
 
 
 def record_teams(session: Session, rows: Mapping[int, int], teams: Teams) -> None:
-    """Write ``digest_items.team`` of the inserted digests (digest id -> ranking row)."""
-    mine = {digest_id: teams[row] for digest_id, row in rows.items() if row in teams}
-    if not mine:
-        return
-    items = session.execute(
-        select(DigestItemRow.id, DigestItemRow.digest_id, DigestItemRow.position).where(
-            DigestItemRow.digest_id.in_(list(mine))
-        )
-    ).all()
-    update_rows(
-        session,
-        DigestItemRow,
-        [{"id": i.id, "team": str(mine[i.digest_id][i.position])} for i in items],
-    )
+    """Write ``digest_items.team`` of the inserted digests (digest id -> ranking row).
+
+    One statement per digest, its teams as one string indexed by position: updating item
+    rows by id took 0.9 s for 500 digests of 10 on SQLite, as long as ranking them.
+    """
+    params = [
+        {"for_digest": digest_id, "teams": "".join(teams[row].tolist())}
+        for digest_id, row in rows.items()
+        if row in teams
+    ]
+    if params:
+        session.execute(_SET_TEAMS, params)
