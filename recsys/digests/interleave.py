@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Table, bindparam, func, update
+from sqlalchemy import String, Table, bindparam, func, update
 from sqlalchemy.orm import Session
 
 from recsys.db.models import DigestItemRow, UserRow
@@ -35,7 +35,7 @@ _ITEMS: Table = DigestItemRow.__table__  # type: ignore[assignment]  # declarati
 _SET_TEAMS = (
     update(_ITEMS)
     .where(_ITEMS.c.digest_id == bindparam("for_digest"))
-    .values(team=func.substr(bindparam("teams"), _ITEMS.c.position + 1, 1))
+    .values(team=func.substr(bindparam("teams", type_=String), _ITEMS.c.position + 1, 1))
 )
 
 
