@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from threadpoolctl import threadpool_limits
 
-from experiments import online_cli
+from experiments import interleave_cli, online_cli
 from experiments.evaluation import CUTOFFS
 from recsys.progress import progress_bars
 
@@ -38,6 +38,9 @@ experiment_app.command("audit-reasons")(online_cli.audit_reasons)
 # Off-policy estimates and exports from the service's own logs (issue 15).
 experiment_app.command("offpolicy")(online_cli.offpolicy)
 experiment_app.command("export-logs")(online_cli.export_logs)
+# Interleaving experiments (issue 15 item 4), in experiments/interleave_cli.py.
+experiment_app.command("interleave-create")(interleave_cli.interleave_create)
+experiment_app.command("interleave-report")(interleave_cli.interleave_report)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (one object per split).")]
 Seed = Annotated[int, typer.Option(help="Seed of the validation split and the models.")]

@@ -231,6 +231,9 @@ class DigestItemRow(Base):
     # too.
     propensity: Mapped[float] = mapped_column(Float, default=1.0, server_default="1.0")
     explored: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # In an interleaving experiment, the team ("a" or "b") whose ranking put the paper here
+    # (recsys.online.interleaving); NULL in every other digest.
+    team: Mapped[str | None] = mapped_column(String(1))
 
 
 class SuppressionRow(Base):
@@ -257,6 +260,9 @@ class ExperimentRow(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     salt: Mapped[str] = mapped_column(String(64))
     variants: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # "split": users divided between arms; "interleave": exactly two variants, every
+    # eligible digest a team-draft interleaving of both (recsys.online.interleaving).
+    kind: Mapped[str] = mapped_column(String(16), default="split", server_default="split")
     status: Mapped[str] = mapped_column(String(16), default="running")  # running | stopped
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -34,6 +34,7 @@ from recsys.db.models import (
     UserRow,
 )
 from recsys.digests.exploration import Slate, explore_slate, pack_mask, ranked_slate, uniform_slate
+from recsys.digests.interleave import interleave_ranking, record_teams
 from recsys.digests.outbox import claim_many
 from recsys.online.assignment import RankerConfig
 from recsys.online.experiments import Arm, RankingDefaults, arms_for
@@ -164,6 +165,11 @@ def rank_digests(
     ranking = rank_users(
         session, model, users, since, now, arms=arms, seeds=seeds, min_score=min_score
     )
+    # Interleaving experiment (recsys.digests.interleave): its digests become team-drafts
+    # of both variants' rankings; the teams are written with the items below.
+    ranking, teams = interleave_ranking(
+        session, model, users, since, now, ranking, seeds=seeds, min_score=min_score
+    )
     row_of = {digest.id: row for row, (digest, _) in enumerate(pairs)}
     # One conditional UPDATE per outcome for the whole chunk: ids another worker already
     # moved are simply missing from what comes back, exactly as with a single claim.
@@ -173,6 +179,7 @@ def rank_digests(
     ranked = claim_many(session, full, "planned", "ranked", now, model_version=model.version)
     _log_rankings(session, {d: row_of[d] for d in skipped + ranked}, ranking, model, now)
     _insert_items(session, {d: row_of[d] for d in ranked}, ranking, model)
+    record_teams(session, {d: row_of[d] for d in ranked}, teams)
     return ranked
 
 

@@ -32,6 +32,7 @@ from recsys.db.models import CandidatePoolRow, DigestItemRow, DigestRow, EventRo
 from recsys.digests.exploration import unpack_mask
 from recsys.online.assignment import ExperimentError
 from recsys.online.experiments import (
+    INTERLEAVE,
     ExperimentPlan,
     experiment_variants,
     get_experiment,
@@ -199,9 +200,14 @@ def online_report(
     Raises
     ------
     ExperimentError
-        If there is no experiment called ``name``.
+        If there is no experiment called ``name``, or it is an interleaved one.
     """
     experiment = get_experiment(session, name)
+    if experiment.kind == INTERLEAVE:  # one list made by two rankers: no arms to compare
+        raise ExperimentError(
+            f"experiment {name!r} is interleaved; read it with "
+            f"`paperboy experiment interleave-report --name {name}`"
+        )
     logged = session.execute(
         select(DigestRow.id, DigestRow.user_id, DigestRow.variant, DigestRow.status)
         .add_columns(DigestRow.sent_at)

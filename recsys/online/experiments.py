@@ -33,6 +33,7 @@ from recsys.online.assignment import (
 from recsys.settings import Settings
 
 RUNNING, STOPPED = "running", "stopped"
+SPLIT, INTERLEAVE = "split", "interleave"  # experiments.kind
 # Below a few hundred digests an arm, the plug-in variance behind the always-valid intervals
 # is itself too noisy for them to hold (recsys.online.sequential).
 MIN_HORIZON_DIGESTS = 100
@@ -70,8 +71,12 @@ def create_experiment(
     now: datetime,
     *,
     salt: str | None = None,
+    kind: str = SPLIT,
 ) -> ExperimentRow:
     """Store a running experiment; its arms apply from the next ranking on.
+
+    ``kind`` is ``SPLIT`` (users divided between the variants) or ``INTERLEAVE``
+    (``recsys.online.interleaved`` checks its variants and ranks its digests).
 
     Raises
     ------
@@ -93,6 +98,7 @@ def create_experiment(
         salt=salt or secrets.token_hex(8),
         variants=[v.as_dict() for v in checked],
         status=RUNNING,
+        kind=kind,
         created_at=now,
     )
     session.add(row)
