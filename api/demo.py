@@ -79,7 +79,9 @@ def run_demo(
         n_papers, user_ids = _prepare(session, now, n_users, paper_files, seed)
         _check_due(session, user_ids, now)
     progress("corpus", 1, 1)
-    with Embedded(settings) as runtime:
+    # With beat, as in production: the sweep recovers what a lost task or reply left, and
+    # the demo shows the service running by itself rather than a one-off pipeline.
+    with Embedded(settings, beat=True) as runtime:
         assert runtime.celery is not None
         plan = runtime.celery.signature("paperboy.plan", immutable=True)
         runtime.celery.send_task("paperboy.train", link=plan)

@@ -167,6 +167,11 @@ def score(digest_ids: list[int]) -> int:
 def send(self: Task, digest_ids: list[int] | int) -> dict[str, int]:
     """Send ranked digests; those that failed transiently retry with backoff and jitter.
 
+    Only rounds that settled nothing count towards ``max_retries``: a round that sent (or
+    finished) some digests continues as a fresh task. With a fifth of requests failing and
+    a timeout cutting a chunk short every twenty digests, a chunk of 100 needs more than
+    eight rounds while it is making progress all along.
+
     Out of retries, the digests stay ``ranked`` with a short lease: the sweep takes them over
     (and fails those out of attempts), rather than Celery logging MaxRetriesExceeded.
     """
@@ -179,7 +184,8 @@ def send(self: Task, digest_ids: list[int] | int) -> dict[str, int]:
     retry = report.ids(sending.Outcome.RETRY)
     if not retry:
         return outcomes
-    if self.max_retries is not None and self.request.retries >= self.max_retries:
+    progressed = len(retry) < len(ids)
+    if not progressed and self.max_retries is not None and self.request.retries >= self.max_retries:
         _hand_back(retry)
         return outcomes
     # Backoff by the digests' own attempts, not the task's rounds: in a big chunk some digest
@@ -188,10 +194,14 @@ def send(self: Task, digest_ids: list[int] | int) -> dict[str, int]:
     with runtime.database().session() as session:
         tried = outbox.fewest_attempts(session, retry)
     countdown = backoff_s(max(tried - 1, 0), report.retry_after_s())
-    # The retry holds the rows through its wait, so the sweep does not send them early; if
-    # the worker holding the retry dies, the lease runs out and the sweep takes them.
+    # The next round holds the rows through its wait, so the sweep does not send them early;
+    # if the worker holding it dies, or the broker loses it, the lease runs out and the sweep
+    # takes them.
     with runtime.database().session() as session:
         outbox.lease(session, retry, "ranked", _lease_until(settings, countdown))
+    if progressed:
+        send.apply_async(args=(retry,), countdown=countdown)
+        return outcomes
     raise self.retry(args=(retry,), countdown=countdown)
 
 
