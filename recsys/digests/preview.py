@@ -17,7 +17,6 @@ from recsys.db.models import DigestItemRow, DigestRow, PaperRow, UserRow
 # The scorer's own ranking, so a preview never drifts from the real one.
 from recsys.digests.scoring import SKIP_REASON, Ranking, explain, rank_users
 from recsys.online.experiments import RankingDefaults, arms_for
-from recsys.recommender.ranking import MIN_RELEVANCE
 from recsys.training.model import Model
 
 NO_MODEL = "no model is trained yet, so there is nothing to rank"
@@ -50,7 +49,7 @@ def preview_digest(
     now: datetime,
     *,
     lookback: timedelta,
-    min_score: float = MIN_RELEVANCE,
+    min_score: float | None = None,
     defaults: RankingDefaults = RankingDefaults(),  # noqa: B008 - frozen, so safe to share
 ) -> Preview:
     """Rank ``user_id``'s next digest at ``now`` without writing anything.
