@@ -121,6 +121,23 @@ class SentDigest:
     items: tuple[PreviewItem, ...]
 
 
+def skipped_since_last_sent(session: Session, user_id: int) -> str | None:
+    """The period of the latest digest skipped because nothing cleared the user's bar, if it
+    came after the last one sent (an older skip is no news); else None."""
+    last_sent = select(func.max(DigestRow.sent_at)).where(DigestRow.user_id == user_id)
+    skipped = session.execute(
+        select(DigestRow.period, DigestRow.updated_at)
+        .where(DigestRow.user_id == user_id, DigestRow.status == "skipped")
+        .where(DigestRow.reason == SKIP_REASON)
+        .order_by(DigestRow.updated_at.desc(), DigestRow.id.desc())
+        .limit(1)
+    ).first()
+    sent = session.scalar(last_sent)
+    if skipped is None or (sent is not None and sent >= skipped.updated_at):
+        return None
+    return str(skipped.period)
+
+
 def last_sent_digest(session: Session, user_id: int) -> SentDigest | None:
     """The user's most recently sent digest, or None before the first one."""
     digest = session.scalar(
