@@ -55,6 +55,9 @@ MAX_CALIBRATION_PAPERS: Final[int] = 5_000
 # A disliked paper's penalty on a paper identical to it: half this for one fresh "less",
 # three quarters for two, never more than this however many (cosine units).
 PENALTY_CAP: Final[float] = 0.5
+# Cosine two papers must exceed for a dislike of one to touch the other: unrelated texts
+# sit within a few hundredths of 0 after the SVD, and that noise must not move them.
+SIMILAR: Final[float] = 0.1
 # Share of its margin above the bar that a paper matching an explicit interest keeps however
 # many dislikes: the full margin made one "less" powerless against any interest, none let
 # ten of them push a "speaker verification" paper to the bar among every speech paper.
@@ -130,12 +133,14 @@ def dislike_penalty(
 ) -> NDArray[np.float32]:
     """(n_users, n_papers) penalty in cosine units: ``PENALTY_CAP * (1 - 0.5 ** s)``.
 
-    ``s[u, i]`` sums, over user u's dislikes, strength times the (positive part of the)
-    cosine of paper i with the disliked paper. A paper pointing away from everything the
-    user disliked gets no penalty; one "less" on a paper halves the cap on its twins.
+    ``s[u, i]`` sums, over user u's dislikes, strength times the similarity of paper i with
+    the disliked paper: its cosine above ``SIMILAR`` rescaled to [0, 1]. A paper unrelated to
+    everything the user disliked gets no penalty at all; one "less" on a paper takes half
+    the cap off its twins.
     """
     unit = unit_rows(papers)
-    similarity = np.maximum(dislikes.vectors @ unit.T, 0.0) * dislikes.weight[:, None]
+    cosine = dislikes.vectors @ unit.T
+    similarity = np.maximum(cosine - SIMILAR, 0.0) / (1.0 - SIMILAR) * dislikes.weight[:, None]
     strength = np.zeros((n_users, len(unit)), dtype=np.float64)
     np.add.at(strength, dislikes.user, similarity)
     return (PENALTY_CAP * (1.0 - 0.5**strength)).astype(np.float32)
@@ -166,8 +171,9 @@ def apply_feedback(
     alone clears the bar (``floor`` finite) never by more than ``1 - INTEREST_KEEP`` of the
     paper's margin above the bar: such a paper may sink in the ranking, never out of it."""
     bar = bars[:, None]
-    with np.errstate(invalid="ignore"):  # -inf floors give -inf, never NaN: bar is finite
-        keep = bar + INTEREST_KEEP * (np.minimum(relevance, floor) - bar)
+    matched = np.isfinite(floor)
+    margin = np.minimum(relevance, np.where(matched, floor, 0.0)) - bar
+    keep = np.where(matched, bar + INTEREST_KEEP * margin, -np.inf)
     return np.maximum(relevance - penalty, np.minimum(relevance, keep)).astype(np.float32)
 
 
