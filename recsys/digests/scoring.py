@@ -243,7 +243,8 @@ def rank_users(
     digests: list[RankedDigest | None] = [None] * len(users)
     full = _base_scores(model, context, candidates, arms)
     base = model.bar.score if min_score is None else min_score
-    relevance = user_relevance(model, context, dislikes, candidates, users, base)
+    strictness = [u.strictness for u in users]
+    relevance = user_relevance(model, context, dislikes, candidates, strictness, base)
     by_author, in_category = candidate_follows(context, candidates)
     for config, rows in _rows_by_config(arms).items():
         scores = _config_scores(model, context, candidates, config, rows, full)
@@ -336,15 +337,19 @@ def user_relevance(
     context: UserContext,
     dislikes: Dislikes,
     candidates: Candidates,
-    users: Sequence[UserRow],
+    strictness: Sequence[str],
     base: float,
 ) -> UserRelevance:
-    """Content relevance with feedback applied, and each user's bar (see UserRelevance)."""
+    """Content relevance with feedback applied, and each user's bar (see UserRelevance).
+
+    ``strictness`` holds one level per user row (``UserRow.strictness``); ``base`` is the
+    bar before it (the model's calibrated bar unless a caller overrides it).
+    """
     explainer = content_explainer(model)
     block, embeddings = context.block, candidates.block.embeddings
     cosine = explainer.score(block, candidates.block)
-    offsets = np.array([STRICTNESS.get(u.strictness, 0.0) for u in users], dtype=np.float32)
-    bars = user_bars(base, [u.strictness for u in users])
+    offsets = np.array([STRICTNESS.get(s, 0.0) for s in strictness], dtype=np.float32)
+    bars = user_bars(base, list(strictness))
     interests = interest_similarity(block, embeddings)
     penalty = dislike_penalty(dislikes, embeddings, block.n_users)
     adjusted = apply_feedback(cosine, penalty, interest_floor(block, interests, bars), bars)
