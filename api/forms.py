@@ -147,6 +147,7 @@ def changed_preferences(form: PreferencesForm, stored: Sequence[Interest]) -> Pr
         frequency=given("frequency", full.frequency),
         digest_size=given("digest_size", full.digest_size),
         interests=interests,
+        strictness=given("strictness", form.strictness),
     )
 
 

@@ -272,6 +272,9 @@ class SignUpForm(BaseModel):
 
 class PreferencesForm(SignUpForm):
     remove_seed: list[str] = Field(default_factory=list, description="Seed paper ids to drop.")
+    strictness: str = Field(
+        default="normal", description="How close a paper must be: fewer, normal or more."
+    )
 
 
 class PreferencesLinkForm(BaseModel):

@@ -70,6 +70,8 @@ class LoggedDigest:
     propensity: NDArray[np.float64]
     explored: NDArray[np.bool_]
     clicked: NDArray[np.bool_]
+    # The user's strictness (recsys.recommender.relevance), read now like digest_size.
+    strictness: str = "normal"
 
     @property
     def arm(self) -> str:
@@ -294,6 +296,7 @@ def _digest_rows(
             DigestRow.candidate_pool_id,
             DigestRow.candidate_mask,
             UserRow.digest_size,
+            UserRow.strictness,
         )
         .join(UserRow, UserRow.id == DigestRow.user_id)
         .where(DigestRow.id > after, DigestRow.status == "sent")
@@ -352,6 +355,7 @@ def _digest(
         digest_id=row.id,
         user_id=row.user_id,
         digest_size=row.digest_size,
+        strictness=row.strictness,
         ranked_at=ranked_at,
         sent_at=_aware(row.sent_at),
         model_version=row.model_version,

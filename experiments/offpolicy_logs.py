@@ -22,7 +22,7 @@ refused rather than reported (see :func:`support_problem`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,13 +44,15 @@ from recsys.digests.scoring import (
     Candidates,
     UserContext,
     candidate_follows,
-    content_explainer,
     diversified,
     reweighted_scores,
+    user_relevance,
+    without_dislikes,
 )
 from recsys.online.assignment import RankerConfig
 from recsys.recommender.follows import lift
-from recsys.recommender.ranking import MIN_RELEVANCE, top_k
+from recsys.recommender.ranking import top_k
+from recsys.recommender.relevance import in_score_units
 from recsys.training.model import Model
 
 ESTIMATORS: dict[str, Callable[..., op.Estimate]] = {
@@ -184,27 +186,36 @@ def ranked_pool_columns(
     pools: NDArray[np.bool_],
     sizes: list[int],
     config: RankerConfig,
-    min_score: float = MIN_RELEVANCE,
+    min_score: float | None = None,
+    strictness: Sequence[str] | None = None,
 ) -> list[NDArray[np.int32]]:
     """Each user's ranked candidate columns under ``config``, as ``rank_users`` ranks them.
 
     ``pools[i]`` is user ``i``'s pool over ``candidates``; the result is cut to ``sizes[i]``.
+    ``min_score`` is the base bar (default the model's), ``strictness`` each user's level.
     """
+    context, dislikes = without_dislikes(model, context)
     users, papers = context.block, candidates.block
     if config.weights:
         scores = reweighted_scores(model, users, papers, dict(config.weights))
     else:
         scores = model.component.score(users, papers)
+    levels = list(strictness) if strictness is not None else ["normal"] * len(sizes)
+    base = model.bar.score if min_score is None else min_score
+    relevance = user_relevance(model, context, dislikes, candidates, levels, base)
+    scores = in_score_units(scores, relevance.drop, relevance.cosine)
     by_author, in_category = candidate_follows(context, candidates)
     scores = lift(scores, by_author, in_category)
-    bar = min_score if config.min_score is None else config.min_score
-    relevance = content_explainer(model).score(users, papers)
-    below = (relevance < bar) & ~(by_author | in_category)
+    rows = list(range(len(sizes)))
+    below = relevance.below(rows, config.min_score) & ~(by_author | in_category)
     size = max(sizes)
-    depth = size if config.diversity is None else max(size, DIVERSITY_POOL)
+    wide = config.diversity is not None or relevance.has_quota(rows)
+    depth = max(size, DIVERSITY_POOL) if wide else size
     cols, best = top_k(scores, depth, exclude=~pools | below, tie_break=-papers.age_days)
     if config.diversity is not None:
         cols = diversified(cols, best, papers, size, config.diversity)
+    elif relevance.has_quota(rows):
+        cols = relevance.quota(cols, rows, sizes)
     return [row[row >= 0][:n] for row, n in zip(cols, sizes, strict=True)]
 
 
@@ -372,7 +383,8 @@ def _rank_group(
     out = {}
     for key, cfg in configs.items():
         if cfg not in cache:
-            cols = ranked_pool_columns(model, context, candidates, pools, sizes, cfg)
+            levels = [d.strictness for d in group]
+            cols = ranked_pool_columns(model, context, candidates, pools, sizes, cfg, None, levels)
             cache[cfg] = [_local(d.pool, ids[c]) for d, c in zip(group, cols, strict=True)]
         out[key] = cache[cfg]
     return out

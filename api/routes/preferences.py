@@ -29,7 +29,8 @@ from api.pages import PAGE_HEADERS, FormInvalid, message_page, render
 from api.schemas import DeleteForm, PreferencesForm
 from recsys.db.models import UserRow
 from recsys.delivery.backends import outbox_from_settings
-from recsys.digests.preview import last_sent_digest, preview_digest
+from recsys.digests.preview import last_sent_digest, preview_digest, skipped_since_last_sent
+from recsys.recommender.relevance import STRICTNESS_LABELS
 from recsys.settings import Settings
 from recsys.subscribers.accounts import (
     FREQUENCIES,
@@ -219,8 +220,14 @@ class Page:
             "error_field": error.field.split(".")[0] if error else None,
             "notice": notice,
             "frequencies": FREQUENCIES,
+            "strictness_levels": STRICTNESS_LABELS,
+            "skipped_note": self._skipped_note(),
             "timezones": timezone_names(),
         }
+
+    def _skipped_note(self) -> str | None:
+        period = skipped_since_last_sent(self.session, self.user.id)
+        return None if period is None else f"Nothing new cleared your bar on {period}."
 
     def _lookback(self) -> timedelta:
         return timedelta(days=self.settings.candidate_lookback_days)
@@ -255,4 +262,5 @@ def form_from(user: UserRow) -> PreferencesForm:
         send_hour=str(user.send_hour),
         frequency=user.frequency,
         digest_size=str(user.digest_size),
+        strictness=user.strictness,
     )

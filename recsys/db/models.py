@@ -92,6 +92,8 @@ class UserRow(Base):
     send_hour: Mapped[int] = mapped_column(Integer, default=7)
     frequency: Mapped[str] = mapped_column(String(16), default="daily")
     digest_size: Mapped[int] = mapped_column(Integer, default=10)
+    # How close a paper must be to be sent (recsys.recommender.relevance.STRICTNESS).
+    strictness: Mapped[str] = mapped_column(String(16), default="normal", server_default="normal")
     next_digest_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

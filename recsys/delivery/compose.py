@@ -141,6 +141,10 @@ class DigestEmail:
     candidates : int or None
         How many new papers this digest was ranked from (its candidate pool), for the line
         "We read 27 new papers for you; here are the 10 closest."; left out when None.
+    requested : int or None
+        How many papers the subscriber asked for; a digest holding fewer (a thin day: the
+        rest did not clear their relevance bar) says so in one sentence, "Only 3 new papers
+        cleared your bar today."; left out when None.
     """
 
     digest_id: int
@@ -152,6 +156,7 @@ class DigestEmail:
     unsubscribe_url: str
     preferences_url: str | None = None
     candidates: int | None = None
+    requested: int | None = None
 
 
 def compose(digest: DigestEmail, from_email: str, *, now: datetime | None = None) -> EmailMessage:
@@ -462,6 +467,7 @@ def _template_context(digest: DigestEmail) -> dict[str, Any]:
         "to_name": digest.to_name,
         "intro": _intro(len(digest.items)),
         "header": _header(digest.candidates, len(digest.items)),
+        "thin": thin_day_line(len(digest.items), digest.requested),
         "items": [_line_view(item, n < MAX_FULL_ENTRIES) for n, item in enumerate(digest.items)],
         "unsubscribe_url": digest.unsubscribe_url,
         "preferences_url": digest.preferences_url,
@@ -484,6 +490,14 @@ def _header(candidates: int | None, count: int) -> str:
     else:
         shown = "here is the closest" if count == 1 else f"here are the {count} closest"
     return f"We read {papers} for you; {shown}."
+
+
+def thin_day_line(count: int, requested: int | None) -> str:
+    """ "Only 3 new papers cleared your bar today." when fewer than asked for, else ""."""
+    if requested is None or count >= requested:
+        return ""
+    papers = "1 new paper" if count == 1 else f"{count} new papers"
+    return f"Only {papers} cleared your bar today."
 
 
 def _line_view(item: DigestLine, full: bool = True) -> dict[str, Any]:

@@ -48,7 +48,7 @@ def interleave_ranking(
     ranking: Ranking,
     *,
     seeds: Sequence[int],
-    min_score: float,
+    min_score: float | None,
 ) -> tuple[Ranking, Teams]:
     """``ranking`` with the running interleaving experiment's digests drafted from both arms.
 

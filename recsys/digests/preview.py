@@ -17,7 +17,6 @@ from recsys.db.models import DigestItemRow, DigestRow, PaperRow, UserRow
 # The scorer's own ranking, so a preview never drifts from the real one.
 from recsys.digests.scoring import SKIP_REASON, Ranking, explain, rank_users
 from recsys.online.experiments import RankingDefaults, arms_for
-from recsys.recommender.ranking import MIN_RELEVANCE
 from recsys.training.model import Model
 
 NO_MODEL = "no model is trained yet, so there is nothing to rank"
@@ -50,7 +49,7 @@ def preview_digest(
     now: datetime,
     *,
     lookback: timedelta,
-    min_score: float = MIN_RELEVANCE,
+    min_score: float | None = None,
     defaults: RankingDefaults = RankingDefaults(),  # noqa: B008 - frozen, so safe to share
 ) -> Preview:
     """Rank ``user_id``'s next digest at ``now`` without writing anything.
@@ -120,6 +119,23 @@ class SentDigest:
 
     period: str
     items: tuple[PreviewItem, ...]
+
+
+def skipped_since_last_sent(session: Session, user_id: int) -> str | None:
+    """The period of the latest digest skipped because nothing cleared the user's bar, if it
+    came after the last one sent (an older skip is no news); else None."""
+    last_sent = select(func.max(DigestRow.sent_at)).where(DigestRow.user_id == user_id)
+    skipped = session.execute(
+        select(DigestRow.period, DigestRow.updated_at)
+        .where(DigestRow.user_id == user_id, DigestRow.status == "skipped")
+        .where(DigestRow.reason == SKIP_REASON)
+        .order_by(DigestRow.updated_at.desc(), DigestRow.id.desc())
+        .limit(1)
+    ).first()
+    sent = session.scalar(last_sent)
+    if skipped is None or (sent is not None and sent >= skipped.updated_at):
+        return None
+    return str(skipped.period)
 
 
 def last_sent_digest(session: Session, user_id: int) -> SentDigest | None:

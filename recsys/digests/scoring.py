@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -50,8 +50,21 @@ from recsys.recommender.follows import (
     normalise_author,
     normalise_category,
 )
-from recsys.recommender.ranking import MIN_RELEVANCE, top_k
+from recsys.recommender.ranking import top_k
 from recsys.recommender.reasons import choose_reasons, contributions, top_component
+from recsys.recommender.relevance import (
+    STRICTNESS,
+    Dislikes,
+    apply_feedback,
+    dislike_penalty,
+    in_score_units,
+    interest_floor,
+    interest_quota,
+    interest_similarity,
+    nearest_interest,
+    split_dislikes,
+    user_bars,
+)
 from recsys.subscribers.events import EVENT_WEIGHTS
 from recsys.training.model import Model
 
@@ -126,7 +139,7 @@ def rank_digests(
     now: datetime,
     *,
     lookback: timedelta,
-    min_score: float = MIN_RELEVANCE,
+    min_score: float | None = None,
     defaults: RankingDefaults = RankingDefaults(),  # noqa: B008 - frozen, so safe to share
 ) -> list[int]:
     """Rank every still-``planned`` digest in ``digest_ids``; return the ids now ``ranked``.
@@ -143,9 +156,9 @@ def rank_digests(
         The ranking instant (aware UTC).
     lookback : timedelta
         Window floor for digests planned without ``covers_from``.
-    min_score : float
-        Relevance bar on the content cosine (see :func:`rank_users`), unless the user's arm
-        sets its own.
+    min_score : float, optional
+        Base relevance bar on the content cosine (see :func:`rank_users`); default the
+        model's calibrated bar.
     defaults : RankingDefaults
         Exploration and holdout for users outside an experiment
         (``RankingDefaults.from_settings``); the default is the plain top-k.
@@ -192,7 +205,7 @@ def rank_users(
     *,
     arms: Sequence[Arm] | None = None,
     seeds: Sequence[int] | None = None,
-    min_score: float = MIN_RELEVANCE,
+    min_score: float | None = None,
 ) -> Ranking:
     """Rank ``users``' next digests without writing: the scorer's core, shared by the preview.
 
@@ -213,11 +226,13 @@ def rank_users(
     seeds : sequence of int, optional
         One per user, seeding the arm's sampling (the digest id); needed only by arms that
         explore. Default 0.
-    min_score : float
-        Relevance bar for arms that do not set their own: a paper whose content cosine with
-        the user's profile is below it is never shown, whatever the model's score. A cold
-        user's cosine is 0 everywhere, so the default bar of 0 still sends them the newest
-        papers.
+    min_score : float, optional
+        Base relevance bar for arms that do not set their own (default: the model's
+        calibrated ``model.bar``); each user's strictness moves it (see
+        :mod:`recsys.recommender.relevance`). A paper whose content cosine with the user's
+        profile (after "less like this" penalties) is below the user's bar is never shown,
+        whatever the model's score, unless the user follows its author or category. A cold
+        user (no profile at all) is exempt, so new subscribers still get the newest papers.
 
     Returns
     -------
@@ -230,30 +245,123 @@ def rank_users(
         raise ValueError(f"{len(users)} users need as many arms and seeds")
     candidates = _candidates(session, model, min(since.values()), now)
     context = build_user_context(session, model, [u.id for u in users], now)
+    context, dislikes = without_dislikes(model, context)
     pool = ~_exclusions(session, users, candidates, since)
     digests: list[RankedDigest | None] = [None] * len(users)
     full = _base_scores(model, context, candidates, arms)
-    relevance = content_explainer(model).score(context.block, candidates.block)
+    base = model.bar.score if min_score is None else min_score
+    strictness = [u.strictness for u in users]
+    relevance = user_relevance(model, context, dislikes, candidates, strictness, base)
     by_author, in_category = candidate_follows(context, candidates)
     for config, rows in _rows_by_config(arms).items():
         scores = _config_scores(model, context, candidates, config, rows, full)
+        scores = in_score_units(scores, relevance.drop[rows], relevance.cosine[rows])
         scores = lift(scores, by_author[rows], in_category[rows])
-        # The bar is on content similarity, not on the blend: a hybrid's scores have no
-        # fixed scale, while a negative cosine always means "points away from your papers".
-        # What the reader follows by name clears it whatever its text.
-        bar = min_score if config.min_score is None else config.min_score
-        below = (relevance[rows] < bar) & ~(by_author[rows] | in_category[rows])
+        below = relevance.below(rows, config.min_score) & ~(by_author[rows] | in_category[rows])
         size = max(users[row].digest_size for row in rows)
-        depth = size if config.diversity is None else max(size, DIVERSITY_POOL)
+        wide = config.diversity is not None or relevance.has_quota(rows)
+        depth = max(size, DIVERSITY_POOL) if wide else size
         cols, best = top_k(
             scores, depth, exclude=~pool[rows] | below, tie_break=-candidates.block.age_days
         )
         if config.diversity is not None:
             cols = diversified(cols, best, candidates.block, size, config.diversity)
+        elif relevance.has_quota(rows):
+            cols = relevance.quota(cols, rows, [users[row].digest_size for row in rows])
         for i, row in enumerate(rows):
             slate = _slate(cols[i], pool[row], users[row].digest_size, config, seeds[row])
             digests[row] = RankedDigest(slate, scores[i, slate.cols], pool[row], arms[row])
     return Ranking(candidates, context, [d for d in digests if d is not None])
+
+
+@dataclass(frozen=True)
+class UserRelevance:
+    """Each user's content relevance to each candidate, their bar, and what feeds the quota.
+
+    Attributes
+    ----------
+    cosine : (n_users, n_candidates) float32
+        Profile cosine after "less like this" penalties (floored by explicit interests).
+    drop : (n_users, n_candidates) float32
+        What the penalties took off, in cosine units (for the model's scores).
+    bars, offsets : (n_users,) float32
+        The user's bar (base + strictness) and their strictness offset alone.
+    cold : (n_users,) bool
+        No profile at all: exempt from the bar.
+    interests : (n_interests, n_candidates) float32
+        Cosine of each explicit interest of the block with each candidate.
+    """
+
+    context: UserContext
+    cosine: NDArray[np.float32]
+    drop: NDArray[np.float32]
+    bars: NDArray[np.float32]
+    offsets: NDArray[np.float32]
+    cold: NDArray[np.bool_]
+    interests: NDArray[np.float32]
+
+    def below(self, rows: list[int], arm_bar: float | None) -> NDArray[np.bool_]:
+        """(len(rows), n_candidates): below the bar; an arm's own bar replaces the base."""
+        bars = self.bars[rows] if arm_bar is None else arm_bar + self.offsets[rows]
+        return (self.cosine[rows] < bars[:, None]) & ~self.cold[rows, None]
+
+    def has_quota(self, rows: list[int]) -> bool:
+        counts = np.bincount(self.context.block.interest_user, minlength=len(self.bars))
+        return bool((counts[rows] >= 2).any())
+
+    def quota(
+        self, cols: NDArray[np.int32], rows: list[int], sizes: list[int]
+    ) -> NDArray[np.int32]:
+        """Each row's ranked columns cut to its size with a share per explicit interest."""
+        block = self.context.block.take(rows)
+        similarity = self.interests[_interest_rows(self.context, rows)]
+        nearest, counts = nearest_interest(block, similarity, cols)
+        out = np.full((len(rows), max(sizes)), -1, dtype=np.int32)
+        for i, size in enumerate(sizes):
+            picked = interest_quota(cols[i], nearest[i], int(counts[i]), size)
+            out[i, : len(picked)] = picked
+        return out
+
+
+def _interest_rows(context: UserContext, rows: list[int]) -> NDArray[np.intp]:
+    """Interest rows of ``rows``' users in the order ``UserBlock.take(rows)`` keeps them."""
+    return np.flatnonzero(np.isin(context.block.interest_user, rows))
+
+
+def without_dislikes(model: Model, context: UserContext) -> tuple[UserContext, Dislikes]:
+    """The context with "less like this" taken out of the profile, and those dislikes.
+
+    A dislike lowers similar papers by a bounded penalty instead of turning the profile
+    away from a whole field (see :mod:`recsys.recommender.relevance`).
+    """
+    half_life = content_explainer(model).half_life_days
+    block, dislikes = split_dislikes(context.block, half_life)
+    return replace(context, block=block), dislikes
+
+
+def user_relevance(
+    model: Model,
+    context: UserContext,
+    dislikes: Dislikes,
+    candidates: Candidates,
+    strictness: Sequence[str],
+    base: float,
+) -> UserRelevance:
+    """Content relevance with feedback applied, and each user's bar (see UserRelevance).
+
+    ``strictness`` holds one level per user row (``UserRow.strictness``); ``base`` is the
+    bar before it (the model's calibrated bar unless a caller overrides it).
+    """
+    explainer = content_explainer(model)
+    block, embeddings = context.block, candidates.block.embeddings
+    cosine = explainer.score(block, candidates.block)
+    offsets = np.array([STRICTNESS.get(s, 0.0) for s in strictness], dtype=np.float32)
+    bars = user_bars(base, list(strictness))
+    interests = interest_similarity(block, embeddings)
+    penalty = dislike_penalty(dislikes, embeddings, block.n_users)
+    adjusted = apply_feedback(cosine, penalty, interest_floor(block, interests, bars), bars)
+    cold = ~np.any(explainer.user_vectors(block) != 0, axis=1)
+    return UserRelevance(context, adjusted, cosine - adjusted, bars, offsets, cold, interests)
 
 
 def explain(

@@ -292,6 +292,7 @@ def load_emails(
             UserRow.email,
             UserRow.name,
             UserRow.created_at,
+            UserRow.digest_size,
             DigestRow.candidate_mask,
         )
         .join(UserRow, UserRow.id == DigestRow.user_id)
@@ -416,4 +417,5 @@ def _email(digest: Any, items: list[tuple[_Paper, str]], links: LinkMaker) -> Di
         unsubscribe_url=links.unsubscribe(user_id, digest.created_at),
         preferences_url=links.preferences(user_id, digest.created_at),
         candidates=_pool_size(digest.candidate_mask),
+        requested=digest.digest_size,  # fewer items: a thin day, and the e-mail says so
     )

@@ -33,6 +33,7 @@ from recsys.db.models import (
 )
 from recsys.digests.outbox import next_send_time
 from recsys.domain import Paper
+from recsys.recommender.relevance import STRICTNESS
 from recsys.subscribers.library import Library, LibraryError, SeedPaper, parse_library
 
 INTEREST_KINDS = ("keyword", "author", "category", "text")
@@ -190,6 +191,7 @@ class Preferences:
     frequency: str | None = None
     digest_size: int | None = None
     interests: Sequence[Interest] | None = None
+    strictness: str | None = None  # a key of recsys.recommender.relevance.STRICTNESS
 
 
 @dataclass(frozen=True)
@@ -305,6 +307,8 @@ def check_preferences(prefs: Preferences) -> None:
         raise SubscriberError("frequency", f"must be one of {', '.join(FREQUENCIES)}")
     if prefs.digest_size is not None and not 1 <= prefs.digest_size <= MAX_DIGEST_SIZE:
         raise SubscriberError("digest_size", f"must be from 1 to {MAX_DIGEST_SIZE}")
+    if prefs.strictness is not None and prefs.strictness not in STRICTNESS:
+        raise SubscriberError("strictness", f"must be one of {', '.join(STRICTNESS)}")
     if prefs.name is not None and len(prefs.name) > 200:
         raise SubscriberError("name", "at most 200 characters")
     if prefs.interests is not None:
@@ -355,6 +359,8 @@ def _apply(user: UserRow, prefs: Preferences) -> None:
         user.frequency = prefs.frequency
     if prefs.digest_size is not None:
         user.digest_size = prefs.digest_size
+    if prefs.strictness is not None:
+        user.strictness = prefs.strictness
     if prefs.interests is not None:
         user.interests = [_interest_row(i) for i in _unique(prefs.interests)]
 
@@ -563,6 +569,7 @@ def _profile(user: UserRow) -> dict[str, Any]:
     times = ("created_at", "confirmed_at", "unsubscribed_at", "next_digest_at")
     profile: dict[str, Any] = {name: getattr(user, name) for name in fields}
     profile["digest_size"] = user.digest_size
+    profile["strictness"] = user.strictness
     profile.update({name: _iso(getattr(user, name)) for name in times})
     return profile
 

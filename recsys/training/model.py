@@ -21,6 +21,7 @@ from recsys.catalog.embeddings import EmbeddingStore, TfidfSvdEmbedder
 from recsys.db.models import PaperRow
 from recsys.recommender import Component, load_component
 from recsys.recommender.reasons import DEFAULT_FLOOR
+from recsys.recommender.relevance import Bar
 from recsys.training import artifacts, store
 
 
@@ -35,6 +36,8 @@ class Model:
     # Cosine a cited paper or interest must reach for a reason to cite it
     # (recsys.recommender.reasons); measured on the corpus at training time.
     reason_floor: float = DEFAULT_FLOOR
+    # The base relevance bar (recsys.recommender.relevance), calibrated at training time.
+    bar: Bar = field(default_factory=lambda: Bar.from_manifest(None))
     # TF-IDF rows of papers already tokenised by this process, for reasons: a day's
     # candidates and a reader's history recur in every chunk, and tokenising their
     # abstracts again was most of the reasons' cost (0.3 s of 0.6 s per 1,000 digests).
@@ -123,7 +126,8 @@ def load_model(models_dir: Path, data_dir: Path, version: str) -> Model:
     )
     vectors = EmbeddingStore(embeddings_dir(data_dir, version), embedder.dim)
     floor = art.manifest.get("reasons", {}).get("min_similarity", DEFAULT_FLOOR)
-    return Model(version, embedder, component, vectors, reason_floor=float(floor))
+    bar = Bar.from_manifest(art.manifest.get("bar"))
+    return Model(version, embedder, component, vectors, reason_floor=float(floor), bar=bar)
 
 
 def fetch_model(session: Session, models_dir: Path, data_dir: Path, version: str) -> Model:

@@ -15,6 +15,7 @@ from recsys.db.models import DigestItemRow, DigestRow, InterestRow, PaperRow, Us
 from recsys.db.session import Database
 from recsys.delivery import compose, html_part
 from recsys.delivery.backends import FileBackend, confirmation_outbox_key
+from recsys.digests.scoring import SKIP_REASON
 from recsys.digests.sending import build_email
 from recsys.settings import Settings
 from recsys.subscribers.links import LinkMaker
@@ -315,3 +316,59 @@ def test_posting_some_fields_changes_only_those(
     assert (user.name, user.send_hour, user.timezone, user.digest_size) == (
         "Alice", 9, "Europe/Berlin", 3,
     )  # fmt: skip
+
+
+def test_the_strictness_select_saves_shows_and_exports_the_choice(
+    client: TestClient, db: Database, links: LinkMaker, alice: UserRow
+) -> None:
+    page = client.get(page_path(links, alice)).text
+    assert '<option value="normal" selected>Normal</option>' in page
+
+    saved = client.post(page_path(links, alice), data={"strictness": "fewer"})
+
+    assert saved.status_code == 200
+    assert '<option value="fewer" selected>Fewer: only close matches</option>' in saved.text
+    assert stored_user(db, alice.id).strictness == "fewer"
+    data = client.get(page_path(links, alice) + "/data").json()
+    assert data["profile"]["strictness"] == "fewer"
+
+
+def test_a_post_without_strictness_keeps_it_and_a_bad_one_is_named(
+    client: TestClient, db: Database, links: LinkMaker, alice: UserRow
+) -> None:
+    client.post(page_path(links, alice), data={"strictness": "more"})
+
+    client.post(page_path(links, alice), data={"send_hour": "9"})
+    bad = client.post(page_path(links, alice), data={"strictness": "loose"})
+
+    assert stored_user(db, alice.id).strictness == "more"
+    assert bad.status_code == 422
+    assert "strictness: must be one of fewer, normal, more" in bad.text
+    assert 'id="strictness" name="strictness" class="invalid"' in bad.text
+
+
+def test_a_skipped_day_is_noted_on_the_page_until_a_digest_is_sent(
+    client: TestClient, db: Database, links: LinkMaker, alice: UserRow
+) -> None:
+    with db.session() as session:
+        skipped = DigestRow(
+            user_id=alice.id, period="2026-11-20", status="skipped", created_at=NOW,
+            updated_at=NOW, reason=SKIP_REASON,
+        )  # fmt: skip
+        session.add(skipped)
+    note = "Nothing new cleared your bar on 2026-11-20."
+    assert note in client.get(page_path(links, alice)).text
+
+    with db.session() as session:
+        later = NOW + timedelta(days=1)
+        session.add(
+            DigestRow(
+                user_id=alice.id,
+                period="2026-11-21",
+                status="sent",
+                created_at=later,
+                updated_at=later,
+                sent_at=later,
+            )  # fmt: skip
+        )
+    assert note not in client.get(page_path(links, alice)).text

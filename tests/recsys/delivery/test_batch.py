@@ -45,6 +45,7 @@ def _digests() -> list[DigestEmail]:
         replace(ada, to_name=None, candidates=None, preferences_url=None),
         replace(ada, items=twelve, candidates=12),
         replace(ada, items=(replace(line(1, "Tom & Jerry's <b>cats</b>"), pdf_url=None),)),
+        replace(ada, requested=10),  # a thin day: the sentence saying so
     ]
 
 

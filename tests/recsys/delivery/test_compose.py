@@ -20,6 +20,7 @@ from recsys.delivery.compose import (
     short_authors,
     subject_line,
     text_part,
+    thin_day_line,
 )
 from recsys.subscribers.links import LinkMaker
 from recsys.testing.samples import FROM, SENT_AT, line
@@ -247,6 +248,24 @@ def test_without_a_candidate_count_the_header_line_is_the_plain_intro(
     message = compose(replace(digest, candidates=None), FROM, now=SENT_AT)
     assert "Hi Ada Lovelace, here are the 3 papers we picked for you." in text_part(message)
     assert "We read" not in html_part(message)
+
+
+def test_a_thin_day_says_how_many_papers_cleared_the_bar(digest: DigestEmail) -> None:
+    message = compose(replace(digest, requested=10), FROM, now=SENT_AT)
+    sentence = "Only 3 new papers cleared your bar today."
+    assert sentence in text_part(message)
+    assert sentence in html_part(message)
+
+
+def test_a_full_digest_says_nothing_about_the_bar(digest: DigestEmail) -> None:
+    message = compose(replace(digest, requested=3), FROM, now=SENT_AT)
+    assert "cleared your bar" not in text_part(message)
+    assert "cleared your bar" not in html_part(message)
+
+
+def test_the_thin_day_sentence_counts_one_paper_in_the_singular() -> None:
+    assert thin_day_line(1, 10) == "Only 1 new paper cleared your bar today."
+    assert thin_day_line(10, 10) == thin_day_line(4, None) == ""
 
 
 def test_it_sets_a_list_id_named_after_the_sender_domain(message: EmailMessage) -> None:

@@ -69,9 +69,11 @@ def test_a_digest_with_nothing_above_the_bar_is_skipped_with_the_reason(
 ) -> None:
     # The bar is on content cosine, never above 1, though the hybrid blend scores ~50 here.
     _rank(db, model, min_score=1.01)
-    with db.session() as s:
-        digests = s.scalars(select(DigestRow)).all()
-        assert {(d.status, d.reason) for d in digests} == {("skipped", SKIP_REASON)}
+    digests = _digests(db)
+    readers = [digests[ids["ada"]], digests[ids["ben"]]]
+    assert {(d.status, d.reason) for d in readers} == {("skipped", SKIP_REASON)}
+    # Cy has no profile at all: a bar would leave a new subscriber without a first digest.
+    assert digests[ids["cy"]].status == "ranked"
 
 
 def test_todays_less_like_this_changes_the_next_ranking_without_retraining(
@@ -130,7 +132,9 @@ def test_a_ranked_digest_logs_its_version_policy_pool_and_propensities(
     assert ada.ranker_config == {}
     assert pool == new  # the 4 old papers are outside Ada's window
     items = _items(db, ada.id)
-    assert [(i.propensity, i.explored) for i in items] == [(1.0, False)] * 8
+    # The pool logs all 8; the bar keeps the 4 on Ada's topic (audio shares no word).
+    assert {i.paper_id for i in items} == {ids[t] for t in world.VISION[2:]}
+    assert [(i.propensity, i.explored) for i in items] == [(1.0, False)] * 4
 
 
 def test_an_experiment_arm_explores_with_exact_propensities(
@@ -226,8 +230,8 @@ def test_a_diversity_arm_picks_the_paper_least_like_the_first(
 def test_a_reason_cites_only_a_read_paper_close_to_the_item(
     db: Database, ids: dict[str, int], model: Model
 ) -> None:
-    _set_sizes(db, 8)  # Ada read vision papers; her digest also holds the new audio papers
-    _rank(db, model)
+    _set_sizes(db, 8)  # Ada read vision papers; with the bar off her digest holds audio too
+    _rank(db, model, min_score=-1.01)
     titles = {ids[t]: t for t in world.VISION + world.AUDIO}
     items = _items(db, _digests(db)[ids["ada"]].id)
     reasons = {titles[i.paper_id]: i.reason for i in items}

@@ -4,11 +4,14 @@ import numpy as np
 import pytest
 from sqlalchemy import delete
 
+from api.demo import load_world
 from recsys.catalog.papers import all_paper_ids
 from recsys.db.locks import try_exclusive
-from recsys.db.models import EventRow
+from recsys.db.models import EventRow, UserRow
 from recsys.db.session import Database
+from recsys.digests.scoring import content_explainer, rank_users
 from recsys.settings import Settings
+from recsys.synth import generate_world
 from recsys.training import artifacts, store
 from recsys.training.model import load_active_model
 from recsys.training.nightly import (
@@ -126,3 +129,30 @@ def test_old_versions_and_killed_trainings_leftovers_are_pruned(
     assert not (settings.models_dir / ".tmp-killed-abc").exists()
     stores = sorted(p.name for p in (settings.data_dir / "embeddings").iterdir())
     assert stores == versions[-2:]
+
+
+def test_the_bar_is_calibrated_on_held_out_clicks_stored_and_applied(
+    db: Database, settings: Settings
+) -> None:
+    synthetic = generate_world(80, 600, seed=3, now=NOW)
+    with db.session() as s:
+        user_ids = load_world(s, synthetic, NOW)
+        train(s, settings, NOW)
+    with db.session() as s:
+        version = store.active_version(s)
+        assert version is not None
+        stored = store.read_manifest(s, version)["bar"]
+        model = load_active_model(s, settings.models_dir, settings.data_dir)
+    assert model is not None
+
+    assert stored["method"] == "heldout-click-rate" and stored["n_heldout"] >= 30
+    assert 0.0 < stored["score"] < 1.0
+    assert model.bar.score == stored["score"]
+    with db.session() as s:
+        users = [s.get(UserRow, u) for u in user_ids[:20]]
+        since = {u: NOW - timedelta(days=7) for u in user_ids[:20]}
+        ranking = rank_users(s, model, [u for u in users if u is not None], since, NOW)
+        cosine = content_explainer(model).score(ranking.context.block, ranking.candidates.block)
+    sent = [cosine[row, d.slate.cols] for row, d in enumerate(ranking.digests)]
+    assert all((row >= model.bar.score - 1e-6).all() for row in sent)
+    assert (cosine < model.bar.score).any()  # the bar did keep papers out
