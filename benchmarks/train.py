@@ -64,7 +64,7 @@ from recsys.db.models import Base, InterestRow, UserRow
 from recsys.db.session import Database
 from recsys.settings import Settings
 from recsys.synth import World, generate_world
-from recsys.training import artifacts, nightly
+from recsys.training import artifacts, nightly, store
 
 TARGET_S = 60.0
 PAPER_SLICE = 5000
@@ -200,7 +200,8 @@ class Stages:
                 if attr in vars(cls):
                     patch(cls, attr, f"{cls.__name__}.{attr}")
         patch(artifacts, "write_artifact", "artifacts.write_artifact")
-        patch(artifacts, "activate", "artifacts.activate")
+        patch(store, "publish", "store.publish")
+        patch(store, "activate", "store.activate")
         try:
             yield self
         finally:

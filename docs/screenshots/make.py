@@ -87,7 +87,8 @@ def _send_one_digest(settings: Settings) -> tuple[Path, str]:
             session, "ada@example.org", NOW, name="Ada", interests=INTERESTS, digest_size=5
         )
         train(session, settings, NOW)
-    model = load_active_model(settings.models_dir, settings.data_dir)
+    with db.session() as s:
+        model = load_active_model(s, settings.models_dir, settings.data_dir)
     assert model is not None
     with db.session() as session:
         [digest_id] = plan_due(session, NOW)

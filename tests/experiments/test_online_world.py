@@ -68,7 +68,8 @@ def build_online_world(
         s.execute(update(UserRow).values(digest_size=5))
         train(s, settings, NOW)
         create_experiment(s, plan.name, plan.variants, NOW - timedelta(hours=1), salt=plan.salt)
-    model = load_active_model(settings.models_dir, settings.data_dir)
+    with db.session() as s:
+        model = load_active_model(s, settings.models_dir, settings.data_dir)
     assert model is not None
     rows = _Rows({u: i for i, u in enumerate(user_ids)}, {p: i for i, p in enumerate(papers)})
     for day in range(days):

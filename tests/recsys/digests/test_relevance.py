@@ -87,7 +87,8 @@ def catalogue(db: Database) -> dict[str, int]:
 def _trained(db: Database, settings: Settings) -> Model:
     with db.session() as s:
         train(s, settings, NOW)
-    model = load_active_model(settings.models_dir, settings.data_dir)
+    with db.session() as s:
+        model = load_active_model(s, settings.models_dir, settings.data_dir)
     assert model is not None
     return model
 
