@@ -19,7 +19,8 @@ from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from recsys.catalog.embeddings import EmbeddingStore, TfidfSvdEmbedder
+from recsys.catalog.embeddings import EmbeddingStore
+from recsys.catalog.encoders import PaperEncoder
 from recsys.db.locks import try_exclusive
 from recsys.db.models import PaperRow, UserRow
 from recsys.digests.scoring import UserContext, build_user_context
@@ -115,7 +116,7 @@ def train(
     if len(ids) == 0:
         raise TrainingError("no papers to train on: run `paperboy ingest` first")
     version = new_version(now)
-    embedder = TfidfSvdEmbedder(dim=dim).fit(texts)
+    embedder = PaperEncoder.from_setting(settings.embedder, tfidf_dim=dim).fit(texts)
     vectors = embedder.transform(texts)
     # The store is filled first: the snapshot below reads history embeddings from it.
     store = EmbeddingStore(embeddings_dir(settings.data_dir, version), embedder.dim)
@@ -132,7 +133,7 @@ def train(
         "component": component.name,
         "component_config": config,
         "blend": blend,
-        "embedder": {"kind": "tfidf-svd", "dim": embedder.dim},
+        "embedder": embedder.describe(),
         "reasons": {"min_similarity": floor, "space": "tfidf", "neighbour_rank": NEIGHBOUR_RANK},
         "data": {"n_papers": len(ids), "n_users": len(user_ids), "n_events": len(users.event_user)},
     }
