@@ -151,7 +151,21 @@ def load_neural(cache_dir: Path, source: str = MINILM) -> Encode | None:
     except RuntimeError:
         return None
     tag = re.sub(r"[^A-Za-z0-9_.-]", "_", source)[-60:]
-    return cached(model.transform, cache_dir, tag)
+    return memoised(cached(model.transform, cache_dir, tag))
+
+
+def memoised(encode: Encode) -> Encode:
+    """``encode`` that remembers each text's row, so a text met again is never re-encoded
+    (the citeulike queries are rows of its corpus)."""
+    memo: dict[str, NDArray[np.float32]] = {}
+
+    def run(texts: Sequence[str]) -> NDArray[np.float32]:
+        missing = [t for t in dict.fromkeys(texts) if t not in memo]
+        if missing:
+            memo.update(zip(missing, encode(missing), strict=True))
+        return np.stack([memo[t] for t in texts])
+
+    return run
 
 
 # --- datasets -------------------------------------------------------------------------------

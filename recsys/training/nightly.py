@@ -12,6 +12,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -117,7 +118,7 @@ def train(
         raise TrainingError("no papers to train on: run `paperboy ingest` first")
     version = new_version(now)
     embedder = PaperEncoder.from_setting(settings.embedder, tfidf_dim=dim).fit(texts)
-    vectors = embedder.transform(texts)
+    vectors = embedder.transform_papers(ids, texts, neural_cache_dir(settings))
     # The store is filled first: the snapshot below reads history embeddings from it.
     store = EmbeddingStore(embeddings_dir(settings.data_dir, version), embedder.dim)
     store.append(ids, vectors)
@@ -153,6 +154,11 @@ def train(
         embedding_dim=embedder.dim,
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def neural_cache_dir(settings: Settings) -> Path:
+    """Neural rows kept across versions (outside ``embeddings/``, which pruning sweeps)."""
+    return settings.data_dir / "neural-cache"
 
 
 def fit_recommender(

@@ -123,6 +123,16 @@ def test_files_of_another_encoder_than_the_manifest_names_are_refused(
         load_encoder(tmp_path, manifest)
 
 
+def test_tfidf_papers_are_encoded_without_any_cache(texts: list[str], tmp_path: Path) -> None:
+    encoder = PaperEncoder.from_setting("tfidf", tfidf_dim=16).fit(texts)
+    ids = np.arange(len(texts), dtype=np.int64)
+    vectors = encoder.transform_papers(ids, texts, tmp_path / "cache")
+    np.testing.assert_array_equal(vectors, encoder.transform(texts))
+    assert not (tmp_path / "cache").exists()
+    with pytest.raises(ValueError, match="3 paper ids for 120 texts"):
+        encoder.transform_papers(ids[:3], texts, tmp_path / "cache")
+
+
 def test_concatenation_weights_the_cosines_of_its_parts() -> None:
     rng = np.random.default_rng(0)
     t, n = rng.normal(size=(2, 5)), rng.normal(size=(2, 7))
@@ -206,3 +216,20 @@ def test_a_concatenated_encoder_saves_loads_and_checks_its_probe(
     (tmp_path / "encoder.json").write_text(json.dumps(config))
     with pytest.raises(EncoderMismatch, match="embeds differently"):
         load_encoder(tmp_path, encoder.describe())
+
+
+def test_neural_rows_are_cached_by_paper_so_retraining_encodes_only_new_papers(
+    minilm: SentenceEncoder, texts: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encoder = PaperEncoder(EncoderSpec(True, "minilm"), TfidfSvdEmbedder(dim=16), minilm)
+    encoder.fit(texts[:20])
+    ids = np.arange(20, dtype=np.int64) + 1000
+    first = encoder.transform_papers(ids[:15], texts[:15], tmp_path)
+    np.testing.assert_allclose(first, encoder.transform(texts[:15]), atol=1e-5)
+
+    encoded: list[int] = []
+    transform = minilm.transform
+    monkeypatch.setattr(minilm, "transform", lambda t: encoded.append(len(t)) or transform(t))
+    again = encoder.transform_papers(ids, texts[:20], tmp_path)
+    assert encoded == [5]  # only the five papers the cache did not hold
+    np.testing.assert_allclose(again[:15], first, atol=1e-6)
