@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -52,8 +53,10 @@ CONCAT_WEIGHTS: Final = (0.3, 0.5, 0.7)
 TOP: Final = 10
 # A fixed "now" keeps the synthetic world identical from run to run (never today's date).
 SYNTH_NOW: Final = datetime(2026, 1, 1, tzinfo=UTC)
-SYNTH_PAPERS: Final = 1_500
-SYNTH_USERS: Final = 300
+# Small enough to encode in minutes on a shared core (~11 short texts a core-second).
+SYNTH_PAPERS: Final = 800
+SYNTH_USERS: Final = 200
+CACHE_CHUNK: Final = 128
 
 Encode = Callable[[Sequence[str]], NDArray[np.float32]]
 
@@ -118,20 +121,20 @@ def encoder_variants(
     if neural is None:
         return variants
     variants[MINILM] = (neural, neural)
-    for w in CONCAT_WEIGHTS:
-        model = tfidf[TFIDF_DIMS[0]]
+    for (d, model), w in itertools.product(tfidf.items(), CONCAT_WEIGHTS):
 
         def both(texts: Sequence[str], m: TfidfSvdEmbedder = model, w: float = w) -> Any:
             return concatenate(m.transform(texts), neural(texts), w)
 
-        variants[f"tfidf-{TFIDF_DIMS[0]}+minilm w={w}"] = (both, both)
+        variants[f"tfidf-{d}+minilm w={w}"] = (both, both)
     return variants
 
 
-def cached(encode: Encode, cache_dir: Path, tag: str) -> Encode:
-    """``encode`` with results kept in ``cache_dir`` per (tag, texts) as ``.npy``."""
+def cached(encode: Encode, cache_dir: Path, tag: str, chunk: int = CACHE_CHUNK) -> Encode:
+    """``encode`` with results kept in ``cache_dir`` as ``.npy``, one file per ``chunk``
+    texts (keyed by tag and their text), so an interrupted run keeps what it encoded."""
 
-    def run(texts: Sequence[str]) -> NDArray[np.float32]:
+    def one_chunk(texts: Sequence[str]) -> NDArray[np.float32]:
         digest = hashlib.sha256("\x00".join(texts).encode("utf-8")).hexdigest()[:20]
         path = cache_dir / f"{tag}-{digest}.npy"
         if path.exists():
@@ -140,6 +143,9 @@ def cached(encode: Encode, cache_dir: Path, tag: str) -> Encode:
         cache_dir.mkdir(parents=True, exist_ok=True)
         np.save(path, vectors, allow_pickle=False)
         return vectors
+
+    def run(texts: Sequence[str]) -> NDArray[np.float32]:
+        return np.vstack([one_chunk(texts[i : i + chunk]) for i in range(0, len(texts), chunk)])
 
     return run
 
@@ -202,7 +208,8 @@ def citeulike_author_task(text_dir: Path) -> Retrieval:
     texts = [f"{r['raw.title']}. {r['raw.abstract']}" for r in rows]
     row_of = {r["citeulike.id"]: i for i, r in enumerate(rows)}
     papers_of: dict[str, set[int]] = defaultdict(set)
-    with (text_dir / "authors.csv").open(encoding="utf-8", newline="") as f:
+    # authors.csv is not UTF-8 (Latin-1 accents); names are only compared, never shown.
+    with (text_dir / "authors.csv").open(encoding="latin-1", newline="") as f:
         for record in csv.DictReader(f, delimiter="\t"):
             if record["citeulike_paper_id"] in row_of and record["author"].strip():
                 key = record["author"].strip().lower()
