@@ -13,6 +13,7 @@ from experiments.encoders import (
     cached,
     citeulike_author_task,
     encoder_variants,
+    memoised,
     rank_metrics,
     seed_tasks,
     synth_topic_metrics,
@@ -99,3 +100,30 @@ def test_the_cache_encodes_each_text_list_once(tmp_path: Path) -> None:
     assert len(calls) == 1
     run(["a", "c"])
     assert len(calls) == 2
+
+
+def test_the_cache_keeps_chunks_so_an_interrupted_run_resumes(tmp_path: Path) -> None:
+    calls: list[list[str]] = []
+
+    def encode(texts: list[str]) -> np.ndarray:
+        calls.append(list(texts))
+        return np.array([[len(t)] for t in texts], dtype=np.float32)
+
+    cached(encode, tmp_path, "fake", chunk=2)(["a", "bb"])
+    rows = cached(encode, tmp_path, "fake", chunk=2)(["a", "bb", "ccc"])
+    assert calls == [["a", "bb"], ["ccc"]]
+    np.testing.assert_array_equal(rows.ravel(), [1, 2, 3])
+
+
+def test_memoised_encodes_a_repeated_text_once_and_keeps_order() -> None:
+    calls: list[list[str]] = []
+
+    def encode(texts: list[str]) -> np.ndarray:
+        calls.append(list(texts))
+        return np.array([[len(t)] for t in texts], dtype=np.float32)
+
+    run = memoised(encode)
+    run(["a", "bb"])
+    rows = run(["ccc", "a", "ccc"])
+    assert calls == [["a", "bb"], ["ccc"]]
+    np.testing.assert_array_equal(rows.ravel(), [3, 1, 3])
