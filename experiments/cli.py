@@ -121,6 +121,60 @@ def citeulike(
         out.print(f"total: {time.perf_counter() - started:.1f} s")
 
 
+class Dataset(StrEnum):
+    seed = "seed"
+    citeulike = "citeulike"
+    synth = "synth"
+
+
+@experiment_app.command()
+def encoders(
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help="The shared data folder (holding seed-papers/ and citeulike-a/).",
+            file_okay=False,
+            exists=True,
+        ),
+    ],
+    dataset: Annotated[
+        list[Dataset] | None,
+        typer.Option("--dataset", help="Run only these (repeat the option); default all."),
+    ] = None,
+    cache: Annotated[
+        Path, typer.Option(help="Where neural embeddings are cached between runs.")
+    ] = Path("var/encoder-cache"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Compare paper encoders (TF-IDF + SVD, MiniLM, both) on query, author and synthetic
+    protocols; the neural ones only with the paperboy\\[semantic] extra installed."""
+    from experiments.encoders import compare_encoders
+
+    chosen = [d.value for d in dataset] if dataset else [d.value for d in Dataset]
+    started = time.perf_counter()
+    try:
+        with threadpool_limits(1, "blas"):
+            report = compare_encoders(data, cache, datasets=chosen)
+    except (ValueError, OSError) as exc:
+        raise _fail(exc) from exc
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    if as_json:
+        print(json.dumps(report))
+        return
+    if not report["neural"]:
+        err.print("paperboy\\[semantic] is not installed: TF-IDF only")
+    for protocol, rows in report["protocols"].items():
+        metrics = list(next(iter(rows.values())))
+        table = Table(title=protocol)
+        for column in ("encoder", *metrics):
+            table.add_column(column)
+        for name, values in rows.items():
+            table.add_row(name, *(f"{values[m]:.3f}" for m in metrics))
+        out.print(table)
+    out.print(f"seconds: {report['seconds']}")
+
+
 @experiment_app.command()
 def evaluate(
     papers: Annotated[Path, typer.Option(help="Papers JSONL.", dir_okay=False, exists=True)],

@@ -116,6 +116,12 @@ class Settings(BaseSettings):
     # Model versions kept on disk (the active one is always kept besides).
     keep_models: int = Field(default=5, ge=1, le=100)
 
+    # Paper encoder of the next training (issue 14): "tfidf" (TF-IDF + SVD fitted on the
+    # corpus), "minilm" or a sentence-transformers model directory (the `semantic` extra), or
+    # "tfidf+minilm" concatenated (recsys.catalog.encoders). Each model version keeps the
+    # encoder it was trained with, so changing this takes effect at the next training.
+    embedder: str = "tfidf"
+
     # Harvesting ---------------------------------------------------------------------------
     # The TOML file listing the paper sources (recsys.catalog.harvest.config reads it); unset
     # means nothing is harvested and papers come only from `paperboy ingest`.
@@ -159,6 +165,13 @@ class Settings(BaseSettings):
     # the rows of a task that stopped renewing (a killed worker) once this has run out.
     # Keep it above the longest single request (sendgrid_timeout_s) and one chunk's scoring.
     digest_lease_s: float = Field(default=60.0, gt=0)
+
+    @field_validator("embedder")
+    @classmethod
+    def _an_embedder(cls, value: str) -> str:
+        from recsys.catalog.encoders import parse_embedder  # sklearn only when it is read
+
+        return parse_embedder(value).name
 
     @field_validator("signup_limit_per_ip", "signup_limit_per_address")
     @classmethod

@@ -17,7 +17,8 @@ from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from recsys.catalog.embeddings import EmbeddingStore, TfidfSvdEmbedder
+from recsys.catalog.embeddings import EmbeddingStore
+from recsys.catalog.encoders import PaperEncoder, load_encoder
 from recsys.db.models import PaperRow
 from recsys.recommender import Component, load_component
 from recsys.recommender.reasons import DEFAULT_FLOOR
@@ -30,7 +31,7 @@ class Model:
     """A loaded, active model version."""
 
     version: str
-    embedder: TfidfSvdEmbedder
+    embedder: PaperEncoder
     component: Component
     store: EmbeddingStore
     # Cosine a cited paper or interest must reach for a reason to cite it
@@ -120,7 +121,8 @@ def embeddings_dir(data_dir: Path, version: str) -> Path:
 def load_model(models_dir: Path, data_dir: Path, version: str) -> Model:
     """Open ``version`` from this host's cache: its component state, embedder and store."""
     art = artifacts.load_artifact(models_dir, version)
-    embedder = TfidfSvdEmbedder.load(art.path / "embedder")
+    # Refuses files or a neural model that differ from what the version was trained with.
+    embedder = load_encoder(art.path / "embedder", art.manifest.get("embedder"))
     component = load_component(
         art.manifest["component"], art.arrays, art.manifest["component_config"]
     )

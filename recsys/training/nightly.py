@@ -11,6 +11,7 @@ import secrets
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,8 @@ from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from recsys.catalog.embeddings import EmbeddingStore, TfidfSvdEmbedder
+from recsys.catalog.embeddings import EmbeddingStore
+from recsys.catalog.encoders import PaperEncoder
 from recsys.db.locks import try_exclusive
 from recsys.db.models import PaperRow, UserRow
 from recsys.digests.scoring import UserContext, build_user_context
@@ -114,8 +116,8 @@ def train(
     if len(ids) == 0:
         raise TrainingError("no papers to train on: run `paperboy ingest` first")
     version = new_version(now)
-    embedder = TfidfSvdEmbedder(dim=dim).fit(texts)
-    vectors = embedder.transform(texts)
+    embedder = PaperEncoder.from_setting(settings.embedder, tfidf_dim=dim).fit(texts)
+    vectors = embedder.transform_papers(ids, texts, neural_cache_dir(settings))
     # The store is filled first: the snapshot below reads history embeddings from it.
     store = EmbeddingStore(embeddings_dir(settings.data_dir, version), embedder.dim)
     store.append(ids, vectors)
@@ -131,7 +133,7 @@ def train(
         "component": component.name,
         "component_config": config,
         "blend": blend,
-        "embedder": {"kind": "tfidf-svd", "dim": embedder.dim},
+        "embedder": embedder.describe(),
         "reasons": {"min_similarity": floor, "space": "tfidf", "neighbour_rank": NEIGHBOUR_RANK},
         "data": {"n_papers": len(ids), "n_users": len(user_ids), "n_events": len(users.event_user)},
         # The relevance bar (issue 14): calibrated on held-out clicks, else the stated floor.
@@ -156,6 +158,11 @@ def train(
         embedding_dim=embedder.dim,
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def neural_cache_dir(settings: Settings) -> Path:
+    """Neural rows kept across versions (outside ``embeddings/``, which pruning sweeps)."""
+    return settings.data_dir / "neural-cache"
 
 
 def fit_recommender(
