@@ -1,4 +1,7 @@
-"""Nightly training: fit the embedder on the corpus, fit the recommender, write and activate.
+"""Nightly training: fit the embedder on the corpus, fit the recommender, judge, write, activate.
+
+The new version is activated only if it passes the guard-rail (``recsys.training.guardrail``)
+against the active one; a refused version is written, inactive, with the reason.
 
 The artifact is written atomically (temporary folder, then rename) and the embedding store
 for the new version is filled before the version is activated, so a worker never loads a
@@ -7,10 +10,12 @@ half-written model.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import shutil
 import time
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -28,8 +33,8 @@ from recsys.recommender import Component, ContentProfile, PaperBlock, TrainingSn
 from recsys.recommender.fitting import fit_hybrid
 from recsys.recommender.reasons import NEIGHBOUR_RANK, neighbour_similarity
 from recsys.settings import Settings
-from recsys.training import artifacts
-from recsys.training.model import Model, embeddings_dir
+from recsys.training import artifacts, guardrail
+from recsys.training.model import Model, embeddings_dir, load_active_model
 
 
 class TrainingError(RuntimeError):
@@ -44,12 +49,17 @@ class TrainReport:
     n_events: int
     embedding_dim: int
     seconds: float
+    # Whether the guard-rail let the version be activated, and why (recsys.training.guardrail).
+    activated: bool = True
+    reason: str = ""
+    guardrail: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
 TRAINING_LOCK = "paperboy-training"
+log = logging.getLogger(__name__)
 
 
 def train_exclusively(
@@ -98,6 +108,9 @@ def new_version(now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
 
+Fitter = Callable[[TrainingSnapshot, Progress], tuple[Component, dict[str, Any]]]
+
+
 def train(
     session: Session,
     settings: Settings,
@@ -105,10 +118,15 @@ def train(
     *,
     dim: int = 64,
     progress: Progress = no_progress,
+    fit: Fitter | None = None,
 ) -> TrainReport:
-    """Fit a new model version on everything in the database and activate it.
+    """Fit a new model version on everything in the database; activate it if it passes the
+    guard-rail (``recsys.training.guardrail``) against the active one.
 
-    ``progress(stage, done, total)`` is called as the components are fitted.
+    A refused version is written all the same, with the verdict in its manifest
+    (``guardrail``), so an operator can read why and still activate it by hand
+    (``paperboy models activate VERSION``). ``progress(stage, done, total)`` is called as the
+    components are fitted; ``fit`` replaces :func:`fit_recommender` (tests give a bad one).
     """
     started = time.perf_counter()
     ids, texts, ages = _corpus(session, now)
@@ -125,7 +143,11 @@ def train(
     papers = PaperBlock(paper_ids=ids, embeddings=vectors, age_days=ages)
     user_ids = list(session.scalars(select(UserRow.id).order_by(UserRow.id)))
     users = _over_corpus(build_user_context(session, model, user_ids, now), papers)
-    component, blend = fit_recommender(TrainingSnapshot(users=users, papers=papers), progress)
+    component, blend = (fit or fit_recommender)(
+        TrainingSnapshot(users=users, papers=papers), progress
+    )
+    model.component = component
+    verdict = guardrail.judge(session, settings, model, _active(settings), now, (users, papers))
     arrays, config = component.get_state()
     manifest = {
         "created_at": now.isoformat(),
@@ -135,6 +157,7 @@ def train(
         "embedder": {"kind": "tfidf-svd", "dim": embedder.dim},
         "reasons": {"min_similarity": floor, "space": "tfidf", "neighbour_rank": NEIGHBOUR_RANK},
         "data": {"n_papers": len(ids), "n_users": len(user_ids), "n_events": len(users.event_user)},
+        "guardrail": verdict.as_dict(),
     }
     artifacts.write_artifact(
         settings.models_dir,
@@ -143,7 +166,7 @@ def train(
         version=version,
         extra_dirs={"embedder": embedder.save},
     )
-    artifacts.activate(settings.models_dir, version)
+    _activate_if_passed(settings, version, verdict)
     return TrainReport(
         version=version,
         n_papers=len(ids),
@@ -151,7 +174,35 @@ def train(
         n_events=len(users.event_user),
         embedding_dim=embedder.dim,
         seconds=round(time.perf_counter() - started, 3),
+        activated=verdict.passed,
+        reason=verdict.reason,
+        guardrail=verdict.as_dict(),
     )
+
+
+def _active(settings: Settings) -> Model | None:
+    """The model to beat; None (so the candidate is judged as a first model) when there is
+    none, or when the active one cannot be loaded: a broken active model must not keep a
+    sound new one out."""
+    try:
+        return load_active_model(settings.models_dir, settings.data_dir)
+    except (artifacts.ArtifactError, FileNotFoundError) as exc:
+        log.warning("guard-rail: the active model cannot be loaded (%s); judging as first", exc)
+        return None
+
+
+def _activate_if_passed(settings: Settings, version: str, verdict: guardrail.Verdict) -> None:
+    if verdict.passed:
+        artifacts.activate(settings.models_dir, version)
+        log.info("model %s activated: %s", version, verdict.reason)
+    else:
+        log.warning(
+            "model %s trained but NOT activated: %s (activate it by hand with "
+            "`paperboy models activate %s`)",
+            version,
+            verdict.reason,
+            version,
+        )
 
 
 def fit_recommender(

@@ -14,7 +14,12 @@ class NoPreviousVersion(RuntimeError):
 
 
 def describe_versions(models_dir: Path) -> list[dict[str, Any]]:
-    """Each complete version, oldest first: name, active or not, what it was trained on."""
+    """Each complete version, oldest first: name, active or not, what it was trained on, and
+    its guard-rail verdict (``guardrail``: None for versions trained before the guard-rail).
+
+    A version refused by the guard-rail can still be activated by hand
+    (``artifacts.activate``): the verdict advises, the operator decides.
+    """
     active = artifacts.active_version(models_dir)
     out = []
     for version in artifacts.list_versions(models_dir):
@@ -29,6 +34,7 @@ def describe_versions(models_dir: Path) -> list[dict[str, Any]]:
                 "n_users": data.get("n_users"),
                 "n_events": data.get("n_events"),
                 "blend": manifest.get("blend", {}).get("source", ""),
+                "guardrail": manifest.get("guardrail"),
             }
         )
     return out
