@@ -20,6 +20,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -63,7 +64,7 @@ class LoggedDigest:
     explored: NDArray[np.bool_]
     clicked: NDArray[np.bool_]
 
-    @property
+    @cached_property  # read several times per digest by the off-policy code
     def arm(self) -> str:
         """The logging policy's key: variant (or "default") and its config, as JSON."""
         config = json.dumps(self.ranker_config, sort_keys=True)

@@ -93,7 +93,7 @@ def ranked_marginals(
     if len(top):
         head = top[: size - min(config.explore_slots, size)]
         out[np.arange(len(head)), head] = 1.0
-        rest = np.setdiff1d(np.arange(n_pool), head)
+        rest = _rest(n_pool, head)
         k = min(config.explore_slots, size, len(rest))
         out[len(head) : len(head) + k, rest] = 1.0 / max(len(rest), 1)
     return _with_nothing(out)
@@ -109,9 +109,10 @@ def logged_marginals(digest: LoggedDigest, length: int) -> NDArray[np.float64]:
         return _with_nothing(out)
     head = ~digest.explored
     out[np.flatnonzero(head), local[head]] = 1.0
-    rest = np.setdiff1d(np.arange(n_pool), local[head])
-    for position in np.flatnonzero(digest.explored):
-        out[position, rest] = 1.0 / len(rest)
+    rest = _rest(n_pool, local[head])
+    explored = np.flatnonzero(digest.explored)
+    if len(explored):
+        out[explored[:, None], rest[None, :]] = 1.0 / len(rest)
     return _with_nothing(out)
 
 
@@ -357,7 +358,8 @@ def chunk_terms(
             arm = {key: _marginals(ranked[key], i, digest, length, cfg)
                    for key, (cfg, _) in shares.items()}  # fmt: skip
             own = logged_marginals(digest, length)
-            reproduced += bool(np.allclose(arm[digest.arm], own))
+            # (np.allclose costs more than the rest of the comparison's work here)
+            reproduced += bool(np.abs(arm[digest.arm] - own).max(initial=0.0) <= 1e-9)
             arm[digest.arm] = own  # the log is exact whatever the model does today
             mix = np.asarray(sum(share * arm[key] for key, (_, share) in shares.items()))
             for name, cfg in variants.items():
@@ -376,7 +378,9 @@ def _rank_group(
 ) -> dict[str, list[NDArray[np.intp]]]:
     """Pool-local ranked indices per digest, for every arm and variant config."""
     ids = candidates.block.paper_ids
-    pools = np.stack([np.isin(ids, d.pool) for d in group])
+    pools = np.zeros((len(group), len(ids)), dtype=bool)
+    for row, digest in enumerate(group):  # each pool is a sorted subset of the sorted ids
+        pools[row, np.searchsorted(ids, digest.pool)] = True
     sizes = [d.digest_size for d in group]
     configs = {key: cfg for key, (cfg, _) in shares.items()}
     configs.update({f"variant {name}": cfg for name, cfg in variants.items()})
@@ -404,6 +408,13 @@ def _local(pool: NDArray[np.int64], papers: NDArray[np.int64]) -> NDArray[np.int
     ):
         raise ValueError("a logged paper is not in its digest's logged pool")
     return at.astype(np.intp)
+
+
+def _rest(n_pool: int, head: NDArray[np.intp]) -> NDArray[np.intp]:
+    """Pool-local items not in ``head``, ascending (``np.setdiff1d`` sorts: 10x slower here)."""
+    keep = np.ones(n_pool, dtype=bool)
+    keep[head] = False
+    return np.flatnonzero(keep)
 
 
 def _with_nothing(marginals: NDArray[np.float64]) -> NDArray[np.float64]:
