@@ -229,20 +229,16 @@ def rank_users(
     relevance = content_explainer(model).score(context.block, candidates.block)
     by_author, in_category = candidate_follows(context, candidates)
     for config, rows in _rows_by_config(arms).items():
-        scores = _config_scores(model, context, candidates, config, rows, full)
-        scores = lift(scores, by_author[rows], in_category[rows])
-        # The bar is on content similarity, not on the blend: a hybrid's scores have no
-        # fixed scale, while a negative cosine always means "points away from your papers".
-        # What the reader follows by name clears it whatever its text.
-        bar = min_score if config.min_score is None else config.min_score
-        below = (relevance[rows] < bar) & ~(by_author[rows] | in_category[rows])
-        size = max(users[row].digest_size for row in rows)
-        depth = size if config.diversity is None else max(size, DIVERSITY_POOL)
-        cols, best = top_k(
-            scores, depth, exclude=~pool[rows] | below, tie_break=-candidates.block.age_days
+        scores, cols = ranked_columns(
+            _config_scores(model, context, candidates, config, rows, full),
+            relevance[rows],
+            (by_author[rows], in_category[rows]),
+            pool[rows],
+            candidates.block,
+            max(users[row].digest_size for row in rows),
+            config,
+            min_score,
         )
-        if config.diversity is not None:
-            cols = diversified(cols, best, candidates.block, size, config.diversity)
         for i, row in enumerate(rows):
             slate = _slate(cols[i], pool[row], users[row].digest_size, config, seeds[row])
             digests[row] = RankedDigest(slate, scores[i, slate.cols], pool[row], arms[row])
@@ -305,6 +301,43 @@ def explain(
     )
     bounds = np.cumsum([0, *lengths])
     return [list(reasons[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def ranked_columns(
+    scores: NDArray[np.float32],
+    relevance: NDArray[np.float32],
+    follows: tuple[NDArray[np.bool_], NDArray[np.bool_]],
+    pool: NDArray[np.bool_],
+    papers: PaperBlock,
+    size: int,
+    config: RankerConfig,
+    min_score: float = MIN_RELEVANCE,
+) -> tuple[NDArray[np.float32], NDArray[np.int32]]:
+    """Each user's ranked candidate columns under ``config``, best first (-1 pads).
+
+    The one sequence from scores to a ranking: followed authors and categories lifted, the
+    relevance bar, top-k within the pool (newest first on ties), MMR if the config
+    diversifies. ``rank_users`` and the off-policy re-ranker
+    (``recsys.online.offpolicy_logs``) both call it, so a logged digest is re-ranked exactly
+    as it was ranked.
+
+    Returns
+    -------
+    (scores, cols)
+        The lifted scores (n_users, n_papers) and the top ``size`` columns of each row.
+    """
+    by_author, in_category = follows
+    scores = lift(scores, by_author, in_category)
+    # The bar is on content similarity, not on the blend: a hybrid's scores have no
+    # fixed scale, while a negative cosine always means "points away from your papers".
+    # What the reader follows by name clears it whatever its text.
+    bar = min_score if config.min_score is None else config.min_score
+    below = (relevance < bar) & ~(by_author | in_category)
+    depth = size if config.diversity is None else max(size, DIVERSITY_POOL)
+    cols, best = top_k(scores, depth, exclude=~pool | below, tie_break=-papers.age_days)
+    if config.diversity is not None:
+        cols = diversified(cols, best, papers, size, config.diversity)
+    return scores, cols
 
 
 def candidate_follows(

@@ -32,12 +32,11 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from recsys.digests.scoring import (
-    DIVERSITY_POOL,
     Candidates,
     UserContext,
     candidate_follows,
     content_explainer,
-    diversified,
+    ranked_columns,
     reweighted_scores,
 )
 from recsys.online import offpolicy as op
@@ -49,8 +48,7 @@ from recsys.online.logged import (
     logged_arms,
     stream_logged_digests,
 )
-from recsys.recommender.follows import lift
-from recsys.recommender.ranking import MIN_RELEVANCE, top_k
+from recsys.recommender.ranking import MIN_RELEVANCE
 from recsys.training.model import Model
 
 ESTIMATORS: dict[str, Callable[..., op.Estimate]] = {
@@ -187,7 +185,8 @@ def ranked_pool_columns(
     config: RankerConfig,
     min_score: float = MIN_RELEVANCE,
 ) -> list[NDArray[np.int32]]:
-    """Each user's ranked candidate columns under ``config``, as ``rank_users`` ranks them.
+    """Each user's ranked candidate columns under ``config``, as ``rank_users`` ranks them
+    (both call ``recsys.digests.scoring.ranked_columns``).
 
     ``pools[i]`` is user ``i``'s pool over ``candidates``; the result is cut to ``sizes[i]``.
     """
@@ -196,16 +195,11 @@ def ranked_pool_columns(
         scores = reweighted_scores(model, users, papers, dict(config.weights))
     else:
         scores = model.component.score(users, papers)
-    by_author, in_category = candidate_follows(context, candidates)
-    scores = lift(scores, by_author, in_category)
-    bar = min_score if config.min_score is None else config.min_score
     relevance = content_explainer(model).score(users, papers)
-    below = (relevance < bar) & ~(by_author | in_category)
-    size = max(sizes)
-    depth = size if config.diversity is None else max(size, DIVERSITY_POOL)
-    cols, best = top_k(scores, depth, exclude=~pools | below, tie_break=-papers.age_days)
-    if config.diversity is not None:
-        cols = diversified(cols, best, papers, size, config.diversity)
+    follows = candidate_follows(context, candidates)
+    _, cols = ranked_columns(
+        scores, relevance, follows, pools, papers, max(sizes), config, min_score
+    )
     return [row[row >= 0][:n] for row, n in zip(cols, sizes, strict=True)]
 
 
