@@ -149,6 +149,7 @@ def train(
     model.component = component
     verdict = guardrail.judge(session, settings, model, _active(settings), now, (users, papers))
     arrays, config = component.get_state()
+    data = {"n_papers": len(ids), "n_users": len(user_ids), "n_events": len(users.event_user)}
     manifest = {
         "created_at": now.isoformat(),
         "component": component.name,
@@ -156,7 +157,7 @@ def train(
         "blend": blend,
         "embedder": {"kind": "tfidf-svd", "dim": embedder.dim},
         "reasons": {"min_similarity": floor, "space": "tfidf", "neighbour_rank": NEIGHBOUR_RANK},
-        "data": {"n_papers": len(ids), "n_users": len(user_ids), "n_events": len(users.event_user)},
+        "data": data,
         "guardrail": verdict.as_dict(),
     }
     artifacts.write_artifact(
@@ -169,9 +170,7 @@ def train(
     _activate_if_passed(settings, version, verdict)
     return TrainReport(
         version=version,
-        n_papers=len(ids),
-        n_users=len(user_ids),
-        n_events=len(users.event_user),
+        **data,
         embedding_dim=embedder.dim,
         seconds=round(time.perf_counter() - started, 3),
         activated=verdict.passed,
