@@ -313,7 +313,10 @@ def demo(
 
 @app.command()
 def train(as_json: JsonFlag = False) -> None:
-    """Fit a new model version on the database and activate it (runs in this process); old
+    """Fit a new model version on the database and activate it if it passes the guard-rail
+    (its off-policy SNIPS clicks per digest on the latest week of logged digests is no more
+    than PAPERBOY_GUARDRAIL_TOLERANCE below the active model's). A refused version is kept,
+    inactive, with its reason (see `paperboy models list`). Runs in this process; old
     versions beyond PAPERBOY_KEEP_MODELS are pruned."""
     from recsys.db.session import Database
     from recsys.training.nightly import TrainingError, train_exclusively
@@ -330,12 +333,16 @@ def train(as_json: JsonFlag = False) -> None:
     if report is None:
         err.print("[red]another training is running; try again when it has finished[/red]")
         raise typer.Exit(1)
-    _emit(report.as_dict(), as_json, "trained")
+    title = "trained and activated" if report.activated else "trained but NOT activated"
+    _emit(report.as_dict(), as_json, title)
+    if not report.activated and not as_json:
+        err.print(f"to use it anyway: paperboy models activate {report.version}")
 
 
 @models_app.command("list")
 def models_list(as_json: JsonFlag = False) -> None:
-    """The published model versions, oldest first, and which one is active."""
+    """The published model versions, oldest first, which one is active (*), and each one's
+    guard-rail verdict (passed or refused, and why)."""
     from recsys.training.versions import describe_versions
 
     with _database_session() as session:
@@ -348,23 +355,34 @@ def models_list(as_json: JsonFlag = False) -> None:
         out.print(
             f"{mark} {v['version']}  papers={v['n_papers']}  users={v['n_users']}  {v['blend']}"
         )
+        out.print(f"    guard-rail: {_guardrail_line(v['guardrail'])}", highlight=False)
     if not versions:
         out.print("no model trained yet: run `paperboy train`")
+
+
+def _guardrail_line(verdict: dict[str, Any] | None) -> str:
+    if verdict is None:
+        return "none (trained before the guard-rail)"
+    return f"{'passed' if verdict['passed'] else 'REFUSED'}: {verdict['reason']}"
 
 
 @models_app.command("activate")
 def models_activate(
     version: Annotated[str, typer.Argument(help="A version from `models list`")],
 ) -> None:
-    """Make VERSION the active model on every host (workers pick it up at their next chunk)."""
-    from recsys.training.store import activate
+    """Make VERSION the active model on every host (workers pick it up at their next chunk).
+    This overrides the guard-rail: a version it refused is activated all the same."""
+    from recsys.training.store import activate, read_manifest
 
     try:
         with _database_session() as session:
             activate(session, version, _now())
+            verdict = read_manifest(session, version).get("guardrail")
     except (FileNotFoundError, ValueError) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
+    if verdict is not None and not verdict["passed"]:
+        err.print(f"[yellow]guard-rail overridden; it had refused:[/yellow] {verdict['reason']}")
     out.print(f"active model: {version}")
 
 

@@ -1,9 +1,10 @@
 """``paperboy bench``: the speed benchmarks of ``benchmarks/``, one command per stage.
 
 Mounted by ``api/cli.py`` as ``app.add_typer(bench_app, name="bench")``. Each stage module
-(``benchmarks.score``, ``.train``, ``.send``, ``.click``, ``.harvest``) registers its own
-command below; the command generates its data (the synthetic world, or a source stand-in),
-measures time and peak memory, and prints the ratio to a baseline measured in the same run.
+(``benchmarks.score``, ``.train``, ``.send``, ``.click``, ``.harvest``, ``.offpolicy``)
+registers its own command below; the command generates its data (the synthetic world, or a
+source stand-in), measures time and peak memory, and prints the ratio to a baseline measured
+in the same run.
 """
 
 from __future__ import annotations
@@ -126,3 +127,31 @@ def harvest(
     from benchmarks import harvest as bench_harvest
 
     bench_harvest.run_cli(database_url, records, page_size, as_json)
+
+
+@bench_app.command("offpolicy")
+def offpolicy(
+    digests: Annotated[int, typer.Option(min=1, help="Logged digests to read.")] = 1_000_000,
+    days: Annotated[int, typer.Option(min=1, help="Days they span (one per reader a day).")] = 7,
+    size: Annotated[int, typer.Option(min=3, max=50, help="Papers per digest.")] = 10,
+    pool_papers: Annotated[int, typer.Option(min=10, help="Papers in each day's pool.")] = 300,
+    bootstrap_samples: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Bootstrap resamples per interval: 200 as `paperboy experiment offpolicy`, 0 as "
+            "the training guard-rail (point estimates only).",
+        ),
+    ] = 200,
+    database_url: Annotated[str | None, _SCRATCH_DB] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Off-policy estimates (recsys.online.offpolicy_logs.offpolicy_report, as `paperboy
+    experiment offpolicy` and the training guard-rail run it) over DIGESTS logged digests in
+    PostgreSQL, written with COPY; baseline: COPY of the same rows out of the database."""
+    from benchmarks import offpolicy as bench_offpolicy
+
+    bench_offpolicy.run_cli(
+        database_url, digests=digests, days=days, size=size, pool_papers=pool_papers,
+        samples=bootstrap_samples, as_json=as_json,
+    )  # fmt: skip

@@ -1,160 +1,41 @@
-"""The one reader of the ranking log: logged digests, their pools, propensities and clicks.
+"""Export the ranking log: logged digests as JSONL, plus a generic offline dataset.
 
-A *logged digest* is a sent digest whose ranking was logged (issue 6): its policy
-(``variant``, ``ranker_config``, ``model_version``), its candidate pool (the ranking chunk's
-paper ids where the digest's mask bit is set), the papers shown with their positions,
-propensities and ``explored`` flags, and the clicks attributed to each position
-(``recsys.online.analysis.attributed_clicks``: a tracked click within the window). Only
-digests whose attribution window has closed are read, so a young digest is not counted as
-unclicked.
-
-Everything is streamed in chunks of digest ids (keyset pagination on ``digests.id``): the
-memory held is one chunk's rows, whatever the number of digests. ``export_logs`` writes the
-same records as JSONL (schema in ``docs/experiments.md``).
+The log itself is read by ``recsys.online.logged`` (the one reader, shared with the nightly
+guard-rail); this module writes what it reads (schema in ``docs/experiments.md``).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from recsys.db.models import (
-    CandidatePoolRow,
-    DigestItemRow,
-    DigestRow,
-    EventRow,
-    PaperRow,
-    UserRow,
+from recsys.db.models import EventRow, PaperRow
+from recsys.online.logged import (
+    CHUNK,
+    SCHEMA_VERSION,
+    LoggedDigest,
+    aware,
+    candidates_of,
+    context_as_of,
+    logged_arms,
+    stream_logged_digests,
 )
-from recsys.digests.exploration import unpack_mask
-from recsys.digests.scoring import Candidates, UserContext, build_user_context
-from recsys.online.analysis import attributed_clicks
-from recsys.recommender import PaperBlock
 from recsys.subscribers.events import EVENT_WEIGHTS
-from recsys.training.model import Model
 
-CHUNK = 1000  # digests per query: bounded memory, few round trips
-SCHEMA_VERSION = 1
-
-
-@dataclass(frozen=True)
-class LoggedDigest:
-    """One sent digest as logged, with its attributed clicks (see the module docstring).
-
-    ``pool`` holds the paper ids the user could have been shown, ascending; ``shown`` the
-    paper ids in display order, ``propensity`` and ``explored`` per position, ``clicked``
-    True where the position's paper was clicked within the window.
-    """
-
-    digest_id: int
-    user_id: int
-    digest_size: int
-    ranked_at: datetime  # the ranking instant: the candidate pool's creation time
-    sent_at: datetime
-    model_version: str | None
-    experiment_id: int | None
-    variant: str | None
-    ranker_config: dict[str, Any]
-    pool_id: int
-    pool: NDArray[np.int64]
-    shown: NDArray[np.int64]
-    propensity: NDArray[np.float64]
-    explored: NDArray[np.bool_]
-    clicked: NDArray[np.bool_]
-    # The user's strictness (recsys.recommender.relevance), read now like digest_size.
-    strictness: str = "normal"
-
-    @property
-    def arm(self) -> str:
-        """The logging policy's key: variant (or "default") and its config, as JSON."""
-        config = json.dumps(self.ranker_config, sort_keys=True)
-        return f"{self.variant or 'default'} {config}"
-
-    def as_record(self) -> dict[str, Any]:
-        """The JSONL record of ``export_logs``."""
-        return {
-            "schema": SCHEMA_VERSION,
-            "digest_id": self.digest_id,
-            "user_id": self.user_id,
-            "digest_size": self.digest_size,
-            "ranked_at": self.ranked_at.isoformat(),
-            "sent_at": self.sent_at.isoformat(),
-            "model_version": self.model_version,
-            "experiment_id": self.experiment_id,
-            "variant": self.variant,
-            "ranker_config": self.ranker_config,
-            "pool": self.pool.tolist(),
-            "shown": self.shown.tolist(),
-            "propensity": self.propensity.tolist(),
-            "explored": self.explored.tolist(),
-            "clicked": self.clicked.tolist(),
-        }
-
-
-def stream_logged_digests(
-    session: Session,
-    *,
-    now: datetime,
-    window: timedelta,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    chunk_size: int = CHUNK,
-) -> Iterator[list[LoggedDigest]]:
-    """Logged digests sent in ``[since, until)`` whose window closed by ``now``, in chunks.
-
-    Parameters
-    ----------
-    session : Session
-        Only read from.
-    now : datetime
-        Digests sent after ``now - window`` are still collecting clicks and are left out.
-    window : timedelta
-        Click attribution window (``PAPERBOY_CLICK_ATTRIBUTION_DAYS``).
-    since, until : datetime, optional
-        Bounds on ``sent_at``.
-    chunk_size : int
-        Digests per chunk, ordered by id.
-    """
-    after = 0
-    while True:
-        rows = _digest_rows(session, after, (since, until, now - window), chunk_size)
-        if not rows:
-            return
-        after = rows[-1].id
-        yield _assemble(session, rows, window)
-
-
-def logged_arms(
-    session: Session,
-    *,
-    now: datetime,
-    window: timedelta,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> dict[str, tuple[dict[str, Any], int]]:
-    """Each logging policy of the selected digests: arm key -> (ranker config, digest count).
-
-    Read in chunks of bare columns (no items, no pools): the mixture weights the off-policy
-    estimates need before the full stream is read.
-    """
-    counts: dict[str, tuple[dict[str, Any], int]] = {}
-    after = 0
-    while rows := _digest_rows(session, after, (since, until, now - window), CHUNK * 10):
-        after = rows[-1].id
-        for row in rows:
-            config = row.ranker_config or {}
-            key = f"{row.variant or 'default'} {json.dumps(config, sort_keys=True)}"
-            counts[key] = (config, counts.get(key, (config, 0))[1] + 1)
-    return counts
+__all__ = [
+    "LoggedDigest",
+    "candidates_of",
+    "context_as_of",
+    "export_logs",
+    "logged_arms",
+    "stream_logged_digests",
+]
 
 
 def export_logs(
@@ -239,7 +120,7 @@ def _train_rows(session: Session, before: datetime, papers: set[int]) -> Iterato
         after = rows[-1].id
         for r in rows:
             papers.add(r.paper_id)
-            yield f"{r.user_id},{r.paper_id},{_aware(r.created_at).isoformat()},{r.kind}\n"
+            yield f"{r.user_id},{r.paper_id},{aware(r.created_at).isoformat()},{r.kind}\n"
 
 
 def _paper_lines(session: Session, paper_ids: list[int]) -> Iterator[str]:
@@ -263,7 +144,7 @@ def _paper_lines(session: Session, paper_ids: list[int]) -> Iterator[str]:
                 "abstract": r.abstract or "",
                 "authors": list(r.authors or []),
                 "categories": list(r.categories or []),
-                "published": _aware(r.published).isoformat() if r.published else None,
+                "published": aware(r.published).isoformat() if r.published else None,
             }
             yield json.dumps(record) + "\n"
 
@@ -273,147 +154,3 @@ def _write_atomic(path: Path, lines: Iterable[str]) -> None:
     with partial.open("w", encoding="utf-8") as handle:
         handle.writelines(lines)
     partial.replace(path)
-
-
-def _digest_rows(
-    session: Session,
-    after: int,
-    bounds: tuple[datetime | None, datetime | None, datetime],
-    limit: int,
-) -> list[Any]:
-    """Up to ``limit`` logged digests with ids above ``after``; ``bounds`` = (since, until,
-    closed): sent in ``[since, until)`` and no later than ``closed`` (window over)."""
-    since, until, closed = bounds
-    query = (
-        select(
-            DigestRow.id,
-            DigestRow.user_id,
-            DigestRow.sent_at,
-            DigestRow.model_version,
-            DigestRow.experiment_id,
-            DigestRow.variant,
-            DigestRow.ranker_config,
-            DigestRow.candidate_pool_id,
-            DigestRow.candidate_mask,
-            UserRow.digest_size,
-            UserRow.strictness,
-        )
-        .join(UserRow, UserRow.id == DigestRow.user_id)
-        .where(DigestRow.id > after, DigestRow.status == "sent")
-        .where(DigestRow.candidate_pool_id.is_not(None), DigestRow.sent_at.is_not(None))
-        .where(DigestRow.sent_at <= closed)
-        .order_by(DigestRow.id)
-        .limit(limit)
-    )
-    if since is not None:
-        query = query.where(DigestRow.sent_at >= since)
-    if until is not None:
-        query = query.where(DigestRow.sent_at < until)
-    return list(session.execute(query).all())
-
-
-def _assemble(session: Session, rows: list[Any], window: timedelta) -> list[LoggedDigest]:
-    """The chunk's digests with their items, pools and attributed clicks (3 queries)."""
-    ids = [r.id for r in rows]
-    items = session.execute(
-        select(
-            DigestItemRow.digest_id,
-            DigestItemRow.paper_id,
-            DigestItemRow.propensity,
-            DigestItemRow.explored,
-        )
-        .where(DigestItemRow.digest_id.in_(ids))
-        .order_by(DigestItemRow.digest_id, DigestItemRow.position)
-    ).all()
-    by_digest: dict[int, list[Any]] = {i: [] for i in ids}
-    for item in items:
-        by_digest[item.digest_id].append(item)
-    pools = _pools(session, {r.candidate_pool_id for r in rows})
-    clicks = attributed_clicks(session, window, digest_ids=ids)
-    clicked = {(c.digest_id, c.paper_id) for c in clicks}
-    return [_digest(r, by_digest[r.id], pools[r.candidate_pool_id], clicked) for r in rows]
-
-
-def _pools(session: Session, pool_ids: set[int]) -> dict[int, tuple[NDArray[np.int64], datetime]]:
-    rows = session.execute(
-        select(CandidatePoolRow.id, CandidatePoolRow.paper_ids, CandidatePoolRow.created_at).where(
-            CandidatePoolRow.id.in_(sorted(pool_ids))
-        )
-    ).all()
-    return {r.id: (np.asarray(r.paper_ids, dtype=np.int64), _aware(r.created_at)) for r in rows}
-
-
-def _digest(
-    row: Any,
-    items: list[Any],
-    pool: tuple[NDArray[np.int64], datetime],
-    clicked: set[tuple[int, int]],
-) -> LoggedDigest:
-    ids, ranked_at = pool
-    shown = np.array([i.paper_id for i in items], dtype=np.int64)
-    return LoggedDigest(
-        digest_id=row.id,
-        user_id=row.user_id,
-        digest_size=row.digest_size,
-        strictness=row.strictness,
-        ranked_at=ranked_at,
-        sent_at=_aware(row.sent_at),
-        model_version=row.model_version,
-        experiment_id=row.experiment_id,
-        variant=row.variant,
-        ranker_config=dict(row.ranker_config or {}),
-        pool_id=row.candidate_pool_id,
-        pool=ids[unpack_mask(row.candidate_mask, len(ids))],
-        shown=shown,
-        propensity=np.array([i.propensity for i in items], dtype=np.float64),
-        explored=np.array([i.explored for i in items], dtype=bool),
-        clicked=np.array([(row.id, int(p)) in clicked for p in shown], dtype=bool),
-    )
-
-
-def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-def candidates_of(
-    session: Session, model: Model, paper_ids: NDArray[np.int64], at: datetime
-) -> Candidates:
-    """The candidate block of a re-ranking: ``paper_ids`` (ascending) with ages at ``at``."""
-    rows = {
-        r.id: r
-        for r in session.execute(
-            select(
-                PaperRow.id,
-                PaperRow.published,
-                PaperRow.created_at,
-                PaperRow.authors,
-                PaperRow.categories,
-            ).where(PaperRow.id.in_(paper_ids.tolist()))
-        ).all()
-    }
-    ordered = [rows[int(pid)] for pid in paper_ids]
-    ages = [
-        max((at - _aware(r.published or r.created_at)).total_seconds(), 0) / 86400 for r in ordered
-    ]
-    block = PaperBlock(
-        paper_ids=paper_ids,
-        embeddings=model.paper_vectors(session, paper_ids),
-        age_days=np.array(ages, dtype=np.float32),
-    )
-    return Candidates(
-        block,
-        [""] * len(ordered),  # titles only feed reasons, which a re-ranking does not write
-        [_aware(r.created_at) for r in ordered],
-        [list(r.authors or []) for r in ordered],
-        [list(r.categories or []) for r in ordered],
-    )
-
-
-def context_as_of(session: Session, model: Model, user_ids: list[int], at: datetime) -> UserContext:
-    """Each user's block as the scorer built it at ``at``: only events before ``at`` count.
-
-    The latest events of a logged digest's reader include the clicks on that very digest: a
-    target ranker rebuilt from them would favour what the reader went on to click, and every
-    estimate would be biased upwards. (Interests have no history, so today's are used.)
-    """
-    return build_user_context(session, model, user_ids, at, before=at)

@@ -115,6 +115,14 @@ class Settings(BaseSettings):
     train_hour_utc: int = Field(default=3, ge=0, le=23)
     # Model versions kept on disk (the active one is always kept besides).
     keep_models: int = Field(default=5, ge=1, le=100)
+    # Guard-rail (recsys.training.guardrail): a new model is activated only if its off-policy
+    # SNIPS clicks per digest on the latest GUARDRAIL_DAYS of logged digests (whose click
+    # window has closed) is at least (1 - GUARDRAIL_TOLERANCE) x the active model's. With
+    # fewer than GUARDRAIL_MIN_DIGESTS such digests, or logs that cannot support the
+    # estimate, it passes as "not enough logs to judge" (a fresh install still gets models).
+    guardrail_tolerance: float = Field(default=0.05, ge=0.0, le=1.0)
+    guardrail_min_digests: int = Field(default=200, ge=1)
+    guardrail_days: int = Field(default=7, ge=1, le=90)
 
     # Paper encoder of the next training (issue 14): "tfidf" (TF-IDF + SVD fitted on the
     # corpus), "minilm" or a sentence-transformers model directory (the `semantic` extra), or

@@ -115,7 +115,8 @@ def train(only_if_missing: bool = False) -> dict[str, object] | None:
         )
     if report is None:
         return None
-    log.info("trained and activated model %s", report.version)
+    verdict = "activated" if report.activated else "NOT activated"
+    log.info("trained model %s, %s: %s", report.version, verdict, report.reason)
     # Digests planned while no model existed (a fresh install's first sign-ups) wait in
     # ``planned``: score them now rather than when the sweep finds them stale.
     with runtime.database().session() as session:

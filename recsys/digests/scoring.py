@@ -254,20 +254,16 @@ def rank_users(
     relevance = user_relevance(model, context, dislikes, candidates, strictness, base)
     by_author, in_category = candidate_follows(context, candidates)
     for config, rows in _rows_by_config(arms).items():
-        scores = _config_scores(model, context, candidates, config, rows, full)
-        scores = in_score_units(scores, relevance.drop[rows], relevance.cosine[rows])
-        scores = lift(scores, by_author[rows], in_category[rows])
-        below = relevance.below(rows, config.min_score) & ~(by_author[rows] | in_category[rows])
-        size = max(users[row].digest_size for row in rows)
-        wide = config.diversity is not None or relevance.has_quota(rows)
-        depth = max(size, DIVERSITY_POOL) if wide else size
-        cols, best = top_k(
-            scores, depth, exclude=~pool[rows] | below, tie_break=-candidates.block.age_days
+        scores, cols = ranked_columns(
+            _config_scores(model, context, candidates, config, rows, full),
+            relevance,
+            rows,
+            (by_author[rows], in_category[rows]),
+            pool[rows],
+            candidates.block,
+            [users[row].digest_size for row in rows],
+            config,
         )
-        if config.diversity is not None:
-            cols = diversified(cols, best, candidates.block, size, config.diversity)
-        elif relevance.has_quota(rows):
-            cols = relevance.quota(cols, rows, [users[row].digest_size for row in rows])
         for i, row in enumerate(rows):
             slate = _slate(cols[i], pool[row], users[row].digest_size, config, seeds[row])
             digests[row] = RankedDigest(slate, scores[i, slate.cols], pool[row], arms[row])
@@ -420,6 +416,48 @@ def explain(
     )
     bounds = np.cumsum([0, *lengths])
     return [list(reasons[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def ranked_columns(
+    scores: NDArray[np.float32],
+    relevance: UserRelevance,
+    rows: list[int],
+    follows: tuple[NDArray[np.bool_], NDArray[np.bool_]],
+    pool: NDArray[np.bool_],
+    papers: PaperBlock,
+    sizes: list[int],
+    config: RankerConfig,
+) -> tuple[NDArray[np.float32], NDArray[np.int32]]:
+    """The ranked candidate columns under ``config`` of the users at ``rows``, best first
+    (-1 pads).
+
+    The one sequence from scores to a ranking: "less like this" penalties in score units,
+    followed authors and categories lifted, each user's relevance bar, top-k within the
+    pool (newest first on ties), then MMR if the config diversifies or a share per explicit
+    interest. ``rank_users`` and the off-policy re-ranker (``recsys.online.offpolicy_logs``)
+    both call it, so a logged digest is re-ranked exactly as it was ranked. ``scores``,
+    ``follows`` and ``pool`` hold the rows' lines only; ``relevance`` is the whole block's.
+
+    Returns
+    -------
+    (scores, cols)
+        The adjusted scores (len(rows), n_papers) and each row's ranked columns.
+    """
+    by_author, in_category = follows
+    scores = in_score_units(scores, relevance.drop[rows], relevance.cosine[rows])
+    scores = lift(scores, by_author, in_category)
+    # The bar is on content similarity, not on the blend: a hybrid's scores have no fixed
+    # scale. What the reader follows by name clears it whatever its text.
+    below = relevance.below(rows, config.min_score) & ~(by_author | in_category)
+    size = max(sizes)
+    wide = config.diversity is not None or relevance.has_quota(rows)
+    depth = max(size, DIVERSITY_POOL) if wide else size
+    cols, best = top_k(scores, depth, exclude=~pool | below, tie_break=-papers.age_days)
+    if config.diversity is not None:
+        cols = diversified(cols, best, papers, size, config.diversity)
+    elif relevance.has_quota(rows):
+        cols = relevance.quota(cols, rows, sizes)
+    return scores, cols
 
 
 def candidate_follows(

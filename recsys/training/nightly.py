@@ -1,4 +1,7 @@
-"""Nightly training: fit the embedder on the corpus, fit the recommender, write and activate.
+"""Nightly training: fit the embedder on the corpus, fit the recommender, judge, write, activate.
+
+The new version is activated only if it passes the guard-rail (``recsys.training.guardrail``)
+against the active one; a refused version is written, inactive, with the reason.
 
 The artifact is written atomically (temporary folder, then rename) and the embedding store
 for the new version is filled before the version is activated, so a worker never loads a
@@ -7,9 +10,11 @@ half-written model.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,9 +35,9 @@ from recsys.recommender.fitting import fit_hybrid
 from recsys.recommender.reasons import NEIGHBOUR_RANK, neighbour_similarity
 from recsys.recommender.relevance import training_bar
 from recsys.settings import Settings
-from recsys.training import artifacts
+from recsys.training import artifacts, guardrail
 from recsys.training import store as shared_store
-from recsys.training.model import Model, embeddings_dir, embeddings_root
+from recsys.training.model import Model, embeddings_dir, embeddings_root, load_active_model
 
 
 class TrainingError(RuntimeError):
@@ -47,12 +52,17 @@ class TrainReport:
     n_events: int
     embedding_dim: int
     seconds: float
+    # Whether the guard-rail let the version be activated, and why (recsys.training.guardrail).
+    activated: bool = True
+    reason: str = ""
+    guardrail: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
 TRAINING_LOCK = "paperboy-training"
+log = logging.getLogger(__name__)
 
 
 def train_exclusively(
@@ -99,6 +109,9 @@ def new_version(now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
 
+Fitter = Callable[[TrainingSnapshot, Progress], tuple[Component, dict[str, Any]]]
+
+
 def train(
     session: Session,
     settings: Settings,
@@ -106,10 +119,15 @@ def train(
     *,
     dim: int = 64,
     progress: Progress = no_progress,
+    fit: Fitter | None = None,
 ) -> TrainReport:
-    """Fit a new model version on everything in the database and activate it.
+    """Fit a new model version on everything in the database; activate it if it passes the
+    guard-rail (``recsys.training.guardrail``) against the active one.
 
-    ``progress(stage, done, total)`` is called as the components are fitted.
+    A refused version is written all the same, with the verdict in its manifest
+    (``guardrail``), so an operator can read why and still activate it by hand
+    (``paperboy models activate VERSION``). ``progress(stage, done, total)`` is called as the
+    components are fitted; ``fit`` replaces :func:`fit_recommender` (tests give a bad one).
     """
     started = time.perf_counter()
     ids, texts, ages = _corpus(session, now)
@@ -126,8 +144,18 @@ def train(
     papers = PaperBlock(paper_ids=ids, embeddings=vectors, age_days=ages)
     user_ids = list(session.scalars(select(UserRow.id).order_by(UserRow.id)))
     users = _over_corpus(build_user_context(session, model, user_ids, now), papers)
-    component, blend = fit_recommender(TrainingSnapshot(users=users, papers=papers), progress)
+    component, blend = (fit or fit_recommender)(
+        TrainingSnapshot(users=users, papers=papers), progress
+    )
+    model.component = component
+    # The relevance bar (issue 14): calibrated on held-out clicks, else the stated floor. Set
+    # before judging, so the guard-rail ranks the candidate as workers will.
+    model.bar = training_bar(users, papers)
+    verdict = guardrail.judge(
+        session, settings, model, _active(session, settings), now, (users, papers)
+    )
     arrays, config = component.get_state()
+    data = {"n_papers": len(ids), "n_users": len(user_ids), "n_events": len(users.event_user)}
     manifest = {
         "created_at": now.isoformat(),
         "component": component.name,
@@ -135,9 +163,9 @@ def train(
         "blend": blend,
         "embedder": embedder.describe(),
         "reasons": {"min_similarity": floor, "space": "tfidf", "neighbour_rank": NEIGHBOUR_RANK},
-        "data": {"n_papers": len(ids), "n_users": len(user_ids), "n_events": len(users.event_user)},
-        # The relevance bar (issue 14): calibrated on held-out clicks, else the stated floor.
-        "bar": training_bar(users, papers).as_manifest(),
+        "data": data,
+        "bar": model.bar.as_manifest(),
+        "guardrail": verdict.as_dict(),
     }
     artifacts.write_artifact(
         settings.models_dir,
@@ -149,20 +177,48 @@ def train(
     # Published in the caller's transaction: other hosts see the version when it commits.
     vectors_dir = embeddings_dir(settings.data_dir, version)
     shared_store.publish(session, version, settings.models_dir / version, vectors_dir, now)
-    shared_store.activate(session, version, now)
+    _activate_if_passed(session, version, verdict, now)
     return TrainReport(
         version=version,
-        n_papers=len(ids),
-        n_users=len(user_ids),
-        n_events=len(users.event_user),
+        **data,
         embedding_dim=embedder.dim,
         seconds=round(time.perf_counter() - started, 3),
+        activated=verdict.passed,
+        reason=verdict.reason,
+        guardrail=verdict.as_dict(),
     )
 
 
 def neural_cache_dir(settings: Settings) -> Path:
     """Neural rows kept across versions (outside ``embeddings/``, which pruning sweeps)."""
     return settings.data_dir / "neural-cache"
+
+
+def _active(session: Session, settings: Settings) -> Model | None:
+    """The model to beat; None (so the candidate is judged as a first model) when there is
+    none, or when the active one cannot be loaded: a broken active model must not keep a
+    sound new one out."""
+    try:
+        return load_active_model(session, settings.models_dir, settings.data_dir)
+    except (artifacts.ArtifactError, shared_store.StoreError, FileNotFoundError) as exc:
+        log.warning("guard-rail: the active model cannot be loaded (%s); judging as first", exc)
+        return None
+
+
+def _activate_if_passed(
+    session: Session, version: str, verdict: guardrail.Verdict, now: datetime
+) -> None:
+    if verdict.passed:
+        shared_store.activate(session, version, now)
+        log.info("model %s activated: %s", version, verdict.reason)
+    else:
+        log.warning(
+            "model %s trained but NOT activated: %s (activate it by hand with "
+            "`paperboy models activate %s`)",
+            version,
+            verdict.reason,
+            version,
+        )
 
 
 def fit_recommender(

@@ -16,7 +16,12 @@ class NoPreviousVersion(RuntimeError):
 
 
 def describe_versions(session: Session) -> list[dict[str, Any]]:
-    """Each published version, oldest first: name, active or not, what it was trained on."""
+    """Each published version, oldest first: name, active or not, what it was trained on, and
+    its guard-rail verdict (``guardrail``: None for versions trained before the guard-rail).
+
+    A version refused by the guard-rail can still be activated by hand
+    (``store.activate``): the verdict advises, the operator decides.
+    """
     active = store.active_version(session)
     out = []
     for version in store.list_versions(session):
@@ -31,6 +36,7 @@ def describe_versions(session: Session) -> list[dict[str, Any]]:
                 "n_users": data.get("n_users"),
                 "n_events": data.get("n_events"),
                 "blend": manifest.get("blend", {}).get("source", ""),
+                "guardrail": manifest.get("guardrail"),
             }
         )
     return out
