@@ -209,6 +209,7 @@ class ConcurrentEmailBackend(Protocol):
 
     name: str
     concurrency: int
+    timeout_s: float  # the longest one request may take
 
     def send_many(
         self, emails: Sequence[DigestEmail], from_email: str

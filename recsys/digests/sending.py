@@ -147,13 +147,21 @@ def _group_size(backend: Backend, settings: Settings) -> int:
     """Digests claimed (and their outcomes written) together."""
     if isinstance(backend, BatchEmailBackend):
         return backend.batch_size
+    if isinstance(backend, ConcurrentEmailBackend):
+        # Two commits per group: at 24 digests a group they were a third of the send time.
+        return MAX_CONCURRENT_GROUP
+    return 1
+
+
+def _claim_lease(backend: Backend, settings: Settings, n: int) -> timedelta:
+    """How long a group's claimed rows are held: the usual lease, and for a concurrent
+    group also the time its requests could take if each one ran into the timeout, so the
+    sweep never takes over rows that are still being sent."""
+    lease = timedelta(seconds=settings.digest_lease_s)
     if not isinstance(backend, ConcurrentEmailBackend):
-        return 1
-    # A group's rows are leased once, when claimed: even if every request took the whole
-    # timeout, the group must be done within half the lease, or the sweep would take over
-    # rows still being sent.
-    rounds = int(settings.digest_lease_s / (2 * settings.sendgrid_timeout_s))
-    return max(1, min(MAX_CONCURRENT_GROUP, backend.concurrency * max(1, rounds)))
+        return lease
+    rounds = -(-n // backend.concurrency)  # requests one after another on each connection
+    return lease + timedelta(seconds=rounds * backend.timeout_s)
 
 
 @dataclass
@@ -204,7 +212,7 @@ def _send_group(
 ) -> dict[int, SendOutcome]:
     now = clock()
     with db.session() as session:
-        until = now + timedelta(seconds=settings.digest_lease_s)
+        until = now + _claim_lease(backend, settings, len(ids))
         claimed = claim_many(
             session, ids, "ranked", "sending", now, attempts=DigestRow.attempts + 1,
             lease_until=until,

@@ -24,6 +24,7 @@ from recsys.digests.outbox import plan_due
 from recsys.digests.scoring import rank_digests
 from recsys.digests.sending import (
     Outcome,
+    _claim_lease,
     _collector_paused,
     load_emails,
     send_digest,
@@ -574,3 +575,13 @@ def test_concurrent_sends_record_each_digest_s_own_outcome_and_send_each_once(
             # Each row carries the message id of the request that carried its own digest.
             body = by_message[str(row.provider_id)]
             assert body["personalizations"][0]["custom_args"] == {"digest_id": str(digest_id)}
+
+
+def test_a_concurrent_group_is_leased_for_every_request_running_into_the_timeout(
+    settings: Settings,
+) -> None:
+    backend = SendGridBackend("SG.key", "http://127.0.0.1:9", timeout_s=4.0, concurrency=8)
+    lease = timedelta(seconds=settings.digest_lease_s)
+    # 100 digests over 8 connections: 13 requests one after another on the busiest one.
+    assert _claim_lease(backend, settings, 100) == lease + timedelta(seconds=13 * 4.0)
+    assert _claim_lease(FileBackend(Path("unused")), settings, 1) == lease
