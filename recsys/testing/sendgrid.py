@@ -211,6 +211,9 @@ class SendGridStandIn:
     faulty_requests : int or None
         Random failures, hangs and stalls hit only the first this many requests, like an
         incident that ends; None: all of them.
+    healthy_requests : int
+        The incident starts only after this many requests: a provider failing near the end
+        of a run, however fast the run is.
     keep_bodies : bool
         Keep every accepted body (tests); off for long benchmark runs to bound memory.
 
@@ -234,6 +237,7 @@ class SendGridStandIn:
         duplicate_event_rate: float = 0.0,
         delivered_delay_s: float = 0.0,
         faulty_requests: int | None = None,
+        healthy_requests: int = 0,
         keep_bodies: bool = True,
     ) -> None:
         self.api_key = api_key
@@ -249,6 +253,7 @@ class SendGridStandIn:
         self.duplicate_event_rate = duplicate_event_rate
         self.delivered_delay_s = delivered_delay_s
         self.faulty_requests = faulty_requests
+        self.healthy_requests = healthy_requests
         self.keep_bodies = keep_bodies
         self.event_interval_s = 0.2
         self._rng = random.Random(seed)
@@ -428,7 +433,8 @@ class SendGridStandIn:
         return self._accept(raw_body)
 
     def _in_incident(self) -> bool:
-        return self.faulty_requests is None or self._attempts <= self.faulty_requests
+        into = self._attempts - self.healthy_requests
+        return into > 0 and (self.faulty_requests is None or into <= self.faulty_requests)
 
     def _draw(self, rate: float) -> bool:
         with self._lock:

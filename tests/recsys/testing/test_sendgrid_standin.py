@@ -95,3 +95,10 @@ def test_a_client_that_hangs_up_mid_request_does_not_stop_the_server(
     with socket.create_connection((parts.hostname or "", parts.port or 0), timeout=5) as raw:
         raw.sendall(b"POST /v3/mail/send HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")
     assert _post(_connect(standin), standin.api_key).status == 202
+
+
+def test_an_incident_can_start_late_and_end() -> None:
+    with SendGridStandIn(failure_rate=1.0, healthy_requests=2, faulty_requests=1) as sg:
+        conn = _connect(sg)
+        statuses = [_post(conn, sg.api_key).status for _ in range(4)]
+    assert statuses[:2] == [202, 202] and statuses[2] >= 429 and statuses[3] == 202
