@@ -121,9 +121,10 @@ def send_digests(
 ) -> SendReport:
     """Deliver every still-``ranked`` digest in ``digest_ids``; idempotent.
 
-    Rendered backends send one request per digest over a kept-alive connection; batch
-    backends one request per ``batch_size`` digests. ``clock`` is read per request, so
-    each attempt records when it really started.
+    Rendered backends send one request per digest over a kept-alive connection, a
+    concurrent one (SendGrid) several at once for a group of up to
+    :data:`MAX_CONCURRENT_GROUP` digests; batch backends one request per ``batch_size``
+    digests. ``clock`` is read per group, so each attempt records when its group started.
     """
     size = _group_size(backend, settings)
     ids = sorted(set(digest_ids))
