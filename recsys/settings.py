@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     sendgrid_mode: Literal["rendered", "template"] = "rendered"
     sendgrid_template_id: str | None = None
     sendgrid_batch_size: int = Field(default=1000, ge=1, le=1000)  # SendGrid's ceiling
+    # Rendered mode: Mail Send requests in flight at once per worker process, each on its
+    # own kept-alive connection (one at a time waits out every round trip to SendGrid).
+    sendgrid_concurrency: int = Field(default=8, ge=1, le=64)
     # The Event Webhook's verification key: base64 DER, as SendGrid's settings page shows it.
     sendgrid_webhook_public_key: str | None = None
     sendgrid_webhook_tolerance_s: int = Field(default=600, ge=1)

@@ -24,6 +24,7 @@ from recsys.digests.outbox import plan_due
 from recsys.digests.scoring import rank_digests
 from recsys.digests.sending import (
     Outcome,
+    _claim_lease,
     _collector_paused,
     load_emails,
     send_digest,
@@ -61,8 +62,12 @@ def sendgrid() -> Iterator[SendGridStandIn]:
         yield standin
 
 
-def _sendgrid_backend(standin: SendGridStandIn, timeout_s: float = 2.0) -> SendGridBackend:
-    return SendGridBackend(api_key=standin.api_key, host=standin.url, timeout_s=timeout_s)
+def _sendgrid_backend(
+    standin: SendGridStandIn, timeout_s: float = 2.0, concurrency: int = 8
+) -> SendGridBackend:
+    return SendGridBackend(
+        api_key=standin.api_key, host=standin.url, timeout_s=timeout_s, concurrency=concurrency
+    )
 
 
 def _digest(db: Database, digest_id: int) -> DigestRow:
@@ -219,16 +224,32 @@ def test_an_unknown_attempt_is_recorded_as_unknown(
     assert _attempts(db, ada_digest) == [(1, "sendgrid", "unknown")]
 
 
-def test_rendered_mode_reuses_one_connection(
+def test_rendered_mode_one_at_a_time_reuses_one_connection(
     db: Database, settings: Settings, sendgrid: SendGridStandIn
 ) -> None:
     digest_ids = _ranked_world(db, settings)
-    backend = _sendgrid_backend(sendgrid)
+    backend = _sendgrid_backend(sendgrid, concurrency=1)
     report = send_digests(db, backend, settings, digest_ids, lambda: NOW)
 
     assert report.ids(Outcome.SENT) == digest_ids
     assert sorted(sendgrid.accepted_digest_ids) == digest_ids
     assert (len(sendgrid.accepted), sendgrid.connections) == (3, 1)
+
+
+def test_concurrent_rendered_mode_keeps_its_connections_between_calls(
+    db: Database, settings: Settings, sendgrid: SendGridStandIn
+) -> None:
+    digest_ids = _ranked_world(db, settings)
+    backend = _sendgrid_backend(sendgrid, concurrency=2)
+    send_digests(db, backend, settings, digest_ids[:2], lambda: NOW)
+    opened = sendgrid.connections
+    report = send_digests(db, backend, settings, digest_ids[2:], lambda: NOW)
+    backend.close()
+
+    assert report.ids(Outcome.SENT) == digest_ids[2:]
+    assert sorted(sendgrid.accepted_digest_ids) == digest_ids
+    assert 1 <= opened <= 2  # at most one per thread
+    assert sendgrid.connections == opened  # the second call reused them
 
 
 # Template mode -------------------------------------------------------------------------------
@@ -351,9 +372,8 @@ def test_after_a_timeout_the_rest_of_the_chunk_waits_for_the_retry(
 ) -> None:
     digest_ids = _ranked_world(db, settings)
     with SendGridStandIn(hang_s=1.0) as hanging:
-        report = send_digests(
-            db, _sendgrid_backend(hanging, timeout_s=0.2), settings, digest_ids, lambda: NOW
-        )
+        backend = _sendgrid_backend(hanging, timeout_s=0.2, concurrency=1)
+        report = send_digests(db, backend, settings, digest_ids, lambda: NOW)
         assert hanging.attempts == 1  # not one timeout per digest
     assert report.ids(Outcome.UNKNOWN) == digest_ids[:1]
     assert report.ids(Outcome.RETRY) == digest_ids[1:]
@@ -506,3 +526,64 @@ def test_a_send_holds_its_digests_and_renews_the_lease_of_those_not_reached_yet(
     with db.session() as s:
         rows = [s.get(DigestRow, i) for i in digest_ids]
         assert [(r.status, r.lease_until) for r in rows if r] == [("sent", None)] * 3
+
+
+# Rendered mode, several requests at once (issue 13) -------------------------------------------
+
+
+def test_a_concurrent_timeout_puts_back_the_digests_whose_request_never_started(
+    db: Database, settings: Settings
+) -> None:
+    digest_ids = _ranked_world(db, settings)
+    with SendGridStandIn(hang_s=1.0) as hanging:
+        backend = _sendgrid_backend(hanging, timeout_s=0.2, concurrency=2)
+        report = send_digests(db, backend, settings, digest_ids, lambda: NOW)
+        backend.close()
+        assert hanging.attempts == 2  # the two in flight together; the third never started
+
+    assert report.ids(Outcome.UNKNOWN) == digest_ids[:2]
+    assert report.ids(Outcome.RETRY) == digest_ids[2:]
+    with db.session() as s:
+        rows = [s.get(DigestRow, i) for i in digest_ids]
+        assert [(r.status, r.attempts) for r in rows if r] == [
+            ("unknown", 1), ("unknown", 1), ("ranked", 0)
+        ]  # fmt: skip
+    assert [_attempts(db, i) for i in digest_ids] == [
+        [(1, "sendgrid", "unknown")], [(1, "sendgrid", "unknown")], []
+    ]  # fmt: skip
+
+
+def test_concurrent_sends_record_each_digest_s_own_outcome_and_send_each_once(
+    db: Database, settings: Settings, sendgrid: SendGridStandIn
+) -> None:
+    digest_ids = _ranked_world(db, settings)
+    sendgrid.fail_next(429, retry_after=3)  # whichever request arrives first
+    backend = _sendgrid_backend(sendgrid, concurrency=3)
+    first = send_digests(db, backend, settings, digest_ids, lambda: NOW)
+    (retried,) = first.ids(Outcome.RETRY)
+    assert first.retry_after_s() == 3.0
+    second = send_digests(db, backend, settings, digest_ids, lambda: NOW)
+    backend.close()
+
+    assert sorted(first.ids(Outcome.SENT) + [retried]) == digest_ids
+    assert second.ids(Outcome.SENT) == [retried]  # the others were no longer ranked
+    assert sorted(sendgrid.accepted_digest_ids) == digest_ids  # each exactly once
+    assert _attempts(db, retried) == [(1, "sendgrid", "transient"), (2, "sendgrid", "sent")]
+    by_message = {a.message_id: a.body for a in sendgrid.accepted}
+    with db.session() as s:
+        for digest_id in digest_ids:
+            row = s.get(DigestRow, digest_id)
+            assert row is not None and row.status == "sent" and row.lease_until is None
+            # Each row carries the message id of the request that carried its own digest.
+            body = by_message[str(row.provider_id)]
+            assert body["personalizations"][0]["custom_args"] == {"digest_id": str(digest_id)}
+
+
+def test_a_concurrent_group_is_leased_for_every_request_running_into_the_timeout(
+    settings: Settings,
+) -> None:
+    backend = SendGridBackend("SG.key", "http://127.0.0.1:9", timeout_s=4.0, concurrency=8)
+    lease = timedelta(seconds=settings.digest_lease_s)
+    # 100 digests over 8 connections: 13 requests one after another on the busiest one.
+    assert _claim_lease(backend, settings, 100) == lease + timedelta(seconds=13 * 4.0)
+    assert _claim_lease(FileBackend(Path("unused")), settings, 1) == lease
