@@ -79,6 +79,15 @@ BUSY_JSON: Responses = {
     429: json_error("Too many posts from this client address; see Retry-After.", RETRY_AFTER)
 }
 
+# The operator's page: a POST needs a live session cookie and its CSRF token.
+ADMIN_PAGE_POST: Responses = {
+    **FORM_PAGES,
+    303: redirect("Back to the admin page, with a notice."),
+    401: html_page("No live admin session: the page links to the login."),
+    403: html_page("The CSRF token is stale or the form came from another site."),
+    503: html_page("The admin page is off: PAPERBOY_ADMIN_API_KEY is not set."),
+}
+
 # The operator's JSON API (X-API-Key).
 ADMIN_KEY: Responses = {
     401: json_error("Missing or wrong X-API-Key header."),
@@ -135,11 +144,21 @@ def install(app: FastAPI) -> None:
 
 
 def finish(spec: dict[str, Any]) -> dict[str, Any]:
-    """Fix what FastAPI writes wrongly: a redirect gets the route's content type (a 303
-    from an HTML route claimed a ``text/html`` body it does not have)."""
+    """Add what FastAPI leaves out of every operation's answers.
+
+    A redirect got the route's content type (a 303 from an HTML route claimed a
+    ``text/html`` body it does not have), and a JSON body that is not JSON is FastAPI's own
+    400, which no route declares.
+    """
     for item in spec.get("paths", {}).values():
         for operation in item.values():
-            for answer in operation.get("responses", {}).values():
+            answers = operation.get("responses", {})
+            for answer in answers.values():
                 if "Location" in answer.get("headers", {}):
                     answer.pop("content", None)
+            if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                answers.setdefault("400", NOT_JSON)
     return spec
+
+
+NOT_JSON = json_error("The body is not JSON.")

@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 InterestKind = Literal["keyword", "author", "category", "text"]
 EventKind = Literal["click", "more", "less"]
@@ -18,7 +18,6 @@ MAX_LIBRARY_CHARS = 2_000_000
 # the API refused what its own schema allowed. No table comes near 2**53 rows, so a larger
 # number is no id of ours; it is refused rather than passed to the driver.
 MAX_ID = 2**53 - 1
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # What recsys.subscribers.accounts.normalise_email accepts, spaces around it included, so
 # the schema promises no address the API then refuses.
@@ -32,6 +31,18 @@ def _no_lone_surrogate(value: str) -> str:
         raise ValueError("holds a lone surrogate (\\ud800-\\udfff), which is not text")
     return value
 
+
+def _no_bool(value: object) -> object:
+    # JSON true and false are no numbers (JSON Schema's "integer" excludes them), but
+    # pydantic reads them as 1 and 0: a sign-up with "send_hour": false was accepted.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    return value
+
+
+# An integer from a JSON body: 7 and 7.0, never true or false.
+Int = Annotated[int, BeforeValidator(_no_bool)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_no_bool)]
 
 # Text from a JSON request body: a str that can be stored.
 Text = Annotated[str, AfterValidator(_no_lone_surrogate)]
@@ -97,7 +108,7 @@ class UserCreate(BaseModel):
     email: Text = Field(max_length=320, pattern=EMAIL_PATTERN)
     name: Text | None = Field(default=None, max_length=200)
     timezone: Text = Field(default="UTC", max_length=64)
-    digest_size: int = Field(default=10, ge=1, le=50)
+    digest_size: Int = Field(default=10, ge=1, le=50)
     interests: list[InterestCreate] = Field(default_factory=list, max_length=100)
 
 
@@ -163,9 +174,9 @@ class SignUpCreate(BaseModel):
     email: Text = Field(max_length=320, pattern=EMAIL_PATTERN)
     name: Text | None = Field(default=None, max_length=200)
     timezone: Text = Field(default="UTC", max_length=64)
-    send_hour: int = Field(default=7, ge=0, le=23)
+    send_hour: Int = Field(default=7, ge=0, le=23)
     frequency: Frequency = "daily"
-    digest_size: int = Field(default=10, ge=1, le=50)
+    digest_size: Int = Field(default=10, ge=1, le=50)
     interests: list[InterestCreate] = Field(default_factory=list, max_length=100)
     seeds: list[Text] = Field(
         default_factory=list,
@@ -215,9 +226,9 @@ class SubscriberUpdate(BaseModel):
 
     name: Text | None = Field(default=None, max_length=200)
     timezone: Text | None = Field(default=None, max_length=64)
-    send_hour: int | None = Field(default=None, ge=0, le=23)
+    send_hour: Int | None = Field(default=None, ge=0, le=23)
     frequency: Frequency | None = None
-    digest_size: int | None = Field(default=None, ge=1, le=50)
+    digest_size: Int | None = Field(default=None, ge=1, le=50)
     interests: list[InterestCreate] | None = Field(default=None, max_length=100)
     add_seeds: list[Text] = Field(default_factory=list, max_length=100)
     remove_seeds: list[Id] = Field(default_factory=list, max_length=100)
