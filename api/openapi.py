@@ -54,6 +54,12 @@ def redirect(description: str) -> dict[str, Any]:
     return {"description": description, "headers": LOCATION, "content": {}}
 
 
+def invalid_json(description: str) -> dict[str, Any]:
+    """FastAPI's own 422 body, a list of errors each naming its field (``loc``)."""
+    schema = {"$ref": "#/components/schemas/HTTPValidationError"}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
 # The answers shared by families of routes ---------------------------------------------------
 
 TOO_LARGE = {413: json_error("The body is larger than this route reads.")}

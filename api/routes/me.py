@@ -14,7 +14,7 @@ from fastapi import APIRouter, Response, status
 from sqlalchemy.orm import Session
 
 from api.deps import ApiSubscriber, ModelDep, NowDep, SessionDep, SettingsDep, invalid_field
-from api.openapi import BEARER, TOO_LARGE, json_error
+from api.openapi import BEARER, TOO_LARGE, invalid_json
 from api.middleware import JSON_LIBRARY_MAX_BODY
 from api.schemas import (
     PreviewPublic,
@@ -57,7 +57,7 @@ def get_me(user: ApiSubscriber, session: SessionDep) -> SubscriberPublic:
 
 @router.patch(
     "",
-    responses={**TOO_LARGE, 422: json_error("A field is invalid; it is named.")},
+    responses={**TOO_LARGE, 422: invalid_json("A field is invalid; it is named.")},
     max_body_size=JSON_LIBRARY_MAX_BODY,
 )
 def update_me(

@@ -37,7 +37,7 @@ from recsys.subscribers.links import LinkMaker
 from tests.api.conftest import Tasks, path_of
 from tests.conftest import NOW
 
-MAX_EXAMPLES = 12
+MAX_EXAMPLES = 8
 _alternate = itertools.cycle([True, False])
 
 
