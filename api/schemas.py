@@ -140,7 +140,7 @@ class InterestPublic(InterestCreate):
 
 
 class UserCreate(BaseModel):
-    email: Text = Field(max_length=320, pattern=EMAIL_PATTERN)
+    email: Text = Field(max_length=320, **_schema(pattern=EMAIL_PATTERN))
     name: OneLine | None = Field(default=None, max_length=200)
     timezone: TimeZone = Field(default="UTC", max_length=64)
     digest_size: Int = Field(default=10, ge=1, le=50)
@@ -206,7 +206,7 @@ class UserLink(BaseModel):
 
 
 class SignUpCreate(BaseModel):
-    email: Text = Field(max_length=320, pattern=EMAIL_PATTERN)
+    email: Text = Field(max_length=320, **_schema(pattern=EMAIL_PATTERN))
     name: OneLine | None = Field(default=None, max_length=200)
     timezone: TimeZone = Field(default="UTC", max_length=64)
     send_hour: Int = Field(default=7, ge=0, le=23)
