@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Route
+from starlette.routing import Match
 
 Responses = dict[int | str, dict[str, Any]]
 
@@ -62,7 +62,7 @@ def invalid_json(description: str) -> dict[str, Any]:
 
 # The answers shared by families of routes ---------------------------------------------------
 
-TOO_LARGE = {413: json_error("The body is larger than this route reads.")}
+TOO_LARGE: Responses = {413: json_error("The body is larger than this route reads.")}
 
 # Signed links people click: a bad link or a gone subscription is a page.
 LINK_PAGES: Responses = {
@@ -110,14 +110,20 @@ BEARER: Responses = {
 # 405 ------------------------------------------------------------------------------------------
 
 
+# The methods a route can serve; OPTIONS is served by none.
+METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
 def methods_of(request: Request) -> list[str]:
     """Every method some route serves at the request's path, in a stable order."""
-    path = request.scope["path"]
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, Route) and route.methods and route.path_regex.match(path):
-            methods |= route.methods
-    return sorted(methods)
+    # Asked of the router as a request with each method would be, because FastAPI keeps
+    # included routers as routes of their own: their paths are not all on the app.
+    allowed = []
+    for method in METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 async def http_error_handler(request: Request, exc: Exception) -> Response:

@@ -70,10 +70,6 @@ def timezone_enum() -> list[str]:
     return sorted(available_timezones())
 
 
-def _schema(**extra: Any) -> dict[str, Any]:
-    return {"json_schema_extra": extra}
-
-
 def _timezones(schema: dict[str, Any]) -> None:
     # A callable, so the list is read when a schema is built, not when this is imported.
     schema["enum"] = timezone_enum()
@@ -132,7 +128,9 @@ class PapersPublic(BaseModel):
 
 class InterestCreate(BaseModel):
     kind: InterestKind
-    value: Text = Field(min_length=1, max_length=2000, **_schema(pattern=NOT_BLANK_PATTERN))
+    value: Text = Field(
+        min_length=1, max_length=2000, json_schema_extra={"pattern": NOT_BLANK_PATTERN}
+    )
 
 
 class InterestPublic(InterestCreate):
@@ -140,7 +138,7 @@ class InterestPublic(InterestCreate):
 
 
 class UserCreate(BaseModel):
-    email: Text = Field(max_length=320, **_schema(pattern=EMAIL_PATTERN))
+    email: Text = Field(max_length=320, json_schema_extra={"pattern": EMAIL_PATTERN})
     name: OneLine | None = Field(default=None, max_length=200)
     timezone: TimeZone = Field(default="UTC", max_length=64)
     digest_size: Int = Field(default=10, ge=1, le=50)
@@ -206,7 +204,7 @@ class UserLink(BaseModel):
 
 
 class SignUpCreate(BaseModel):
-    email: Text = Field(max_length=320, **_schema(pattern=EMAIL_PATTERN))
+    email: Text = Field(max_length=320, json_schema_extra={"pattern": EMAIL_PATTERN})
     name: OneLine | None = Field(default=None, max_length=200)
     timezone: TimeZone = Field(default="UTC", max_length=64)
     send_hour: Int = Field(default=7, ge=0, le=23)
@@ -314,32 +312,34 @@ _ID = r"^[1-9][0-9]{0,14}$"  # below 10**15, within MAX_ID
 class SignUpForm(BaseModel):
     model_config = ConfigDict(json_schema_extra={"required": ["email"]})
 
-    email: str = Field(default="", **_schema(pattern=EMAIL_PATTERN))
-    name: str = Field(default="", **_schema(pattern=ONE_LINE_PATTERN))
+    email: str = Field(default="", json_schema_extra={"pattern": EMAIL_PATTERN})
+    name: str = Field(default="", json_schema_extra={"pattern": ONE_LINE_PATTERN})
     keywords: str = Field(
         default="",
         description="One per line (or comma-separated).",
-        **_schema(pattern=FORM_TEXT_PATTERN),
+        json_schema_extra={"pattern": FORM_TEXT_PATTERN},
     )
     authors: str = Field(
-        default="", description="One per line.", **_schema(pattern=FORM_TEXT_PATTERN)
+        default="", description="One per line.", json_schema_extra={"pattern": FORM_TEXT_PATTERN}
     )
     categories: str = Field(
         default="",
         description="arXiv categories, e.g. cs.LG stat.ML.",
-        **_schema(pattern=FORM_TEXT_PATTERN),
+        json_schema_extra={"pattern": FORM_TEXT_PATTERN},
     )
     description: str = Field(
         default="",
         description="Free text about what you read.",
-        **_schema(pattern=FORM_TEXT_PATTERN),
+        json_schema_extra={"pattern": FORM_TEXT_PATTERN},
     )
     seeds: str = Field(default="", description="arXiv ids, DOIs or titles, one per line.")
     library: str = Field(default="", description="A BibTeX or CSL-JSON export.")
     timezone: str = Field(default="UTC", json_schema_extra=_timezones)
-    send_hour: str = Field(default="7", **_schema(pattern=_HOUR))
-    frequency: str = Field(default="daily", **_schema(enum=["daily", "weekdays", "weekly"]))
-    digest_size: str = Field(default="10", **_schema(pattern=_SIZE))
+    send_hour: str = Field(default="7", json_schema_extra={"pattern": _HOUR})
+    frequency: str = Field(
+        default="daily", json_schema_extra={"enum": ["daily", "weekdays", "weekly"]}
+    )
+    digest_size: str = Field(default="10", json_schema_extra={"pattern": _SIZE})
     # A honeypot: hidden from people, filled in by bots that fill in every field.
     website: str = Field(default="", description="Leave empty.")
 
@@ -366,4 +366,6 @@ class DeleteForm(BaseModel):
     # Without the box ticked nothing is deleted and the page says so (422).
     model_config = ConfigDict(json_schema_extra={"required": ["confirm"]})
 
-    confirm: str = Field(default="", description="Must be 'yes'.", **_schema(enum=["yes"]))
+    confirm: str = Field(
+        default="", description="Must be 'yes'.", json_schema_extra={"enum": ["yes"]}
+    )

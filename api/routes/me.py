@@ -14,8 +14,8 @@ from fastapi import APIRouter, Response, status
 from sqlalchemy.orm import Session
 
 from api.deps import ApiSubscriber, ModelDep, NowDep, SessionDep, SettingsDep, invalid_field
-from api.openapi import BEARER, TOO_LARGE, invalid_json
 from api.middleware import JSON_LIBRARY_MAX_BODY
+from api.openapi import BEARER, TOO_LARGE, invalid_json
 from api.schemas import (
     PreviewPublic,
     SeedPublic,

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 
-from api.openapi import json_error
 from api.deps import NowDep, SessionDep, SettingsDep
+from api.openapi import json_error
 from recsys.digests.reconcile import SignatureError, ingest_events, verify_signature
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
