@@ -159,8 +159,8 @@ def finish(spec: dict[str, Any]) -> dict[str, Any]:
     """Add what FastAPI leaves out of every operation's answers.
 
     A redirect got the route's content type (a 303 from an HTML route claimed a
-    ``text/html`` body it does not have), and a JSON body that is not JSON is FastAPI's own
-    400, which no route declares.
+    ``text/html`` body it does not have), a JSON body that is not JSON is FastAPI's own
+    400, which no route declares, and :data:`REQUIRED_HEADERS` are required.
     """
     for item in spec.get("paths", {}).values():
         for operation in item.values():
@@ -170,7 +170,18 @@ def finish(spec: dict[str, Any]) -> dict[str, Any]:
                     answer.pop("content", None)
             if "application/json" in operation.get("requestBody", {}).get("content", {}):
                 answers.setdefault("400", NOT_JSON)
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "header" and parameter["name"] in REQUIRED_HEADERS:
+                    parameter["required"] = True
     return spec
+
+
+# Headers a request must carry although its route reads them as optional, so that a missing
+# one gets the route's own answer (the webhook's 403 for a missing signature, as for a wrong
+# one) rather than FastAPI's 422.
+REQUIRED_HEADERS = frozenset(
+    {"X-Twilio-Email-Event-Webhook-Signature", "X-Twilio-Email-Event-Webhook-Timestamp"}
+)
 
 
 NOT_JSON = json_error("The body is not JSON.")

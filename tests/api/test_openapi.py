@@ -63,3 +63,13 @@ def test_finish_keeps_a_routes_own_400() -> None:
 
     assert finished["post"]["responses"]["400"] is own
     assert finished["put"]["responses"]["400"] is NOT_JSON
+
+
+def test_the_webhooks_signature_headers_are_described_as_required(app: FastAPI) -> None:
+    operation = app.openapi()["paths"]["/webhooks/sendgrid"]["post"]
+    headers = {p["name"]: p["required"] for p in operation["parameters"] if p["in"] == "header"}
+
+    assert headers == {
+        "X-Twilio-Email-Event-Webhook-Signature": True,
+        "X-Twilio-Email-Event-Webhook-Timestamp": True,
+    }

@@ -4,15 +4,16 @@
 not_a_server_error, status_code_conformance, content_type_conformance,
 response_headers_conformance, response_schema_conformance, negative_data_rejection,
 positive_data_acceptance, missing_required_header, unsupported_method,
-allow_header_conformance, ignored_auth (and the stateful use_after_free /
-ensure_resource_availability, which need links between operations and so do nothing in a
-per-operation run). The one exclusion is per request, with its reason in
-:func:`excluded_for`.
+allow_header_conformance and ignored_auth. (use_after_free, ensure_resource_availability and
+object_level_authorization are in the set too, but judge sequences of calls linked by the
+schema, so they find nothing to judge in a per-operation run.) Two checks are left out for
+single requests only, each for the reason given in :func:`excluded_for`.
 
-Bounded (a few examples per operation, no deadline) so the whole run stays in seconds. Half
-of the requests carry valid signed tokens and the admin key, so the fuzzer gets past the
-door and into the forms, the sign-up and the subscriber's own API.
-"""
+Bounded (a few examples per operation, no deadline) so the whole run stays under a minute.
+Half of the requests carry valid signed tokens and the admin key, so the fuzzer gets past
+the door and into the forms, the sign-up and the subscriber's own API. This in-process run
+is what CI runs (with the rest of the suite); a ``schemathesis run`` against a served port
+would test the same app through the same middleware."""
 
 from __future__ import annotations
 
