@@ -18,9 +18,10 @@ from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
 
-from api import metrics, pages
+from api import metrics, openapi, pages
 from api.deps import ActiveModel, CeleryEnqueue, Enqueue
 from api.middleware import (
     ADDRESS_FORMS,
@@ -86,7 +87,9 @@ def create_app(
     app.add_exception_handler(pages.PageError, pages.page_error_handler)
     app.add_exception_handler(pages.FormInvalid, pages.form_invalid_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, openapi.http_error_handler)
     app.include_router(api_router)
+    openapi.install(app)
     return app
 
 

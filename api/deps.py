@@ -17,6 +17,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
+from api import openapi
 from api.pages import PageError
 from api.schemas import MAX_ID, UserLink
 from recsys.db.models import UserRow
@@ -66,10 +67,7 @@ _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
 # What every admin route may answer besides its own codes, for the OpenAPI description.
-ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or wrong X-API-Key header."},
-    503: {"description": "The admin API is off: PAPERBOY_ADMIN_API_KEY is not set."},
-}
+ADMIN_RESPONSES = openapi.ADMIN_KEY
 
 
 def require_admin(

@@ -72,7 +72,8 @@ def form_of(model: type[FormModel]) -> Any:
 
 def openapi_form(model: type[BaseModel]) -> dict[str, Any]:
     """``openapi_extra`` documenting a urlencoded body shaped like ``model``."""
-    schema = {"content": {URLENCODED: {"schema": model.model_json_schema()}}, "required": True}
+    # Every field has a default, so an empty body is a valid (empty) form.
+    schema = {"content": {URLENCODED: {"schema": model.model_json_schema()}}, "required": False}
     return {"requestBody": schema}
 
 

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from functools import cache
+from typing import Annotated, Any, Literal
+from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 InterestKind = Literal["keyword", "author", "category", "text"]
 EventKind = Literal["click", "more", "less"]
 Frequency = Literal["daily", "weekdays", "weekly"]
 SubscriberStatus = Literal["pending", "active", "paused", "unsubscribed"]
 MAX_LIBRARY_CHARS = 2_000_000
-# Ids are 64-bit in PostgreSQL (and SQLite): a larger number is no id of ours, and would make
-# the database driver fail instead of the lookup simply finding nothing.
-MAX_ID = 2**63 - 1
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+# Ids are 64-bit in PostgreSQL (and SQLite), but a JSON number above 2**53 is not exact in
+# most clients (RFC 7493): schemathesis sent 2**63 - 1 written as a double, i.e. 2**63, and
+# the API refused what its own schema allowed. No table comes near 2**53 rows, so a larger
+# number is no id of ours; it is refused rather than passed to the driver.
+MAX_ID = 2**53 - 1
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# What recsys.subscribers.accounts.normalise_email accepts, spaces around it included, so
+# the schema promises no address the API then refuses.
+EMAIL_PATTERN = r"^\s*[^@\s<>\x00-\x1f\x7f]+@[^@\s<>\x00-\x1f\x7f]+\.[^@\s<>\x00-\x1f\x7f]+\s*$"
 
 
 def _no_lone_surrogate(value: str) -> str:
@@ -28,8 +34,49 @@ def _no_lone_surrogate(value: str) -> str:
     return value
 
 
+def _no_bool(value: object) -> object:
+    # JSON true and false are no numbers (JSON Schema's "integer" excludes them), but
+    # pydantic reads them as 1 and 0: a sign-up with "send_hour": false was accepted.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    return value
+
+
+# An integer from a JSON body: 7 and 7.0, never true or false.
+Int = Annotated[int, BeforeValidator(_no_bool)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_no_bool)]
+
 # Text from a JSON request body: a str that can be stored.
 Text = Annotated[str, AfterValidator(_no_lone_surrogate)]
+
+
+# What recsys.subscribers.accounts refuses, said in the schema as well, so that a client (and
+# schemathesis) can tell a valid request before sending it. Validation stays in the domain
+# code, which names the field; these only describe it (a schema looser than the validation
+# promised requests the API then refused).
+_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+# One line: no control character nor any line break str.splitlines() knows.
+ONE_LINE_PATTERN = r"^[^\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]*$"
+# Form text areas: split into lines and words first, so only the controls that are not
+# white space are refused.
+FORM_TEXT_PATTERN = r"^[^\x00-\x08\x0e-\x1b\x7f]*$"
+# Some text besides white space.
+NOT_BLANK_PATTERN = f"^[^{_CONTROL}]*[^\\s{_CONTROL}][^{_CONTROL}]*$"
+
+
+@cache
+def timezone_enum() -> list[str]:
+    """The IANA time zone names this machine knows: what the domain's ZoneInfo accepts."""
+    return sorted(available_timezones())
+
+
+def _timezones(schema: dict[str, Any]) -> None:
+    # A callable, so the list is read when a schema is built, not when this is imported.
+    schema["enum"] = timezone_enum()
+
+
+OneLine = Annotated[Text, Field(json_schema_extra={"pattern": ONE_LINE_PATTERN})]
+TimeZone = Annotated[Text, Field(json_schema_extra=_timezones)]
 
 
 class ModelHealth(BaseModel):
@@ -81,7 +128,9 @@ class PapersPublic(BaseModel):
 
 class InterestCreate(BaseModel):
     kind: InterestKind
-    value: Text = Field(min_length=1, max_length=2000)
+    value: Text = Field(
+        min_length=1, max_length=2000, json_schema_extra={"pattern": NOT_BLANK_PATTERN}
+    )
 
 
 class InterestPublic(InterestCreate):
@@ -89,10 +138,10 @@ class InterestPublic(InterestCreate):
 
 
 class UserCreate(BaseModel):
-    email: Text = Field(max_length=320)
-    name: Text | None = Field(default=None, max_length=200)
-    timezone: Text = Field(default="UTC", max_length=64)
-    digest_size: int = Field(default=10, ge=1, le=50)
+    email: Text = Field(max_length=320, json_schema_extra={"pattern": EMAIL_PATTERN})
+    name: OneLine | None = Field(default=None, max_length=200)
+    timezone: TimeZone = Field(default="UTC", max_length=64)
+    digest_size: Int = Field(default=10, ge=1, le=50)
     interests: list[InterestCreate] = Field(default_factory=list, max_length=100)
 
 
@@ -155,12 +204,12 @@ class UserLink(BaseModel):
 
 
 class SignUpCreate(BaseModel):
-    email: Text = Field(max_length=320)
-    name: Text | None = Field(default=None, max_length=200)
-    timezone: Text = Field(default="UTC", max_length=64)
-    send_hour: int = Field(default=7, ge=0, le=23)
+    email: Text = Field(max_length=320, json_schema_extra={"pattern": EMAIL_PATTERN})
+    name: OneLine | None = Field(default=None, max_length=200)
+    timezone: TimeZone = Field(default="UTC", max_length=64)
+    send_hour: Int = Field(default=7, ge=0, le=23)
     frequency: Frequency = "daily"
-    digest_size: int = Field(default=10, ge=1, le=50)
+    digest_size: Int = Field(default=10, ge=1, le=50)
     interests: list[InterestCreate] = Field(default_factory=list, max_length=100)
     seeds: list[Text] = Field(
         default_factory=list,
@@ -208,11 +257,11 @@ class SubscriberPublic(BaseModel):
 class SubscriberUpdate(BaseModel):
     """Fields left out stay as they are; ``interests`` replaces the whole list."""
 
-    name: Text | None = Field(default=None, max_length=200)
-    timezone: Text | None = Field(default=None, max_length=64)
-    send_hour: int | None = Field(default=None, ge=0, le=23)
+    name: OneLine | None = Field(default=None, max_length=200)
+    timezone: TimeZone | None = Field(default=None, max_length=64)
+    send_hour: Int | None = Field(default=None, ge=0, le=23)
     frequency: Frequency | None = None
-    digest_size: int | None = Field(default=None, ge=1, le=50)
+    digest_size: Int | None = Field(default=None, ge=1, le=50)
     interests: list[InterestCreate] | None = Field(default=None, max_length=100)
     add_seeds: list[Text] = Field(default_factory=list, max_length=100)
     remove_seeds: list[Id] = Field(default_factory=list, max_length=100)
@@ -253,27 +302,63 @@ class PreviewPublic(BaseModel):
 # field that is wrong. Declared as models so OpenAPI (and schemathesis) know the bodies.
 
 
+# What a form field must look like for the route to take it (the routes parse the text and
+# name the field that is wrong); described only, as for the JSON bodies above.
+_HOUR = r"^(1?[0-9]|2[0-3])$"
+_SIZE = r"^([1-9]|[1-4][0-9]|50)$"
+_ID = r"^[1-9][0-9]{0,14}$"  # below 10**15, within MAX_ID
+
+
 class SignUpForm(BaseModel):
-    email: str = ""
-    name: str = ""
-    keywords: str = Field(default="", description="One per line (or comma-separated).")
-    authors: str = Field(default="", description="One per line.")
-    categories: str = Field(default="", description="arXiv categories, e.g. cs.LG stat.ML.")
-    description: str = Field(default="", description="Free text about what you read.")
+    model_config = ConfigDict(json_schema_extra={"required": ["email"]})
+
+    email: str = Field(default="", json_schema_extra={"pattern": EMAIL_PATTERN})
+    name: str = Field(default="", json_schema_extra={"pattern": ONE_LINE_PATTERN})
+    keywords: str = Field(
+        default="",
+        description="One per line (or comma-separated).",
+        json_schema_extra={"pattern": FORM_TEXT_PATTERN},
+    )
+    authors: str = Field(
+        default="", description="One per line.", json_schema_extra={"pattern": FORM_TEXT_PATTERN}
+    )
+    categories: str = Field(
+        default="",
+        description="arXiv categories, e.g. cs.LG stat.ML.",
+        json_schema_extra={"pattern": FORM_TEXT_PATTERN},
+    )
+    description: str = Field(
+        default="",
+        description="Free text about what you read.",
+        json_schema_extra={"pattern": FORM_TEXT_PATTERN},
+    )
     seeds: str = Field(default="", description="arXiv ids, DOIs or titles, one per line.")
     library: str = Field(default="", description="A BibTeX or CSL-JSON export.")
-    timezone: str = "UTC"
-    send_hour: str = "7"
-    frequency: str = "daily"
-    digest_size: str = "10"
+    timezone: str = Field(default="UTC", json_schema_extra=_timezones)
+    send_hour: str = Field(default="7", json_schema_extra={"pattern": _HOUR})
+    frequency: str = Field(
+        default="daily", json_schema_extra={"enum": ["daily", "weekdays", "weekly"]}
+    )
+    digest_size: str = Field(default="10", json_schema_extra={"pattern": _SIZE})
     # A honeypot: hidden from people, filled in by bots that fill in every field.
     website: str = Field(default="", description="Leave empty.")
 
 
 class PreferencesForm(SignUpForm):
-    remove_seed: list[str] = Field(default_factory=list, description="Seed paper ids to drop.")
+    # Every field may be left out: what is not posted stays as stored.
+    model_config = ConfigDict(json_schema_extra={"required": []})
+
+    # The address is not changed from this page: whatever is posted is not read.
+    email: str = Field(default="", description="Not read: the address stays as it is.")
+    remove_seed: list[str] = Field(
+        default_factory=list,
+        description="Seed paper ids to drop.",
+        json_schema_extra={"items": {"type": "string", "pattern": _ID}},
+    )
     strictness: str = Field(
-        default="normal", description="How close a paper must be: fewer, normal or more."
+        default="normal",
+        description="How close a paper must be: fewer, normal or more.",
+        json_schema_extra={"enum": ["fewer", "normal", "more"]},
     )
 
 
@@ -283,4 +368,9 @@ class PreferencesLinkForm(BaseModel):
 
 
 class DeleteForm(BaseModel):
-    confirm: str = Field(default="", description="Must be 'yes'.")
+    # Without the box ticked nothing is deleted and the page says so (422).
+    model_config = ConfigDict(json_schema_extra={"required": ["confirm"]})
+
+    confirm: str = Field(
+        default="", description="Must be 'yes'.", json_schema_extra={"enum": ["yes"]}
+    )

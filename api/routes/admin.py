@@ -31,6 +31,7 @@ from api.admin_session import (
 )
 from api.deps import EnqueueDep, NowDep, PathId, SessionDep, SettingsDep, enqueue_quietly
 from api.forms import read_form, same_origin
+from api.openapi import ADMIN_PAGE_POST, BUSY_PAGE, FORM_PAGES, html_page, redirect
 from api.pages import PageError, render
 from api.ratelimit import SignUpLimitsDep, refuse_busy_client
 from recsys.delivery.backends import outbox_from_settings
@@ -84,7 +85,7 @@ def checked_post(request: Request, settings: SettingsDep, now: NowDep, form: For
 Checked = Depends(checked_post)
 
 
-@router.get("")
+@router.get("", responses={503: html_page("The admin page is off.")})
 def admin_page(
     request: Request,
     settings: SettingsDep,
@@ -123,9 +124,12 @@ def admin_page(
     "/login",
     response_model=None,
     responses={
-        303: {"description": "Logged in: to /admin with the session cookie."},
-        401: {"description": "Wrong key: the form again."},
-        429: {"description": "Too many logins from this client address; see Retry-After."},
+        **FORM_PAGES,
+        **BUSY_PAGE,
+        303: redirect("Logged in: to /admin with the session cookie."),
+        401: html_page("Wrong key: the form again."),
+        403: html_page("The form came from another site."),
+        503: html_page("The admin page is off: PAPERBOY_ADMIN_API_KEY is not set."),
     },
 )
 def login(
@@ -154,7 +158,12 @@ def login(
     return response
 
 
-@router.post("/logout", dependencies=[Checked])
+@router.post(
+    "/logout",
+    dependencies=[Checked],
+    status_code=status.HTTP_303_SEE_OTHER,
+    responses=ADMIN_PAGE_POST,
+)
 def logout(request: Request) -> RedirectResponse:
     """End the session."""
     response = RedirectResponse("/admin", status.HTTP_303_SEE_OTHER)
@@ -162,13 +171,23 @@ def logout(request: Request) -> RedirectResponse:
     return response
 
 
-@router.post("/subscribers/{user_id}/pause", dependencies=[Checked])
+@router.post(
+    "/subscribers/{user_id}/pause",
+    dependencies=[Checked],
+    status_code=status.HTTP_303_SEE_OTHER,
+    responses=ADMIN_PAGE_POST,
+)
 def pause_subscriber(user_id: PathId, session: SessionDep, form: Form) -> RedirectResponse:
     """Pause a subscriber's digests."""
     return _back(form, user_id, _change(pause, session, user_id, "paused"))
 
 
-@router.post("/subscribers/{user_id}/resume", dependencies=[Checked])
+@router.post(
+    "/subscribers/{user_id}/resume",
+    dependencies=[Checked],
+    status_code=status.HTTP_303_SEE_OTHER,
+    responses=ADMIN_PAGE_POST,
+)
 def resume_subscriber(
     user_id: PathId, session: SessionDep, form: Form, now: NowDep
 ) -> RedirectResponse:
@@ -178,7 +197,12 @@ def resume_subscriber(
     )
 
 
-@router.post("/subscribers/{user_id}/delete", dependencies=[Checked])
+@router.post(
+    "/subscribers/{user_id}/delete",
+    dependencies=[Checked],
+    status_code=status.HTTP_303_SEE_OTHER,
+    responses=ADMIN_PAGE_POST,
+)
 def delete_subscriber(
     user_id: PathId, session: SessionDep, settings: SettingsDep, form: Form
 ) -> RedirectResponse:
@@ -189,7 +213,12 @@ def delete_subscriber(
     return _back(form, user_id, "deleted" if deleted else "gone")
 
 
-@router.post("/digests/{digest_id}/recheck", dependencies=[Checked])
+@router.post(
+    "/digests/{digest_id}/recheck",
+    dependencies=[Checked],
+    status_code=status.HTTP_303_SEE_OTHER,
+    responses=ADMIN_PAGE_POST,
+)
 def recheck_digest(
     digest_id: PathId,
     session: SessionDep,

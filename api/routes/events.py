@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, status
 
 from api.deps import ADMIN_RESPONSES, NowDep, SessionDep, invalid_field, require_admin
+from api.openapi import json_error
 from api.schemas import EventCreate, EventPublic
 from recsys.subscribers.accounts import SubscriberError
 from recsys.subscribers.events import record_event
@@ -22,7 +23,7 @@ _MISSING_IDS = frozenset({"user_id", "paper_id"})
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses={404: {"description": "No such user or paper."}},
+    responses={404: json_error("No such user or paper.")},
 )
 def create_event(body: EventCreate, session: SessionDep, now: NowDep) -> EventPublic:
     """Record a subscriber's interaction with a paper."""

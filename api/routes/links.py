@@ -33,6 +33,7 @@ from api.deps import (
     signed_link,
     subscriber_of,
 )
+from api.openapi import LINK_PAGES, TOO_LARGE, redirect
 from api.pages import PAGE_HEADERS, PageError, message_page, unsubscribe_page
 from api.schemas import PaperLink, UserLink
 from recsys.db.models import DigestRow, EventRow, PaperRow, UserRow
@@ -47,10 +48,7 @@ from recsys.subscribers.scanners import suspect_reason
 router = APIRouter(
     tags=["links"],
     default_response_class=HTMLResponse,
-    responses={
-        400: {"description": "The link is malformed, tampered with, expired or misused."},
-        404: {"description": "The link's paper or subscriber is gone."},
-    },
+    responses=LINK_PAGES,
 )
 
 UnsubscribeLink = Annotated[UserLink, signed_link("unsubscribe", UserLink)]
@@ -123,7 +121,11 @@ def peek_less(follow: Less, session: SessionDep, now: NowDep) -> Response:
     return Response(headers=PAGE_HEADERS)
 
 
-@router.get("/c/{token}", status_code=status.HTTP_303_SEE_OTHER)
+@router.get(
+    "/c/{token}",
+    status_code=status.HTTP_303_SEE_OTHER,
+    responses={303: redirect("To the paper's own page.")},
+)
 async def follow_click(token: str, request: Request) -> RedirectResponse:
     """Record a click on a digest link and redirect to the paper's stored URL."""
     # The hot path of every digest, so it is lean: an async route whose dependencies are
@@ -170,7 +172,7 @@ def confirm_unsubscribe(link: UnsubscribeLink, session: SessionDep) -> HTMLRespo
     return unsubscribe_page(user.email)
 
 
-@router.post("/unsubscribe/{token}")
+@router.post("/unsubscribe/{token}", responses=TOO_LARGE)
 def unsubscribe_now(link: UnsubscribeLink, session: SessionDep, now: NowDep) -> HTMLResponse:
     """Unsubscribe at once (RFC 8058 one-click, any body); idempotent, never redirects."""
     user = _user(session, link)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import ApiSubscriber, ModelDep, NowDep, SessionDep, SettingsDep, invalid_field
 from api.middleware import JSON_LIBRARY_MAX_BODY
+from api.openapi import BEARER, TOO_LARGE, invalid_json
 from api.schemas import (
     PreviewPublic,
     SeedPublic,
@@ -44,10 +45,7 @@ from recsys.subscribers.library import parse_seed
 router = APIRouter(
     prefix="/me",
     tags=["subscriber"],
-    responses={
-        401: {"description": "No valid token: send the one from your preferences link."},
-        404: {"description": "The subscription is gone."},
-    },
+    responses=BEARER,
 )
 
 
@@ -59,7 +57,7 @@ def get_me(user: ApiSubscriber, session: SessionDep) -> SubscriberPublic:
 
 @router.patch(
     "",
-    responses={422: {"description": "A field is invalid; it is named."}},
+    responses={**TOO_LARGE, 422: invalid_json("A field is invalid; it is named.")},
     max_body_size=JSON_LIBRARY_MAX_BODY,
 )
 def update_me(

@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import func, select
 
 from api.deps import PageDep, PathId, SessionDep
+from api.openapi import json_error
 from api.schemas import PaperPublic, PapersPublic
 from recsys.db.models import PaperRow
 
@@ -25,7 +26,7 @@ def list_papers(session: SessionDep, page: PageDep) -> PapersPublic:
     return PapersPublic(items=[PaperPublic.model_validate(row) for row in rows], count=count)
 
 
-@router.get("/{paper_id}", responses={404: {"description": "No such paper."}})
+@router.get("/{paper_id}", responses={404: json_error("No such paper.")})
 def get_paper(paper_id: PathId, session: SessionDep) -> PaperPublic:
     """Get one paper by id."""
     paper = session.get(PaperRow, paper_id)

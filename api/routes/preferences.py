@@ -25,6 +25,7 @@ from api.forms import (
     seeds_of,
     timezone_names,
 )
+from api.openapi import FORM_INVALID, FORM_PAGES, LINK_PAGES, TOO_LARGE, redirect
 from api.pages import PAGE_HEADERS, FormInvalid, message_page, render
 from api.schemas import DeleteForm, PreferencesForm
 from recsys.db.models import UserRow
@@ -53,10 +54,7 @@ router = APIRouter(
     prefix="/preferences/{token}",
     tags=["preferences"],
     default_response_class=HTMLResponse,
-    responses={
-        400: {"description": "The link is malformed, tampered with, expired or misused."},
-        404: {"description": "The subscription is gone."},
-    },
+    responses=LINK_PAGES,
 )
 
 Subscriber = Annotated[UserRow, page_subscriber("preferences")]
@@ -94,7 +92,7 @@ def preferences_page(
 @router.post(
     "",
     openapi_extra=openapi_form(PreferencesForm),
-    responses={422: {"description": "A field is invalid; the form is shown again naming it."}},
+    responses={**FORM_PAGES, **FORM_INVALID},
     max_body_size=MAX_FORM_BYTES,
 )
 def save_preferences(
@@ -122,14 +120,22 @@ def save_preferences(
     return render("preferences.html", **page.context(notice=saved_notice(report)))
 
 
-@router.post("/pause", status_code=status.HTTP_303_SEE_OTHER)
+@router.post(
+    "/pause",
+    status_code=status.HTTP_303_SEE_OTHER,
+    responses={**TOO_LARGE, 303: redirect("Back to the preferences page.")},
+)
 def pause_digests(token: str, user: Subscriber, session: SessionDep) -> RedirectResponse:
     """Pause digests; interests and history are kept."""
     pause(session, user.id)
     return _back(token, "paused")
 
 
-@router.post("/resume", status_code=status.HTTP_303_SEE_OTHER)
+@router.post(
+    "/resume",
+    status_code=status.HTTP_303_SEE_OTHER,
+    responses={**TOO_LARGE, 303: redirect("Back to the preferences page.")},
+)
 def resume_digests(
     token: str, user: Subscriber, session: SessionDep, now: NowDep
 ) -> RedirectResponse:
@@ -145,7 +151,11 @@ def download_data(user: Subscriber, session: SessionDep) -> JSONResponse:
     return JSONResponse(export_data(session, user.id), headers=headers)
 
 
-@router.post("/delete", openapi_extra=openapi_form(DeleteForm))
+@router.post(
+    "/delete",
+    openapi_extra=openapi_form(DeleteForm),
+    responses={**FORM_PAGES, **FORM_INVALID},
+)
 def delete_my_account(
     user: Subscriber,
     form: Annotated[DeleteForm, form_of(DeleteForm)],

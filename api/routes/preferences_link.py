@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import EnqueueDep, SessionDep, SettingsDep, enqueue_quietly
 from api.forms import form_of, openapi_form, same_origin
+from api.openapi import BUSY_PAGE, FOREIGN_POST, FORM_PAGES
 from api.pages import PageError, message_page, render
 from api.ratelimit import SignUpLimitsDep, refuse_busy_client
 from api.schemas import PreferencesLinkForm
@@ -41,10 +42,7 @@ def preferences_link_page() -> HTMLResponse:
 @router.post(
     "/preferences-link",
     openapi_extra=openapi_form(PreferencesLinkForm),
-    responses={
-        403: {"description": "The form was posted from another site."},
-        429: {"description": "Too many requests from this client address; see Retry-After."},
-    },
+    responses={**FORM_PAGES, **FOREIGN_POST, **BUSY_PAGE},
 )
 def send_preferences_link(
     form: Annotated[PreferencesLinkForm, form_of(PreferencesLinkForm)],

@@ -36,6 +36,17 @@ from api.forms import (
     timezone_names,
 )
 from api.middleware import JSON_LIBRARY_MAX_BODY
+from api.openapi import (
+    BUSY_JSON,
+    BUSY_PAGE,
+    FOREIGN_POST,
+    FORM_INVALID,
+    FORM_PAGES,
+    LINK_PAGES,
+    TOO_LARGE,
+    json_error,
+    redirect,
+)
 from api.pages import FormInvalid, PageError, message_page, render
 from api.ratelimit import SignUpLimits, SignUpLimitsDep, refuse_busy_client
 from api.schemas import SignUpAccepted, SignUpCreate, SignUpForm
@@ -63,11 +74,7 @@ CHECK_INBOX = (
     "your digests; we send nothing else until you do."
 )
 FOREIGN_FORM = "This form was sent from another web site. Sign up on this site's own page."
-_INVALID: dict[int | str, dict[str, Any]] = {
-    403: {"description": "The form was posted from another site."},
-    422: {"description": "A field is invalid; the form is shown again naming it."},
-    429: {"description": "Too many sign-ups from this client address; see Retry-After."},
-}
+_INVALID = {**FORM_PAGES, **FOREIGN_POST, **FORM_INVALID, **BUSY_PAGE}
 
 
 def form_context(form: SignUpForm, error: SubscriberError | None = None) -> dict[str, Any]:
@@ -126,8 +133,9 @@ def signup_form(
     "/subscriptions",
     status_code=status.HTTP_202_ACCEPTED,
     responses={
-        409: {"description": "A sign-up for this address is being recorded right now."},
-        429: {"description": "Too many sign-ups from this client address; see Retry-After."},
+        **TOO_LARGE,
+        **BUSY_JSON,
+        409: json_error("A sign-up for this address is being recorded right now."),
     },
     max_body_size=JSON_LIBRARY_MAX_BODY,
 )
@@ -183,7 +191,7 @@ def _sign_up(
 ConfirmSubscriber = Annotated[UserRow, page_subscriber("confirm")]
 
 
-@router.get("/confirm/{token}", response_class=HTMLResponse)
+@router.get("/confirm/{token}", response_class=HTMLResponse, responses=LINK_PAGES)
 def confirm_page(user: ConfirmSubscriber, settings: SettingsDep, now: NowDep) -> HTMLResponse:
     """Ask to confirm the subscription; changes nothing, as mail scanners follow links."""
     if user.status != "pending":  # confirmed already, or unsubscribed since: nothing to do
@@ -193,7 +201,11 @@ def confirm_page(user: ConfirmSubscriber, settings: SettingsDep, now: NowDep) ->
     return render("confirm.html", heading="Confirm your subscription", email=user.email)
 
 
-@router.post("/confirm/{token}", status_code=status.HTTP_303_SEE_OTHER)
+@router.post(
+    "/confirm/{token}",
+    status_code=status.HTTP_303_SEE_OTHER,
+    responses={**LINK_PAGES, **TOO_LARGE, 303: redirect("To the preferences page.")},
+)
 def confirm_now(
     user: ConfirmSubscriber,
     session: SessionDep,

@@ -16,6 +16,7 @@ from api.deps import (
     invalid_field,
     require_admin,
 )
+from api.openapi import json_error
 from api.schemas import UserCreate, UserPublic, UsersPublic
 from recsys.db.models import UserRow
 from recsys.subscribers.accounts import Interest, SubscriberError, create_user, normalise_email
@@ -31,7 +32,7 @@ router = APIRouter(
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses={409: {"description": "The e-mail address is already subscribed."}},
+    responses={409: json_error("The e-mail address is already subscribed.")},
 )
 def subscribe(body: UserCreate, session: SessionDep, now: NowDep) -> UserPublic:
     """Subscribe a new user with their interests; their first digest is due at once."""
@@ -70,7 +71,7 @@ def list_users(session: SessionDep, page: PageDep) -> UsersPublic:
     return UsersPublic(items=[UserPublic.model_validate(row) for row in rows], count=count)
 
 
-@router.get("/{user_id}", responses={404: {"description": "No such user."}})
+@router.get("/{user_id}", responses={404: json_error("No such user.")})
 def get_user(user_id: PathId, session: SessionDep) -> UserPublic:
     """Get one subscriber by id."""
     user = session.get(UserRow, user_id)

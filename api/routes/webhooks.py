@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 
 from api.deps import NowDep, SessionDep, SettingsDep
+from api.openapi import json_error
 from recsys.digests.reconcile import SignatureError, ingest_events, verify_signature
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -24,9 +25,10 @@ async def _raw_body(request: Request) -> bytes:
 @router.post(
     "/sendgrid",
     responses={
-        400: {"description": "The body is not a JSON array of events."},
-        403: {"description": "Missing, wrong or stale signature."},
-        503: {"description": "No verification key configured; SendGrid will retry."},
+        400: json_error("The body is not a JSON array of events."),
+        403: json_error("Missing, wrong or stale signature."),
+        413: json_error("The body is over 16 MiB."),
+        503: json_error("No verification key configured; SendGrid will retry."),
     },
     max_body_size=MAX_BODY_BYTES,
 )

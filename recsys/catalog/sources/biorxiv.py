@@ -66,6 +66,8 @@ def _json(body: bytes | str, source: str) -> dict[str, Any]:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
         raise IngestError(source, exc.lineno, f"malformed JSON: {exc.msg}") from None
+    except UnicodeDecodeError as exc:  # json.loads decodes bytes itself, and lets this out
+        raise IngestError(source, 0, f"body is not UTF-8 text: {exc.reason}") from None
     if not isinstance(data, dict):
         raise IngestError(source, 1, "expected a JSON object with 'messages' and 'collection'")
     return data
