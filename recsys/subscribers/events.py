@@ -14,7 +14,17 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, bindparam, exists, insert, literal_column, select, update
+from sqlalchemy import (
+    Connection,
+    bindparam,
+    exists,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.dml import ReturningInsert
 
@@ -163,7 +173,9 @@ def record_click(
     event = _click_event(user_id, paper_id, digest_id, now, method, user_agent, scanner_window_s)
     stored = conn.execute(_STORE_CLICK, {**event, "burst_from": _burst_from(now, burst_s)}).first()
     if stored is not None:
-        return Click(url=stored[0], suspect=event["suspect"])
+        burst = _late_burst_params(event, burst_s)
+        marked = burst is not None and conn.execute(_MARK_LATE_BURST, burst).first() is not None
+        return Click(url=stored[0], suspect=event["suspect"] or marked)
     return _record_checked_click(conn, event, method, scanner_window_s, burst_s)
 
 
@@ -186,7 +198,11 @@ async def store_reader_click(
     """
     event = _click_event(user_id, paper_id, digest_id, now, method, user_agent, scanner_window_s)
     stored = await writes.first(_STORE_CLICK, {**event, "burst_from": _burst_from(now, burst_s)})
-    return Click(url=stored[0], suspect=event["suspect"]) if stored is not None else None
+    if stored is None:
+        return None
+    burst = _late_burst_params(event, burst_s)
+    marked = burst is not None and await writes.first(_MARK_LATE_BURST, burst) is not None
+    return Click(url=stored[0], suspect=event["suspect"] or marked)
 
 
 def _click_event(
@@ -205,6 +221,20 @@ def _click_event(
         "user_id": user_id, "paper_id": paper_id, "kind": "click", "digest_id": digest_id,
         "created_at": now, "user_agent": user_agent[:_MAX_AGENT_CHARS] if user_agent else None,
         "suspect": suspect, "settled": now - timedelta(seconds=scanner_window_s),
+    }  # fmt: skip
+
+
+def _late_burst_params(event: dict[str, Any], burst_s: float) -> dict[str, Any] | None:
+    """Bind values of :data:`_MARK_LATE_BURST` for a click just stored; None when there is
+    no digest to make a burst of (or bursts are not checked)."""
+    if event["digest_id"] is None or burst_s <= 0:
+        return None
+    window = timedelta(seconds=burst_s)
+    now = event["created_at"]
+    return {
+        "user_id": event["user_id"], "digest_id": event["digest_id"],
+        "paper_id": event["paper_id"], "kind": event["kind"],
+        "since": now - window, "until": now + window,
     }  # fmt: skip
 
 
@@ -296,4 +326,41 @@ _STORE_CLICK: ReturningInsert[Any] = (
         ),
     )
     .returning(literal_column(_URL_OF_STORED))
+)
+
+
+# The burst check of a click that _STORE_CLICK stored, as a statement of its own. _STORE_CLICK
+# looked for other links of the digest in its own snapshot, so two links of one scanner
+# sweep stored at the same moment (each statement committing as it runs, on PostgreSQL)
+# cannot see each other. This runs after its click committed: of two such clicks, the one
+# whose check runs later sees both, and marks every link of the digest in the window
+# suspect when another link than this one is among them (``is_burst``: two different links).
+def _followed(kind: Any) -> Any:
+    # OR, not IN: an IN list compiles to an expanding parameter that LoopWrites, which
+    # runs the compiled string as it is, cannot bind.
+    return or_(*(kind == literal(k) for k in _FOLLOWED))
+
+
+_LINK_IN_WINDOW = (
+    (_RECENT.user_id == bindparam("user_id"))
+    & (_RECENT.digest_id == bindparam("digest_id"))
+    & _followed(_RECENT.kind)
+    & (_RECENT.created_at >= bindparam("since", type_=EventRow.created_at.type))
+    & (_RECENT.created_at <= bindparam("until", type_=EventRow.created_at.type))
+)
+_MARK_LATE_BURST = (
+    update(EventRow)
+    .where(
+        EventRow.user_id == bindparam("user_id"),
+        EventRow.digest_id == bindparam("digest_id"),
+        _followed(EventRow.kind),
+        EventRow.created_at >= bindparam("since", type_=EventRow.created_at.type),
+        EventRow.created_at <= bindparam("until", type_=EventRow.created_at.type),
+        exists().where(
+            _LINK_IN_WINDOW,
+            (_RECENT.paper_id != bindparam("paper_id")) | (_RECENT.kind != bindparam("kind")),
+        ),
+    )
+    .values(suspect=True)
+    .returning(EventRow.id)
 )
