@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from recsys.catalog.papers import ids_by_title, upsert_papers
-from recsys.db.bulk import insert_rows, update_rows
-from recsys.db.models import DigestItemRow, DigestRow
+from recsys.db.bulk import analyze_if_unseen, insert_rows, is_postgresql, update_rows
+from recsys.db.models import DigestItemRow, DigestRow, PaperRow
 from recsys.db.session import Database
 from recsys.subscribers.accounts import create_user
 from tests.conftest import NOW
@@ -79,3 +79,19 @@ def test_update_rows_sets_each_rows_own_values_including_json_and_bytes(db: Data
         ("x", {"explore_slots": 2}, b"\x01"),
         (None, {}, b"\xff\x00"),
     ]
+
+
+def test_a_table_the_planner_has_not_seen_is_analyzed_once(db: Database) -> None:
+    # The upsert analyzes a table whose planner statistics know fewer rows than it just
+    # inserted (a fresh table: the planner scanned it for every look-up); a later batch no
+    # larger than what the statistics know does not analyze again.
+    with db.session() as s:
+        upsert_papers(s, [world.paper(t, "vision") for t in TITLES], NOW)
+    with db.session() as s:
+        again = analyze_if_unseen(s, PaperRow.__table__, inserted=len(TITLES))
+        larger = analyze_if_unseen(s, PaperRow.__table__, inserted=len(TITLES) + 1)
+        if not is_postgresql(s):
+            assert (again, larger) == (False, False)  # SQLite has nothing to analyze for
+            return
+        seen = s.scalar(text("SELECT reltuples FROM pg_class WHERE relname = 'papers'"))
+    assert (seen, again, larger) == (len(TITLES), False, True)
