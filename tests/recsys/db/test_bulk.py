@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select, text
 
 from recsys.catalog.papers import ids_by_title, upsert_papers
-from recsys.db.bulk import analyze_if_unseen, insert_rows, is_postgresql, update_rows
+from recsys.db.bulk import (
+    analyze_if_unseen,
+    insert_returning_ids,
+    insert_rows,
+    is_postgresql,
+    update_rows,
+)
 from recsys.db.models import DigestItemRow, DigestRow, PaperRow
 from recsys.db.session import Database
 from recsys.subscribers.accounts import create_user
@@ -95,3 +103,29 @@ def test_a_table_the_planner_has_not_seen_is_analyzed_once(db: Database) -> None
             return
         seen = s.scalar(text("SELECT reltuples FROM pg_class WHERE relname = 'papers'"))
     assert (seen, again, larger) == (len(TITLES), False, True)
+
+
+def test_inserted_ids_come_back_in_the_order_of_the_rows(db: Database) -> None:
+    # The ids are drawn before the insert on PostgreSQL: each must name the row it was
+    # drawn for, whatever order the database writes them in. ``abstract`` is left out: it
+    # gets its default on both backends.
+    rows = [
+        {"title": f"paper {n}", "title_key": f"paper{n}", "url": f"https://example.org/{n}",
+         "authors": [f"Author {n}", "Ada"], "categories": [], "published": NOW + timedelta(days=n),
+         "created_at": NOW, "updated_at": NOW}
+        for n in (3, 1, 2)
+    ]  # fmt: skip
+    with db.session() as s:
+        s.add(PaperRow(title="already", title_key="already", url="u", created_at=NOW,
+                       updated_at=NOW))  # fmt: skip
+        s.flush()
+        ids = insert_returning_ids(s, PaperRow.__table__, rows)
+    with db.session() as s:
+        stored = {
+            row.id: (row.title, row.authors, row.published, row.abstract)
+            for row in s.scalars(select(PaperRow).where(PaperRow.id.in_(ids)))
+        }
+    assert len(set(ids)) == 3
+    assert [stored[i] for i in ids] == [
+        (f"paper {n}", [f"Author {n}", "Ada"], NOW + timedelta(days=n), "") for n in (3, 1, 2)
+    ]
