@@ -152,6 +152,13 @@ def dedupe(papers: Iterable[Paper]) -> tuple[list[Paper], int]:
     skipped : int
         How many input records were folded into an earlier one.
     """
+    keyed, skipped = dedupe_keyed(papers)
+    return [paper for paper, _ in keyed], skipped
+
+
+def dedupe_keyed(papers: Iterable[Paper]) -> tuple[list[tuple[Paper, dict[KeyKind, str]]], int]:
+    """:func:`dedupe`, each unique paper with its :func:`paper_keys` (kind to value), so
+    the caller need not compute them again."""
     # Each record's keys are computed once (they were a sixth of a harvest, recomputed for
     # every comparison); a slot's keys change only when records merge into it.
     slots: list[Paper | None] = []
@@ -174,8 +181,10 @@ def dedupe(papers: Iterable[Paper]) -> tuple[list[Paper], int]:
             slot_keys.append(keys)
         for key in slot_keys[slot].items():
             owner[key] = slot
-    unique = [paper for paper in slots if paper is not None]
-    return unique, count - len(unique)
+    keyed = [
+        (paper, keys) for paper, keys in zip(slots, slot_keys, strict=True) if paper is not None
+    ]
+    return keyed, count - len(keyed)
 
 
 def _matching_slots(

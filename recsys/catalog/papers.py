@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from sqlalchemy import Table, or_, select
 from sqlalchemy.orm import Session
 
-from recsys.catalog.keys import dedupe, title_fingerprint
+from recsys.catalog.keys import dedupe_keyed, title_fingerprint
 from recsys.catalog.sources.files import read_papers
 from recsys.catalog.sources.record import Warn
 from recsys.db.bulk import among, analyze_if_unseen, insert_returning_ids, is_postgresql
@@ -65,11 +65,13 @@ def ingest_files(session: Session, paths: Sequence[Path], now: datetime) -> Inge
 
 def upsert_papers(session: Session, papers: Sequence[Paper], now: datetime) -> IngestReport:
     """Insert new papers and update revised ones; report what happened."""
-    unique, duplicates = dedupe(list(papers))
+    keyed, duplicates = dedupe_keyed(list(papers))
     report = IngestReport(read=len(papers), skipped=duplicates)
-    # Keys once per paper: the title fingerprint was a fifth of a harvest's time when it
-    # was recomputed for the look-up, the match and the new row.
-    keys = [storage_keys(paper) for paper in unique]
+    # Keys once per paper, the fingerprint taken from the de-duplication: the title
+    # fingerprint was a fifth of a harvest's time when it was recomputed for the look-up,
+    # the match and the new row.
+    unique = [paper for paper, _ in keyed]
+    keys = [storage_keys(paper, found.get("title", "")) for paper, found in keyed]
     existing = _find_existing(session, keys)
     new_rows: list[dict[str, Any]] = []
     for paper, paper_keys in zip(unique, keys, strict=True):
@@ -96,9 +98,13 @@ def _insert(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     return insert_returning_ids(session, _PAPERS, rows)
 
 
-def storage_keys(paper: Paper) -> dict[str, str]:
-    """The de-duplication keys of ``paper`` as stored in the ``papers`` columns."""
-    keys = {"title": _title_key(paper.title)}
+def storage_keys(paper: Paper, fingerprint: str | None = None) -> dict[str, str]:
+    """The de-duplication keys of ``paper`` as stored in the ``papers`` columns.
+
+    ``fingerprint`` is the title's :func:`~recsys.catalog.keys.title_fingerprint` when the
+    caller has it already.
+    """
+    keys = {"title": _title_key(paper.title, fingerprint)}
     if paper.arxiv_id:
         keys["arxiv"] = paper.arxiv_id
     if paper.doi:
@@ -106,9 +112,9 @@ def storage_keys(paper: Paper) -> dict[str, str]:
     return keys
 
 
-def _title_key(title: str) -> str:
+def _title_key(title: str, fingerprint: str | None = None) -> str:
     # Fingerprints of very long titles are hashed to fit the indexed column.
-    fp = title_fingerprint(title)
+    fp = title_fingerprint(title) if fingerprint is None else fingerprint
     return fp if len(fp) <= 200 else "sha256:" + hashlib.sha256(fp.encode()).hexdigest()
 
 
