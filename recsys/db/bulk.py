@@ -27,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 
@@ -155,7 +156,9 @@ def copy_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]])
     """``COPY`` ``rows`` (dicts with the same keys) into ``table``: PostgreSQL through psycopg.
 
     In the session's transaction. As in :func:`insert_rows`, values go as they are (JSON
-    serialised here, datetimes aware) and columns left out get their scalar defaults.
+    serialised here, datetimes aware) and columns left out get their scalar defaults. A
+    broken constraint raises SQLAlchemy's ``IntegrityError``, as a statement would: the
+    harvest retries a page on it (two sources storing one paper at the same moment).
     """
     if not rows:
         return
@@ -166,13 +169,16 @@ def copy_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]])
     driver = session.connection().connection.driver_connection
     assert driver is not None  # a live connection of the session's transaction
     statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
-    with driver.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            values = [
-                json.dumps(row[name]) if json_ and row[name] is not None else row[name]
-                for name, json_ in zip(names, is_json, strict=True)
-            ]
-            copy.write_row([*values, *defaults.values()])
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                values = [
+                    json.dumps(row[name]) if json_ and row[name] is not None else row[name]
+                    for name, json_ in zip(names, is_json, strict=True)
+                ]
+                copy.write_row([*values, *defaults.values()])
+    except session.get_bind().dialect.loaded_dbapi.IntegrityError as exc:
+        raise IntegrityError(statement, None, exc) from exc
 
 
 def _scalar_defaults(table: Table, given: Sequence[str]) -> dict[str, Any]:

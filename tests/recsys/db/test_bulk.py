@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 
 from recsys.catalog.papers import ids_by_title, upsert_papers
 from recsys.db.bulk import (
@@ -129,3 +131,16 @@ def test_inserted_ids_come_back_in_the_order_of_the_rows(db: Database) -> None:
     assert [stored[i] for i in ids] == [
         (f"paper {n}", [f"Author {n}", "Ada"], NOW + timedelta(days=n), "") for n in (3, 1, 2)
     ]
+
+
+def test_a_duplicate_key_fails_as_an_integrity_error_on_every_backend(db: Database) -> None:
+    # The harvest stores a page again when two sources inserted one paper at once; it
+    # knows that case by SQLAlchemy's IntegrityError, which COPY must raise too.
+    row = {"arxiv_id": "2611.00001", "title": "t", "title_key": "t", "url": "u",
+           "authors": [], "categories": [], "created_at": NOW, "updated_at": NOW}  # fmt: skip
+    with db.session() as s:
+        insert_returning_ids(s, PaperRow.__table__, [row])
+    with pytest.raises(IntegrityError), db.session() as s:
+        insert_returning_ids(s, PaperRow.__table__, [{**row, "title": "again"}])
+    with db.session() as s:
+        assert s.scalars(select(PaperRow.title)).all() == ["t"]
