@@ -9,6 +9,10 @@ and a walk over the records); the parse into ``Paper`` records is reported besid
     python -m benchmarks.harvest --records 50000                       # a scratch SQLite file
     python -m benchmarks.harvest --database-url postgresql+psycopg://...  # schema dropped!
 
+The harvest runs ``--repeats`` times (3 by default), each into an emptied database, and the
+best run counts, as for the baseline: on a shared machine the best of three is the
+figure least moved by other jobs.
+
 The stand-in runs in this process (a thread), so its page rendering is counted in the
 harvest's wall time: a conservative figure.
 """
@@ -45,7 +49,8 @@ class Result:
     records: int
     pages: int
     database: str
-    harvest_seconds: float
+    harvest_seconds: float  # the best of the runs
+    harvest_runs_seconds: list[float]
     records_per_second: float
     peak_rss_mb: float
     bare_parse_seconds: float
@@ -103,9 +108,9 @@ def parse_to_papers(bodies: list[bytes]) -> float:
     return time.perf_counter() - started
 
 
-def bench(url: str, n_records: int, page_size: int, status: Status) -> Result:
-    db = fresh_database(url)
+def bench(url: str, n_records: int, page_size: int, status: Status, repeats: int = 3) -> Result:
     before = load_average()
+    runs: list[float] = []
     with FakeOai(oai_records(n_records, start=date(2026, 11, 1)), page_size=page_size) as oai:
         source = ArxivOaiSource(name="bench", kind="arxiv-oai", url=oai.base_url, sets=["cs"],
                                 min_interval_s=0.0)  # fmt: skip
@@ -115,17 +120,15 @@ def bench(url: str, n_records: int, page_size: int, status: Status) -> Result:
         papers_s = parse_to_papers(bodies)
         status(f"bare parse of {counted:,} records in {len(bodies)} pages: {bare_s:.2f} s")
         with PeakMemory() as memory:
-            started = time.perf_counter()
-            report = harvest_source(db, source, RunOptions(now=NOW, since=SINCE))
-            seconds = time.perf_counter() - started
-    status(f"harvest: {report.status}, {report.new:,} new in {seconds:.2f} s")
-    with db.session() as s:
-        stored = int(s.scalar(select(func.count()).select_from(PaperRow)) or 0)
-    db.dispose()
-    ratio = seconds / bare_s
+            for run in range(1, repeats + 1):
+                seconds, stored = harvest_once(url, source)
+                runs.append(round(seconds, 2))
+                status(f"harvest {run}/{repeats}: {stored:,} papers stored in {seconds:.2f} s")
+    best = min(runs)
+    ratio = best / bare_s
     return Result(
         records=counted, pages=len(bodies), database=url.split(":", 1)[0],
-        harvest_seconds=round(seconds, 2), records_per_second=round(counted / seconds),
+        harvest_seconds=best, harvest_runs_seconds=runs, records_per_second=round(counted / best),
         peak_rss_mb=memory.peak_total_mb, bare_parse_seconds=round(bare_s, 3),
         parse_to_papers_seconds=round(papers_s, 3), ratio_to_bare_parse=round(ratio, 1),
         target_ratio=TARGET_RATIO, target_met=ratio <= TARGET_RATIO, stored=stored,
@@ -133,11 +136,31 @@ def bench(url: str, n_records: int, page_size: int, status: Status) -> Result:
     )  # fmt: skip
 
 
-def run_cli(database_url: str | None, records: int, page_size: int, as_json: bool) -> Result:
+def harvest_once(url: str, source: ArxivOaiSource) -> tuple[float, int]:
+    """One harvest into an emptied database: seconds, and the papers stored."""
+    db = fresh_database(url)
+    try:
+        started = time.perf_counter()
+        report = harvest_source(db, source, RunOptions(now=NOW, since=SINCE))
+        seconds = time.perf_counter() - started
+        if report.status != "ok":
+            raise SystemExit(f"the harvest failed: {report.errors[-1:]}")
+        with db.session() as s:
+            stored = int(s.scalar(select(func.count()).select_from(PaperRow)) or 0)
+    finally:
+        db.dispose()
+    return seconds, stored
+
+
+def run_cli(
+    database_url: str | None, records: int, page_size: int, as_json: bool, repeats: int = 3
+) -> Result:
     """Run the benchmark and print its result: the body of ``paperboy bench harvest``."""
+    if repeats < 1:
+        raise SystemExit(f"--repeats must be at least 1, got {repeats}")
     with tempfile.TemporaryDirectory() as scratch:
         url = database_url or f"sqlite:///{Path(scratch) / 'harvest-bench.db'}"
-        result = bench(url, records, page_size, Status(quiet=as_json))
+        result = bench(url, records, page_size, Status(quiet=as_json), repeats)
     if not print_fields(result, as_json):
         print(
             f"\nharvest of {result.records:,} OAI records into {result.database}: "
@@ -153,10 +176,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--records", type=int, default=50_000)
     parser.add_argument("--page-size", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3, help="harvests; the best counts")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--database-url", default=os.environ.get("PAPERBOY_BENCH_DATABASE_URL"))
     args = parser.parse_args(argv)
-    run_cli(args.database_url, args.records, args.page_size, args.json)
+    run_cli(args.database_url, args.records, args.page_size, args.json, args.repeats)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,14 @@ def test_a_missing_file_or_a_directory_is_refused_at_line_zero(
     with pytest.raises(IngestError) as caught:
         _lines(path)
     assert (caught.value.line, caught.value.reason) == (0, reason)
+
+
+def test_title_fingerprint_keeps_exactly_the_letters_and_digits_of_every_code_point() -> None:
+    # The fingerprint drops with one regular expression; its definition is str.isalnum()
+    # after folding. Checked on ASCII (the fast path), the Latin, Greek, Cyrillic, symbol and
+    # punctuation blocks, ligatures and full-width forms.
+    points = [*range(0x3000), *range(0xFB00, 0xFB50), *range(0xFF00, 0xFFF0)]
+    for char in map(chr, points):
+        folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", char).casefold())
+        expected = "".join(ch for ch in folded if ch.isalnum())
+        assert title_fingerprint(f"a{char}_b") == f"a{expected}b", hex(ord(char))
