@@ -232,9 +232,9 @@ def _late_burst_params(event: dict[str, Any], burst_s: float) -> dict[str, Any] 
     window = timedelta(seconds=burst_s)
     now = event["created_at"]
     return {
-        "user_id": event["user_id"], "digest_id": event["digest_id"],
-        "paper_id": event["paper_id"], "kind": event["kind"],
-        "since": now - window, "until": now + window,
+        "b_user": event["user_id"], "b_digest": event["digest_id"],
+        "b_paper": event["paper_id"], "b_kind": event["kind"],
+        "b_since": now - window, "b_until": now + window,
     }  # fmt: skip
 
 
@@ -329,7 +329,8 @@ _STORE_CLICK: ReturningInsert[Any] = (
 )
 
 
-# The burst check of a click that _STORE_CLICK stored, as a statement of its own. _STORE_CLICK
+# The burst check of a click that _STORE_CLICK stored, as a statement of its own (its bind
+# names are not column names: an UPDATE reserves those for its SET clause). _STORE_CLICK
 # looked for other links of the digest in its own snapshot, so two links of one scanner
 # sweep stored at the same moment (each statement committing as it runs, on PostgreSQL)
 # cannot see each other. This runs after its click committed: of two such clicks, the one
@@ -342,23 +343,23 @@ def _followed(kind: Any) -> Any:
 
 
 _LINK_IN_WINDOW = (
-    (_RECENT.user_id == bindparam("user_id"))
-    & (_RECENT.digest_id == bindparam("digest_id"))
+    (_RECENT.user_id == bindparam("b_user"))
+    & (_RECENT.digest_id == bindparam("b_digest"))
     & _followed(_RECENT.kind)
-    & (_RECENT.created_at >= bindparam("since", type_=EventRow.created_at.type))
-    & (_RECENT.created_at <= bindparam("until", type_=EventRow.created_at.type))
+    & (_RECENT.created_at >= bindparam("b_since", type_=EventRow.created_at.type))
+    & (_RECENT.created_at <= bindparam("b_until", type_=EventRow.created_at.type))
 )
 _MARK_LATE_BURST = (
     update(EventRow)
     .where(
-        EventRow.user_id == bindparam("user_id"),
-        EventRow.digest_id == bindparam("digest_id"),
+        EventRow.user_id == bindparam("b_user"),
+        EventRow.digest_id == bindparam("b_digest"),
         _followed(EventRow.kind),
-        EventRow.created_at >= bindparam("since", type_=EventRow.created_at.type),
-        EventRow.created_at <= bindparam("until", type_=EventRow.created_at.type),
+        EventRow.created_at >= bindparam("b_since", type_=EventRow.created_at.type),
+        EventRow.created_at <= bindparam("b_until", type_=EventRow.created_at.type),
         exists().where(
             _LINK_IN_WINDOW,
-            (_RECENT.paper_id != bindparam("paper_id")) | (_RECENT.kind != bindparam("kind")),
+            (_RECENT.paper_id != bindparam("b_paper")) | (_RECENT.kind != bindparam("b_kind")),
         ),
     )
     .values(suspect=True)
