@@ -12,7 +12,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -22,7 +22,8 @@ from recsys.catalog.harvest import state
 from recsys.catalog.harvest.config import BiorxivSource, SourceConfig
 from recsys.catalog.harvest.fetch import HarvestError, RetryPolicy, SourceHttp, Timing, pages
 from recsys.catalog.papers import upsert_papers
-from recsys.catalog.sources.pages import Page
+from recsys.catalog.sources.pages import Page, Skipped
+from recsys.catalog.sources.record import vet_paper
 from recsys.db.session import Database
 from recsys.domain import IngestReport
 from recsys.settings import Settings
@@ -177,6 +178,7 @@ def _fetch_and_store(
 def _store(
     db: Database, source: SourceConfig, page: Page, options: RunOptions, report: SourceReport
 ) -> None:
+    page = _vetted(page)
     stored = _upsert(db, source, page, options)
     report.read += len(page.papers) + len(page.skipped)
     report.new += stored.new
@@ -184,6 +186,18 @@ def _store(
     report.skipped += stored.skipped + sum(not s.bad for s in page.skipped)
     report.new_ids.extend(stored.new_ids)
     report.errors.extend(f"{source.name}: {s}" for s in page.skipped if s.bad)
+
+
+def _vetted(page: Page) -> Page:
+    """The page with every paper checked as files' papers are (``vet_paper``): one that
+    cannot be stored is moved to the skipped records with the reason, the rest stay."""
+    papers, skipped = [], list(page.skipped)
+    for paper in page.papers:
+        try:
+            papers.append(vet_paper(paper))
+        except ValueError as exc:
+            skipped.append(Skipped(paper.external_id or paper.doi or paper.title[:80], str(exc)))
+    return replace(page, papers=papers, skipped=skipped)
 
 
 def _upsert(db: Database, source: SourceConfig, page: Page, options: RunOptions) -> IngestReport:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -226,3 +227,48 @@ def _describe(value: object) -> str:
         kinds = sorted({type(item).__name__ for item in value})
         return f"a list of {', '.join(kinds)}"
     return type(value).__name__
+
+
+def vet_paper(paper: Paper) -> Paper:
+    """The same checks for a paper a feed, OAI-PMH or bioRxiv parser built itself.
+
+    Those parsers read structured answers with libraries of their own, so their papers do
+    not pass through :func:`paper_from_record`; the harvest runs every one through here
+    before storing it. Text must be storable (:func:`text_problem`) and fit its column,
+    dates must be in range, and a link that is not ``http(s)`` is dropped (the paper is
+    kept), as for files.
+
+    Raises
+    ------
+    ValueError
+        Naming the first bad field: the harvest skips and reports that record.
+    """
+    texts = {
+        "title": (paper.title, MAX_TITLE_CHARS),
+        "abstract": (paper.abstract, MAX_ABSTRACT_CHARS),
+        "id": (paper.external_id, MAX_ID_CHARS),
+        "arxiv_id": (paper.arxiv_id, MAX_ARXIV_ID_CHARS),
+        "doi": (paper.doi, MAX_DOI_CHARS),
+        "journal_ref": (paper.journal_ref, MAX_NAME_CHARS),
+        "comments": (paper.comments, MAX_ABSTRACT_CHARS),
+        **{f"authors[{i}]": (a, MAX_NAME_CHARS) for i, a in enumerate(paper.authors)},
+        **{f"categories[{i}]": (c, MAX_NAME_CHARS) for i, c in enumerate(paper.categories)},
+    }
+    if len(paper.authors) > MAX_LIST_ITEMS or len(paper.categories) > MAX_LIST_ITEMS:
+        raise ValueError(f"field 'authors' or 'categories' has over {MAX_LIST_ITEMS:,} items")
+    for name, (value, limit) in texts.items():
+        if value is None:
+            continue
+        problem = text_problem(value)
+        if problem is None and len(value) > limit:
+            problem = f"is {len(value):,} characters long (at most {limit:,})"
+        if problem is not None:
+            raise ValueError(f"field {name!r} {problem}")
+    for name, stamp in (("published", paper.published), ("updated", paper.updated)):
+        if stamp is not None and not MIN_YEAR <= stamp.year <= MAX_YEAR:
+            raise ValueError(f"field {name!r} year {stamp.year} is outside {MIN_YEAR}..{MAX_YEAR}")
+    url = paper.url if paper.url and is_web_url(paper.url) else None
+    pdf_url = paper.pdf_url if paper.pdf_url and is_web_url(paper.pdf_url) else None
+    if (url, pdf_url) == (paper.url, paper.pdf_url):
+        return paper
+    return replace(paper, url=url, pdf_url=pdf_url)

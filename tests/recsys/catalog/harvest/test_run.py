@@ -263,3 +263,34 @@ def test_a_source_is_due_when_never_run_or_its_last_run_started_long_enough_ago(
     due = due_sources(sources, started, now, timedelta(hours=1))
 
     assert [s.name for s in due] == ["new", "old"]
+
+
+HOSTILE_FEED = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>A journal</title><link>https://journal.example/</link>
+<description>hand-made</description>
+<item><title>A paper whose link is script</title><link>javascript:alert(document.domain)//</link>
+<guid>https://doi.org/10.1234/xss</guid><description>Fine text.</description></item>
+<item><title>A paper with a control character \x07 in its title</title>
+<link>https://journal.example/ctl</link><guid>https://doi.org/10.1234/ctl</guid></item>
+<item><title>A plain paper</title><link>https://journal.example/plain</link>
+<guid>https://doi.org/10.1234/plain</guid></item>
+</channel></rss>"""
+
+
+def test_harvested_papers_get_the_checks_file_papers_get(db: Database, timing: Timing) -> None:
+    with FakeFeed(HOSTILE_FEED) as feed:
+        [report] = harvest(
+            db, [RssSource(name="j", kind="rss", url=feed.base_url)], _options(timing)
+        )
+
+    stored = {p.title: p.url for p in _papers(db)}
+    # A non-http(s) link is dropped and the paper kept, as for files (it then gets the
+    # catalogue's own fallback page); a title that cannot be stored as text is skipped and
+    # reported with the field and the reason.
+    assert set(stored) == {"A paper whose link is script", "A plain paper"}
+    assert stored["A plain paper"] == "https://journal.example/plain"
+    assert stored["A paper whose link is script"].startswith("https://")
+    assert "javascript" not in stored["A paper whose link is script"]
+    assert (report.new, report.read) == (2, 3)
+    [error] = report.errors
+    assert "field 'title'" in error and "control character" in error, error
