@@ -17,7 +17,7 @@ would test the same app through the same middleware."""
 
 from __future__ import annotations
 
-import itertools
+import zlib
 from base64 import b64encode
 from datetime import timedelta
 
@@ -40,7 +40,13 @@ from tests.api.conftest import Tasks, path_of
 from tests.conftest import NOW
 
 MAX_EXAMPLES = 8
-_alternate = itertools.cycle([True, False])
+
+
+def _authenticated(case: schemathesis.Case) -> bool:
+    """Half the cases carry valid credentials, chosen by the case's own content (not by a
+    counter), so which ones do is the same whatever runs before them."""
+    text = repr((case.method, case.path, case.path_parameters, case.query, case.body))
+    return zlib.crc32(text.encode()) % 2 == 0
 
 
 @pytest.fixture()
@@ -89,7 +95,7 @@ def test_no_request_makes_the_api_fail(
     case: schemathesis.Case, tokens: dict[str, str], admin: dict[str, str]
 ) -> None:
     headers = {}
-    if next(_alternate):
+    if _authenticated(case):
         headers = {**admin, "Authorization": f"Bearer {tokens['preferences']}"}
         if "token" in (case.path_parameters or {}):
             case.path_parameters["token"] = tokens[case.path.split("/")[1]]
