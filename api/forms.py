@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from api.pages import PageError
 from api.schemas import MAX_ID, MAX_LIBRARY_CHARS, PreferencesForm, SignUpForm
 from recsys.settings import Settings
-from recsys.subscribers.accounts import Interest, Preferences, SubscriberError
+from recsys.subscribers.accounts import Interest, Preferences, SubscriberError, check_text
 from recsys.subscribers.library import SeedPaper, parse_seed
 
 # A pasted library may be large; anything beyond this is not a form a person filled in.
@@ -108,6 +108,11 @@ def interests_of(form: SignUpForm) -> list[Interest]:
 
 
 def seeds_of(form: SignUpForm) -> list[SeedPaper]:
+    """The seed papers typed one per line; a line that is not storable text names the field
+    (an unmatched seed is kept as a title interest, on sign-up and on the preferences page
+    alike)."""
+    for line in lines(form.seeds):
+        check_text("seeds", line)
     return [parse_seed(line) for line in lines(form.seeds)]
 
 

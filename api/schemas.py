@@ -23,7 +23,11 @@ MAX_ID = 2**53 - 1
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # What recsys.subscribers.accounts.normalise_email accepts, spaces around it included, so
 # the schema promises no address the API then refuses.
-EMAIL_PATTERN = r"^\s*[^@\s<>\x00-\x1f\x7f]+@[^@\s<>\x00-\x1f\x7f]+\.[^@\s<>\x00-\x1f\x7f]+\s*$"
+# \x85 spelled out: Python's \s (which the API checks with) counts it as space, JSON
+# Schema's ECMA-262 \s does not, so a schema-valid address could hold one.
+EMAIL_PATTERN = (
+    r"^\s*[^@\s<>\x00-\x1f\x7f\x85]+@[^@\s<>\x00-\x1f\x7f\x85]+\.[^@\s<>\x00-\x1f\x7f\x85]+\s*$"
+)
 
 
 def _no_lone_surrogate(value: str) -> str:
@@ -211,7 +215,7 @@ class SignUpCreate(BaseModel):
     frequency: Frequency = "daily"
     digest_size: Int = Field(default=10, ge=1, le=50)
     interests: list[InterestCreate] = Field(default_factory=list, max_length=100)
-    seeds: list[Text] = Field(
+    seeds: list[OneLine] = Field(
         default_factory=list,
         max_length=100,
         description="Seed papers: arXiv ids or URLs, DOIs or titles.",
@@ -332,7 +336,11 @@ class SignUpForm(BaseModel):
         description="Free text about what you read.",
         json_schema_extra={"pattern": FORM_TEXT_PATTERN},
     )
-    seeds: str = Field(default="", description="arXiv ids, DOIs or titles, one per line.")
+    seeds: str = Field(
+        default="",
+        description="arXiv ids, DOIs or titles, one per line.",
+        json_schema_extra={"pattern": FORM_TEXT_PATTERN},  # an unmatched one becomes an interest
+    )
     library: str = Field(default="", description="A BibTeX or CSL-JSON export.")
     timezone: str = Field(default="UTC", json_schema_extra=_timezones)
     send_hour: str = Field(default="7", json_schema_extra={"pattern": _HOUR})

@@ -111,14 +111,15 @@ def create_user(
 
 
 def _check_timezone(name: str) -> None:
-    _check_text("timezone", name)
+    check_text("timezone", name)
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise SubscriberError("timezone", f"unknown time zone {name!r}") from exc
 
 
-def _check_text(field: str, value: str) -> None:
+def check_text(field: str, value: str) -> None:
+    """Raise ``SubscriberError`` naming ``field`` when ``value`` holds a control character."""
     if _CONTROL.search(value):
         raise SubscriberError(field, "must not contain control characters")
 
@@ -126,11 +127,11 @@ def _check_text(field: str, value: str) -> None:
 def _check_name(name: str) -> None:
     if _LINE_BREAK.search(name):
         raise SubscriberError("name", "must be one line: no carriage return or line feed")
-    _check_text("name", name)
+    check_text("name", name)
 
 
 def _interest_row(interest: Interest) -> InterestRow:
-    _check_text("interests.value", interest.value)
+    check_text("interests.value", interest.value)
     if interest.kind not in INTEREST_KINDS:
         raise SubscriberError("interests.kind", f"must be one of {', '.join(INTEREST_KINDS)}")
     value = " ".join(interest.value.split())
