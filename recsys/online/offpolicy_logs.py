@@ -398,9 +398,9 @@ def chunk_terms(
     return {name: _concat(blocks) for name, blocks in parts.items()}, reproduced
 
 
-# Digest-position-item cells per batch: bounds the (digests, L, C + 1) marginals to ~16 MB
-# each, whatever the pool size.
-_BATCH_CELLS = 2_000_000
+# Digest-position-item cells per batch: bounds the (digests, L, C + 1) marginals to ~8 MB
+# each, whatever the pool size (about ten are alive at once).
+_BATCH_CELLS = 1_000_000
 
 
 def _batches(group: list[LoggedDigest]) -> list[range]:
