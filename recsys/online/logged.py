@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import select
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from recsys.db.bulk import among
@@ -140,14 +140,22 @@ def logged_arms(
     Read in chunks of bare columns (no items, no pools): the mixture weights the off-policy
     estimates need before the full stream is read.
     """
+    # One GROUP BY, not a pass over every digest row (3 s per 100,000 digests, profiled). JSON
+    # has no equality in PostgreSQL, so configs group by their text and merge here by their
+    # canonical form; arms keep the order of their first digest (the mixture sums in it).
+    first = func.min(DigestRow.id)
+    query = _logged(
+        select(DigestRow.variant, cast(DigestRow.ranker_config, Text), func.count(), first)
+        .group_by(DigestRow.variant, cast(DigestRow.ranker_config, Text))
+        .order_by(first),
+        (since, until, now - window),
+    )
     counts: dict[str, tuple[dict[str, Any], int]] = {}
-    after = 0
-    while rows := _digest_rows(session, after, (since, until, now - window), CHUNK * 10):
-        after = rows[-1].id
-        for row in rows:
-            config = row.ranker_config or {}
-            key = f"{row.variant or 'default'} {json.dumps(config, sort_keys=True)}"
-            counts[key] = (config, counts.get(key, (config, 0))[1] + 1)
+    for variant, text, count, _ in session.connection().execute(query).all():
+        config = (json.loads(text) if text is not None else None) or {}
+        key = f"{variant or 'default'} {json.dumps(config, sort_keys=True)}"
+        seen, total = counts.get(key, (config, 0))
+        counts[key] = (seen, total + count)
     return counts
 
 
@@ -159,7 +167,6 @@ def _digest_rows(
 ) -> list[Any]:
     """Up to ``limit`` logged digests with ids above ``after``; ``bounds`` = (since, until,
     closed): sent in ``[since, until)`` and no later than ``closed`` (window over)."""
-    since, until, closed = bounds
     query = (
         select(
             DigestRow.id,
@@ -174,18 +181,27 @@ def _digest_rows(
             UserRow.digest_size,
             UserRow.strictness,
         )
-        .join(UserRow, UserRow.id == DigestRow.user_id)
-        .where(DigestRow.id > after, DigestRow.status == "sent")
-        .where(DigestRow.candidate_pool_id.is_not(None), DigestRow.sent_at.is_not(None))
-        .where(DigestRow.sent_at <= closed)
+        .where(DigestRow.id > after)
         .order_by(DigestRow.id)
         .limit(limit)
+    )
+    return list(session.connection().execute(_logged(query, bounds)).all())
+
+
+def _logged(query: Any, bounds: tuple[datetime | None, datetime | None, datetime]) -> Any:
+    """``query`` cut to the logged digests of ``bounds`` (see :func:`_digest_rows`)."""
+    since, until, closed = bounds
+    query = (
+        query.join(UserRow, UserRow.id == DigestRow.user_id)
+        .where(DigestRow.status == "sent")
+        .where(DigestRow.candidate_pool_id.is_not(None), DigestRow.sent_at.is_not(None))
+        .where(DigestRow.sent_at <= closed)
     )
     if since is not None:
         query = query.where(DigestRow.sent_at >= since)
     if until is not None:
         query = query.where(DigestRow.sent_at < until)
-    return list(session.connection().execute(query).all())
+    return query
 
 
 def _assemble(session: Session, rows: list[Any], window: timedelta) -> list[LoggedDigest]:
