@@ -148,6 +148,7 @@ def test_the_accumulator_stacks_blocks_of_different_lengths_with_the_nothing_pad
     stacked = acc.stacked()
 
     assert stacked["mu"].dtype == np.float64 and stacked["mu"].shape == (3, 3)
+    assert acc.blocks == []  # let go once stacked: read once, and the peak is the stack
     np.testing.assert_array_equal(stacked["mu"][:2, 2], [1.0, 1.0])  # "nothing": weight 1
     np.testing.assert_array_equal(stacked["clicks"][:2, 2], [0.0, 0.0])
     np.testing.assert_array_equal(stacked["pi"][2], [0.5, 0.5, 0.5])
