@@ -124,7 +124,10 @@ class EventRow(Base):
     """One interaction: click, more (like this), less (like this), seed (paper given at sign-up)."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_user_created", "user_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_events_user_created", "user_id", "created_at"),
+        Index("ix_events_digest", "digest_id"),  # click attribution reads clicks by digest
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from recsys.db.bulk import among
 from recsys.db.models import CandidatePoolRow, DigestItemRow, DigestRow, EventRow
 from recsys.digests.exploration import unpack_mask
 from recsys.online.assignment import ExperimentError
@@ -115,7 +116,7 @@ def attributed_clicks(
     if experiment_id is not None:
         query = query.where(DigestRow.experiment_id == experiment_id)
     if digest_ids is not None:
-        query = query.where(DigestItemRow.digest_id.in_(list(digest_ids)))
+        query = query.where(among(session, DigestItemRow.digest_id, list(digest_ids)))
     # The window test is done here, not in SQL: interval arithmetic differs per backend, and
     # the rows left after the join are the clicks, a small fraction of the items shown.
     return [

@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import select
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
+from recsys.db.bulk import among
 from recsys.db.models import CandidatePoolRow, DigestItemRow, DigestRow, PaperRow, UserRow
 from recsys.digests.exploration import unpack_mask
 from recsys.digests.scoring import Candidates, UserContext, build_user_context
@@ -139,14 +140,22 @@ def logged_arms(
     Read in chunks of bare columns (no items, no pools): the mixture weights the off-policy
     estimates need before the full stream is read.
     """
+    # One GROUP BY, not a pass over every digest row (3 s per 100,000 digests, profiled). JSON
+    # has no equality in PostgreSQL, so configs group by their text and merge here by their
+    # canonical form; arms keep the order of their first digest (the mixture sums in it).
+    first = func.min(DigestRow.id)
+    query = _logged(
+        select(DigestRow.variant, cast(DigestRow.ranker_config, Text), func.count(), first)
+        .group_by(DigestRow.variant, cast(DigestRow.ranker_config, Text))
+        .order_by(first),
+        (since, until, now - window),
+    )
     counts: dict[str, tuple[dict[str, Any], int]] = {}
-    after = 0
-    while rows := _digest_rows(session, after, (since, until, now - window), CHUNK * 10):
-        after = rows[-1].id
-        for row in rows:
-            config = row.ranker_config or {}
-            key = f"{row.variant or 'default'} {json.dumps(config, sort_keys=True)}"
-            counts[key] = (config, counts.get(key, (config, 0))[1] + 1)
+    for variant, text, count, _ in session.connection().execute(query).all():
+        config = (json.loads(text) if text is not None else None) or {}
+        key = f"{variant or 'default'} {json.dumps(config, sort_keys=True)}"
+        seen, total = counts.get(key, (config, 0))
+        counts[key] = (seen, total + count)
     return counts
 
 
@@ -158,7 +167,6 @@ def _digest_rows(
 ) -> list[Any]:
     """Up to ``limit`` logged digests with ids above ``after``; ``bounds`` = (since, until,
     closed): sent in ``[since, until)`` and no later than ``closed`` (window over)."""
-    since, until, closed = bounds
     query = (
         select(
             DigestRow.id,
@@ -173,59 +181,107 @@ def _digest_rows(
             UserRow.digest_size,
             UserRow.strictness,
         )
-        .join(UserRow, UserRow.id == DigestRow.user_id)
-        .where(DigestRow.id > after, DigestRow.status == "sent")
-        .where(DigestRow.candidate_pool_id.is_not(None), DigestRow.sent_at.is_not(None))
-        .where(DigestRow.sent_at <= closed)
+        .where(DigestRow.id > after)
         .order_by(DigestRow.id)
         .limit(limit)
+    )
+    return list(session.connection().execute(_logged(query, bounds)).all())
+
+
+def _logged(query: Any, bounds: tuple[datetime | None, datetime | None, datetime]) -> Any:
+    """``query`` cut to the logged digests of ``bounds`` (see :func:`_digest_rows`)."""
+    since, until, closed = bounds
+    query = (
+        query.join(UserRow, UserRow.id == DigestRow.user_id)
+        .where(DigestRow.status == "sent")
+        .where(DigestRow.candidate_pool_id.is_not(None), DigestRow.sent_at.is_not(None))
+        .where(DigestRow.sent_at <= closed)
     )
     if since is not None:
         query = query.where(DigestRow.sent_at >= since)
     if until is not None:
         query = query.where(DigestRow.sent_at < until)
-    return list(session.execute(query).all())
+    return query
 
 
 def _assemble(session: Session, rows: list[Any], window: timedelta) -> list[LoggedDigest]:
-    """The chunk's digests with their items, pools and attributed clicks (3 queries)."""
+    """The chunk's digests with their items, pools and attributed clicks (3 queries).
+
+    Core rows on the session's connection, ``= ANY(:ids)`` on PostgreSQL and numpy slices
+    per digest: the ORM's row handling, psycopg re-parsing a 1,000-placeholder ``IN`` and a
+    Python list per digest were a quarter of the off-policy report (profiled, 100,000 digests).
+    """
     ids = [r.id for r in rows]
-    items = session.execute(
+    items = _items(session, ids)
+    pools = _pools(session, {r.candidate_pool_id for r in rows})
+    clicks = attributed_clicks(session, window, digest_ids=ids)
+    clicked = np.isin(
+        _pair_keys(items.digest_ids, items.paper_ids),
+        _pair_keys(np.array([c.digest_id for c in clicks]), np.array([c.paper_id for c in clicks])),
+    )
+    bounds = np.searchsorted(items.digest_ids, np.array(ids + [ids[-1] + 1]), side="left")
+    return [
+        _digest(r, items, slice(bounds[i], bounds[i + 1]), pools[r.candidate_pool_id], clicked)
+        for i, r in enumerate(rows)
+    ]
+
+
+@dataclass(frozen=True)
+class _Items:
+    """A chunk's digest items as columns, ordered by digest id then position."""
+
+    digest_ids: NDArray[np.int64]
+    paper_ids: NDArray[np.int64]
+    propensity: NDArray[np.float64]
+    explored: NDArray[np.bool_]
+
+
+def _items(session: Session, ids: list[int]) -> _Items:
+    query = (
         select(
             DigestItemRow.digest_id,
             DigestItemRow.paper_id,
             DigestItemRow.propensity,
             DigestItemRow.explored,
         )
-        .where(DigestItemRow.digest_id.in_(ids))
+        .where(among(session, DigestItemRow.digest_id, ids))
         .order_by(DigestItemRow.digest_id, DigestItemRow.position)
-    ).all()
-    by_digest: dict[int, list[Any]] = {i: [] for i in ids}
-    for item in items:
-        by_digest[item.digest_id].append(item)
-    pools = _pools(session, {r.candidate_pool_id for r in rows})
-    clicks = attributed_clicks(session, window, digest_ids=ids)
-    clicked = {(c.digest_id, c.paper_id) for c in clicks}
-    return [_digest(r, by_digest[r.id], pools[r.candidate_pool_id], clicked) for r in rows]
+    )
+    columns = list(zip(*session.connection().execute(query).all(), strict=True)) or [()] * 4
+    return _Items(
+        np.array(columns[0], dtype=np.int64),
+        np.array(columns[1], dtype=np.int64),
+        np.array(columns[2], dtype=np.float64),
+        np.array(columns[3], dtype=bool),
+    )
+
+
+def _pair_keys(digest_ids: NDArray[np.int64], paper_ids: NDArray[np.int64]) -> NDArray[np.int64]:
+    """One int64 per (digest, paper): ids below 2**31 each, as the columns' types allow."""
+    return (np.asarray(digest_ids, dtype=np.int64) << 32) | np.asarray(paper_ids, dtype=np.int64)
 
 
 def _pools(session: Session, pool_ids: set[int]) -> dict[int, tuple[NDArray[np.int64], datetime]]:
-    rows = session.execute(
-        select(CandidatePoolRow.id, CandidatePoolRow.paper_ids, CandidatePoolRow.created_at).where(
-            CandidatePoolRow.id.in_(sorted(pool_ids))
+    rows = (
+        session.connection()
+        .execute(
+            select(
+                CandidatePoolRow.id, CandidatePoolRow.paper_ids, CandidatePoolRow.created_at
+            ).where(among(session, CandidatePoolRow.id, sorted(pool_ids)))
         )
-    ).all()
+        .all()
+    )
     return {r.id: (np.asarray(r.paper_ids, dtype=np.int64), aware(r.created_at)) for r in rows}
 
 
 def _digest(
     row: Any,
-    items: list[Any],
+    items: _Items,
+    at: slice,
     pool: tuple[NDArray[np.int64], datetime],
-    clicked: set[tuple[int, int]],
+    clicked: NDArray[np.bool_],
 ) -> LoggedDigest:
     ids, ranked_at = pool
-    shown = np.array([i.paper_id for i in items], dtype=np.int64)
     return LoggedDigest(
         digest_id=row.id,
         user_id=row.user_id,
@@ -239,10 +295,10 @@ def _digest(
         ranker_config=dict(row.ranker_config or {}),
         pool_id=row.candidate_pool_id,
         pool=ids[unpack_mask(row.candidate_mask, len(ids))],
-        shown=shown,
-        propensity=np.array([i.propensity for i in items], dtype=np.float64),
-        explored=np.array([i.explored for i in items], dtype=bool),
-        clicked=np.array([(row.id, int(p)) in clicked for p in shown], dtype=bool),
+        shown=items.paper_ids[at],
+        propensity=items.propensity[at],
+        explored=items.explored[at],
+        clicked=clicked[at],
     )
 
 
@@ -263,7 +319,7 @@ def candidates_of(
                 PaperRow.created_at,
                 PaperRow.authors,
                 PaperRow.categories,
-            ).where(PaperRow.id.in_(paper_ids.tolist()))
+            ).where(among(session, PaperRow.id, paper_ids.tolist()))
         ).all()
     }
     ordered = [rows[int(pid)] for pid in paper_ids]
