@@ -47,6 +47,7 @@ from tests.conftest import NOW
 SIZE, SLOTS, HOLDOUT = 5, 2, 0.3
 DAY2 = NOW + timedelta(days=1)
 LOOKBACK = timedelta(days=7)
+AS_OF = DAY2 + timedelta(days=30)  # every logged click window is closed
 VARIANTS = {
     "topk": RankerConfig(),
     "shipped": RankerConfig(explore_slots=SLOTS),
@@ -204,9 +205,13 @@ def _send_and_click(
     return float(clicked.sum() / len(digest_ids))
 
 
-def _offpolicy(logged: Logged, *args: str) -> tuple[int, dict[str, object], str]:
+def _offpolicy(
+    logged: Logged, *args: str, at: datetime = AS_OF
+) -> tuple[int, dict[str, object], str]:
     env = {"PAPERBOY_DATABASE_URL": logged.db.url, "PAPERBOY_DATA_DIR": str(logged.data_dir)}
-    result = runner.invoke(app, ["experiment", "offpolicy", *args, "--json"], env=env)
+    # A fixed instant, not today's date (the default closes both days' click windows).
+    as_of = ["--as-of", at.strftime("%Y-%m-%dT%H:%M:%S")]
+    result = runner.invoke(app, ["experiment", "offpolicy", *args, *as_of, "--json"], env=env)
     out = result.stdout
     return result.exit_code, json.loads(out) if out.strip() else {}, result.stderr or ""
 
@@ -290,6 +295,19 @@ def test_bad_variants_and_an_empty_period_exit_2_saying_why(logged: Logged) -> N
     assert code == 2 and "explore_slots" in err
     code, _, err = _offpolicy(logged, "--variant", "x={}", "--since", "2030-01-01")
     assert code == 2 and "no sent digest" in err
+
+
+def test_as_of_reads_only_the_digests_whose_click_window_had_closed_then(
+    logged: Logged,
+) -> None:
+    variant = ("--variant", 'shipped={"explore_slots": 2}')
+    # Day 1 was sent at NOW + 10 min and day 2 a day later; clicks count for 7 days.
+    code, report, err = _offpolicy(logged, *variant, at=NOW + timedelta(days=7, hours=1))
+    assert code == 0, err
+    assert report["digests"] == pytest.approx(1500, abs=100)  # day 1 only
+    assert 'holdout {"uniform": true}' in report["logging"]["arms"]  # type: ignore[operator]
+    code, _, err = _offpolicy(logged, *variant, at=NOW + timedelta(days=7))
+    assert code == 2 and "no sent digest" in err  # no click window had closed yet
 
 
 def test_the_stream_reads_the_same_digests_whatever_the_chunk_size(logged: Logged) -> None:
