@@ -9,7 +9,8 @@ print. Registered on ``experiment_app`` in ``experiments/cli.py``.
     paperboy experiment online-report --name explore2 [--file explore2.toml] [--json]
         [--html report.html]
     paperboy experiment online-stop --name explore2
-    paperboy experiment offpolicy --variant topk='{}' --variant 'bar={"min_score": 0.2}' [--json]
+    paperboy experiment offpolicy --variant topk='{}' --variant 'bar={"min_score": 0.2}'
+        [--as-of 2026-12-01T00:00] [--json]
     paperboy experiment export-logs --out logs/ [--since 2026-11-01]
 """
 
@@ -233,6 +234,14 @@ def offpolicy(
     until: Until = None,
     window_days: WindowDays = None,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            help="Read the log as it stood at this instant (UTC): only digests whose click "
+            "window had closed by then, so a rerun gives the same numbers. Default: now.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Estimate each variant's clicks per digest from the logged digests (IPS, SNIPS, DR,
@@ -249,9 +258,10 @@ def offpolicy(
             model = load_active_model(session, settings.models_dir, settings.data_dir)
         if model is None:
             raise ExperimentError("no active model: train one first (paperboy train)")
+        now = _utc(as_of) or _now()
         with _session() as session, _counter() as progress:
             result = offpolicy_report(
-                session, model, variants, now=_now(), window=timedelta(days=days),
+                session, model, variants, now=now, window=timedelta(days=days),
                 since=_utc(since), until=_utc(until), seed=seed, progress=progress,
             )  # fmt: skip
     except (ExperimentError, ValueError) as exc:

@@ -7,7 +7,9 @@ where it was shown; the two policies here make that probability exact rather tha
 Definitions used throughout (and stored in ``digest_items.propensity``):
 
 - The *pool* of a digest is the set of candidate columns the user could be shown (new since
-  their window start, never sent or touched), whatever their score.
+  their window start, never sent or touched), whatever their score. The uniform holdout
+  draws from all of it; exploration slots only from the part that clears the arm's relevance
+  bar (the scorer passes that part as ``pool`` to :func:`explore_slate`).
 - ``propensity[l]`` is the **position-wise marginal** probability that the item shown at
   position ``l`` is shown at position ``l``, given the pool and the scores: 1 for a
   deterministic (exploitation) slot, ``1 / |R|`` for an exploration slot sampled uniformly
@@ -61,7 +63,8 @@ def explore_slate(
         The user's columns that cleared the relevance bar, best first (``top_k`` output with
         the padding removed); at least ``size - slots`` of them when there are that many.
     pool : NDArray[np.integer], shape (C,)
-        Every column the user may be shown, above the bar or not; a superset of ``ranked``.
+        Every column an exploration slot may show: the scorer passes the user's pool above
+        the arm's relevance bar. A superset of ``ranked``.
     size : int
         Digest size ``L`` (>= 1).
     slots : int
@@ -74,10 +77,13 @@ def explore_slate(
     Slate
         The first ``min(L - s, m)`` positions are ``ranked``'s head (propensity 1). The next
         ``min(s, |R|)`` are a uniformly random ordered sample without replacement from
-        ``R = pool \\ head`` (propensity ``1 / |R|`` each): below-bar papers are in ``R``
-        on purpose, so every paper of the pool has a non-zero chance and the logs support
-        off-policy estimates of any ranker. When nothing clears the bar (``m == 0``) the
-        slate is empty: a thin day sends nothing, with exploration as without.
+        ``R = pool \\ head`` (propensity ``1 / |R|`` each). When fewer than ``L`` papers
+        clear the bar the slate is that much shorter, exactly as the plain top-k: a paper
+        below the bar is never shown (issue 14), and the logs then leave empty the positions
+        a top-k ranker leaves empty. Drawing below-bar papers too gave every explored slot a
+        weight of ~|pool| in the off-policy estimates where ~|above the bar| suffices; the
+        uniform holdout still supports rankers with a lower bar. When nothing clears the bar
+        (``m == 0``) the slate is empty: a thin day sends nothing.
 
     Raises
     ------

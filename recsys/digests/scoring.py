@@ -115,12 +115,16 @@ class RankedDigest:
         touched), above the relevance bar or not.
     arm : Arm
         The policy that ranked it and the experiment labels to log.
+    explorable : NDArray[np.bool_], shape (n_candidates,), optional
+        The pool's papers that clear the arm's relevance bar (or are followed): the set
+        exploration slots draw from (``recsys.digests.exploration``). None: the whole pool.
     """
 
     slate: Slate
     scores: NDArray[np.float32]
     pool: NDArray[np.bool_]
     arm: Arm
+    explorable: NDArray[np.bool_] | None = None
 
 
 @dataclass(frozen=True)
@@ -231,7 +235,8 @@ def rank_users(
         calibrated ``model.bar``); each user's strictness moves it (see
         :mod:`recsys.recommender.relevance`). A paper whose content cosine with the user's
         profile (after "less like this" penalties) is below the user's bar is never shown,
-        whatever the model's score, unless the user follows its author or category. A cold
+        whatever the model's score, unless the user follows its author or category; not in
+        an exploration slot either (only the uniform holdout samples the whole pool). A cold
         user (no profile at all) is exempt, so new subscribers still get the newest papers.
 
     Returns
@@ -254,19 +259,27 @@ def rank_users(
     relevance = user_relevance(model, context, dislikes, candidates, strictness, base)
     by_author, in_category = candidate_follows(context, candidates)
     for config, rows in _rows_by_config(arms).items():
+        follows = by_author[rows], in_category[rows]
         scores, cols = ranked_columns(
             _config_scores(model, context, candidates, config, rows, full),
             relevance,
             rows,
-            (by_author[rows], in_category[rows]),
+            follows,
             pool[rows],
             candidates.block,
             [users[row].digest_size for row in rows],
             config,
         )
+        # Exploration slots draw only from papers that clear the arm's bar: a below-bar paper
+        # is never shown (issue 14), and drawing from the whole pool gave the off-policy
+        # estimates weights of ~|pool| where ~|above the bar| suffices (see exploration).
+        explorable = pool[rows] & ~below_bar(relevance, rows, *follows, config)
         for i, row in enumerate(rows):
-            slate = _slate(cols[i], pool[row], users[row].digest_size, config, seeds[row])
-            digests[row] = RankedDigest(slate, scores[i, slate.cols], pool[row], arms[row])
+            draw_from = pool[row] if config.uniform else explorable[i]
+            slate = _slate(cols[i], draw_from, users[row].digest_size, config, seeds[row])
+            digests[row] = RankedDigest(
+                slate, scores[i, slate.cols], pool[row], arms[row], explorable[i]
+            )
     return Ranking(candidates, context, [d for d in digests if d is not None])
 
 
@@ -446,9 +459,7 @@ def ranked_columns(
     by_author, in_category = follows
     scores = in_score_units(scores, relevance.drop[rows], relevance.cosine[rows])
     scores = lift(scores, by_author, in_category)
-    # The bar is on content similarity, not on the blend: a hybrid's scores have no fixed
-    # scale. What the reader follows by name clears it whatever its text.
-    below = relevance.below(rows, config.min_score) & ~(by_author | in_category)
+    below = below_bar(relevance, rows, by_author, in_category, config)
     size = max(sizes)
     wide = config.diversity is not None or relevance.has_quota(rows)
     depth = max(size, DIVERSITY_POOL) if wide else size
@@ -458,6 +469,22 @@ def ranked_columns(
     elif relevance.has_quota(rows):
         cols = relevance.quota(cols, rows, sizes)
     return scores, cols
+
+
+def below_bar(
+    relevance: UserRelevance,
+    rows: list[int],
+    by_author: NDArray[np.bool_],
+    in_category: NDArray[np.bool_],
+    config: RankerConfig,
+) -> NDArray[np.bool_]:
+    """(len(rows), n_candidates): never shown by this arm, ranked or explored.
+
+    The bar is on content similarity, not on the blend: a hybrid's scores have no fixed
+    scale. What the reader follows by name clears it whatever its text. ``by_author`` and
+    ``in_category`` hold the rows' lines only.
+    """
+    return relevance.below(rows, config.min_score) & ~(by_author | in_category)
 
 
 def candidate_follows(
@@ -562,7 +589,8 @@ def _slate(
     config: RankerConfig,
     seed: int,
 ) -> Slate:
-    """The arm's slate from one top-k row (padding dropped) and the user's pool."""
+    """The arm's slate from one top-k row (padding dropped) and the set it may draw from:
+    the whole pool for the uniform holdout, the papers above the bar for exploration."""
     ranked = cols[cols >= 0][:size]
     if not config.uniform and not config.explore_slots:
         return ranked_slate(ranked)  # the common case: no pool scan, no generator

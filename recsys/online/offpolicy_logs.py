@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from recsys.digests.scoring import (
     Candidates,
     UserContext,
+    below_bar,
     candidate_follows,
     ranked_columns,
     reweighted_scores,
@@ -64,7 +65,12 @@ MIN_ESS = 30.0  # below this many effective digests an interval is not worth pri
 
 # --- Pure: position marginals of a slate policy on one digest's pool -------------------------
 def ranked_marginals(
-    ranked: NDArray[np.integer], n_pool: int, size: int, config: RankerConfig, length: int
+    ranked: NDArray[np.integer],
+    n_pool: int,
+    size: int,
+    config: RankerConfig,
+    length: int,
+    explorable: NDArray[np.integer] | None = None,
 ) -> NDArray[np.float64]:
     """``M[l, a]``: probability the arm shows pool item ``a`` at position ``l``.
 
@@ -80,7 +86,10 @@ def ranked_marginals(
         Rows of the result (>= ``size``; rows from ``size`` on show nothing).
     config : RankerConfig
         Mirrors ``recsys.digests.exploration``: uniform sample, or ranked head plus
-        ``explore_slots`` positions drawn uniformly from the rest of the pool.
+        ``explore_slots`` positions drawn uniformly from the rest of ``explorable``.
+    explorable : NDArray[np.integer], optional
+        Ascending pool-local items exploration draws from (those above the arm's bar);
+        default the whole pool.
     """
     out = np.zeros((length, n_pool + 1))
     if config.uniform:
@@ -91,14 +100,23 @@ def ranked_marginals(
     if len(top):
         head = top[: size - min(config.explore_slots, size)]
         out[np.arange(len(head)), head] = 1.0
-        rest = _rest(n_pool, head)
+        rest = _rest(n_pool, head, explorable)
         k = min(config.explore_slots, size, len(rest))
         out[len(head) : len(head) + k, rest] = 1.0 / max(len(rest), 1)
     return _with_nothing(out)
 
 
-def logged_marginals(digest: LoggedDigest, length: int) -> NDArray[np.float64]:
-    """The digest's own arm's marginals, read from the log: exact whatever the model now."""
+def logged_marginals(
+    digest: LoggedDigest, length: int, explorable: NDArray[np.integer] | None = None
+) -> NDArray[np.float64]:
+    """The digest's own arm's marginals, read from the log.
+
+    The ranked head and every shown paper's propensity are exact whatever the model does
+    now. Which other papers an explored slot could have drawn is not logged (the set above
+    the arm's bar): ``explorable`` is that set as re-ranked (pool-local, ascending; default
+    the whole pool), always with the papers the log shows there, each at its logged
+    propensity. When the re-ranking matches the log (``reproduced_share``) this is exact.
+    """
     local = _local(digest.pool, digest.shown)
     n_pool = len(digest.pool)
     out = np.zeros((length, n_pool + 1))
@@ -107,10 +125,11 @@ def logged_marginals(digest: LoggedDigest, length: int) -> NDArray[np.float64]:
         return _with_nothing(out)
     head = ~digest.explored
     out[np.flatnonzero(head), local[head]] = 1.0
-    rest = _rest(n_pool, local[head])
     explored = np.flatnonzero(digest.explored)
     if len(explored):
-        out[explored[:, None], rest[None, :]] = 1.0 / len(rest)
+        within = None if explorable is None else np.union1d(explorable, local[explored])
+        rest = _rest(n_pool, local[head], within)
+        out[explored[:, None], rest[None, :]] = digest.propensity[explored, None]
     return _with_nothing(out)
 
 
@@ -185,12 +204,13 @@ def ranked_pool_columns(
     config: RankerConfig,
     min_score: float | None = None,
     strictness: Sequence[str] | None = None,
-) -> list[NDArray[np.int32]]:
+) -> tuple[list[NDArray[np.int32]], NDArray[np.bool_]]:
     """Each user's ranked candidate columns under ``config``, as ``rank_users`` ranks them
-    (both call ``recsys.digests.scoring.ranked_columns``).
+    (both call ``recsys.digests.scoring.ranked_columns``), and where its exploration draws.
 
-    ``pools[i]`` is user ``i``'s pool over ``candidates``; the result is cut to ``sizes[i]``.
+    ``pools[i]`` is user ``i``'s pool over ``candidates``; the ranking is cut to ``sizes[i]``.
     ``min_score`` is the base bar (default the model's), ``strictness`` each user's level.
+    The mask (users x candidates) is each pool above the config's bar, as in ``rank_users``.
     """
     context, dislikes = without_dislikes(model, context)
     users, papers = context.block, candidates.block
@@ -204,7 +224,8 @@ def ranked_pool_columns(
     follows = candidate_follows(context, candidates)
     rows = list(range(len(sizes)))
     _, cols = ranked_columns(scores, relevance, rows, follows, pools, papers, sizes, config)
-    return [row[row >= 0][:n] for row, n in zip(cols, sizes, strict=True)]
+    explorable = pools & ~below_bar(relevance, rows, *follows, config)
+    return [row[row >= 0][:n] for row, n in zip(cols, sizes, strict=True)], explorable
 
 
 # The per-(digest, position) arrays a variant keeps: shown, clicks, mu, pi, target mass.
@@ -436,7 +457,7 @@ class _Batch:
 def _batch_terms(
     group: list[LoggedDigest],
     part: range,
-    ranked: dict[str, list[NDArray[np.intp]]],
+    ranked: dict[str, list[tuple[NDArray[np.intp], NDArray[np.intp]]]],
     shares: Mapping[str, tuple[RankerConfig, float]],
     variants: Mapping[str, RankerConfig],
 ) -> tuple[dict[str, TermsBlock], int]:
@@ -447,7 +468,9 @@ def _batch_terms(
         key: _ranked_batch([ranked[key][i] for i in part], batch, cfg)
         for key, (cfg, _) in shares.items()
     }
-    own = _logged_batch(digests, batch)
+    own = _logged_batch(
+        digests, batch, [ranked[d.arm][i][1] for d, i in zip(digests, part, strict=True)]
+    )
     reproduced = 0
     for key in shares:
         mine = np.array([d.arm == key for d in digests], dtype=bool)
@@ -476,9 +499,13 @@ def _batch(digests: list[LoggedDigest]) -> _Batch:
 
 
 def _ranked_batch(
-    ranked: list[NDArray[np.intp]], batch: _Batch, config: RankerConfig
+    ranked_and_explorable: list[tuple[NDArray[np.intp], NDArray[np.intp]]],
+    batch: _Batch,
+    config: RankerConfig,
 ) -> NDArray[np.float64]:
-    """:func:`ranked_marginals` of every digest of ``batch``, as ``(G, L, C + 1)``."""
+    """:func:`ranked_marginals` of every digest of ``batch``, as ``(G, L, C + 1)``: each
+    digest's ranked pool-local items and the items its exploration draws from."""
+    ranked = [cols for cols, _ in ranked_and_explorable]
     g, length, width = len(ranked), batch.length, batch.width
     out = np.zeros((g, length, width + 1))
     rows = np.arange(length)[None, :]
@@ -500,7 +527,7 @@ def _ranked_batch(
     out[which, at, items] = 1.0
     in_head = np.zeros((g, width), dtype=bool)
     in_head[which, items] = True
-    rest = valid & ~in_head
+    rest = valid & ~in_head & _mask([e for _, e in ranked_and_explorable], g, width)
     n_rest = rest.sum(axis=1)
     k = np.minimum(np.minimum(explore, batch.sizes), n_rest) * (top_len > 0)
     drawn = (rows >= heads[:, None]) & (rows < (heads + k)[:, None])
@@ -510,29 +537,51 @@ def _ranked_batch(
     return _with_nothing_batch(out, batch)
 
 
-def _logged_batch(digests: list[LoggedDigest], batch: _Batch) -> NDArray[np.float64]:
-    """:func:`logged_marginals` of every digest of ``batch``, as ``(G, L, C + 1)``."""
+def _logged_batch(
+    digests: list[LoggedDigest], batch: _Batch, explorable: list[NDArray[np.intp]]
+) -> NDArray[np.float64]:
+    """:func:`logged_marginals` of every digest of ``batch``, as ``(G, L, C + 1)``.
+
+    ``explorable`` is, per digest, the pool-local items its arm's exploration draws from as
+    re-ranked (not logged); the papers the log shows at explored positions are always among
+    them, each explored position spread at its logged propensity.
+    """
     g, length, width = len(digests), batch.length, batch.width
     out = np.zeros((g, length, width + 1))
     valid = batch.valid
     shown = np.arange(length)[None, :] < np.array([len(d.shown) for d in digests])[:, None]
     uniform = np.array([bool(d.ranker_config.get("uniform")) for d in digests], dtype=bool)
     explored = np.zeros((g, length), dtype=bool)
+    propensity = np.zeros((g, length))
     for i, d in enumerate(digests):
         explored[i, : len(d.explored)] = d.explored
+        propensity[i, : len(d.propensity)] = d.propensity
     head = shown & ~explored & ~uniform[:, None]
     which, at = np.nonzero(head)
     out[which, at, batch.local[which, at]] = 1.0
     in_head = np.zeros((g, width), dtype=bool)
     in_head[which, batch.local[which, at]] = True
-    rest = valid & ~in_head
-    # uniform: 1 / n_pool on every item of a shown position; else 1 / |rest| on the rest at
-    # an explored one (an explored position always has a rest: its own paper)
-    value = np.where(uniform, 1.0 / np.maximum(batch.n_pool, 1), 1.0 / np.maximum(rest.sum(1), 1))
+    within = _mask(explorable, g, width)
+    drawn_rows, drawn_at = np.nonzero(explored & ~uniform[:, None])
+    within[drawn_rows, batch.local[drawn_rows, drawn_at]] = True  # what the log shows there
+    rest = valid & ~in_head & within
+    # uniform: 1 / n_pool on every item of a shown position; else the logged propensity on
+    # the rest at an explored one (an explored position always has a rest: its own paper)
+    uniform_value = 1.0 / np.maximum(batch.n_pool, 1)
+    value = np.where(uniform[:, None], uniform_value[:, None], propensity)  # (G, L)
     spread = np.where(uniform[:, None], shown, explored & ~uniform[:, None])
     cells = spread[:, :, None] & np.where(uniform[:, None], valid, rest)[:, None, :]
-    out[:, :, :width] = np.where(cells, value[:, None, None], out[:, :, :width])
+    out[:, :, :width] = np.where(cells, value[:, :, None], out[:, :, :width])
     return _with_nothing_batch(out, batch)
+
+
+def _mask(items: list[NDArray[np.intp]], g: int, width: int) -> NDArray[np.bool_]:
+    """(G, C): True at each digest's listed pool-local items."""
+    mask = np.zeros((g, width), dtype=bool)
+    rows = np.repeat(np.arange(g), [len(i) for i in items])
+    none = [np.zeros(0, dtype=np.intp)]
+    mask[rows, np.concatenate([np.asarray(i, dtype=np.intp) for i in items] + none)] = True
+    return mask
 
 
 def _row_sums(marginals: NDArray[np.float64], batch: _Batch) -> NDArray[np.float64]:
@@ -613,8 +662,9 @@ def _rank_group(
     candidates: Candidates,
     shares: Mapping[str, tuple[RankerConfig, float]],
     variants: Mapping[str, RankerConfig],
-) -> dict[str, list[NDArray[np.intp]]]:
-    """Pool-local ranked indices per digest, for every arm and variant config."""
+) -> dict[str, list[tuple[NDArray[np.intp], NDArray[np.intp]]]]:
+    """Per digest, for every arm and variant config: pool-local ranked indices and the
+    pool-local items its exploration draws from."""
     ids = candidates.block.paper_ids
     pools = np.zeros((len(group), len(ids)), dtype=bool)
     for row, digest in enumerate(group):  # each pool is a sorted subset of the sorted ids
@@ -622,21 +672,31 @@ def _rank_group(
     sizes = [d.digest_size for d in group]
     configs = {key: cfg for key, (cfg, _) in shares.items()}
     configs.update({f"variant {name}": cfg for name, cfg in variants.items()})
-    cache: dict[RankerConfig, list[NDArray[np.intp]]] = {}
+    cache: dict[RankerConfig, list[tuple[NDArray[np.intp], NDArray[np.intp]]]] = {}
     out = {}
     for key, cfg in configs.items():
         if cfg not in cache:
             levels = [d.strictness for d in group]
-            cols = ranked_pool_columns(model, context, candidates, pools, sizes, cfg, None, levels)
-            cache[cfg] = [_local(d.pool, ids[c]) for d, c in zip(group, cols, strict=True)]
+            cols, explorable = ranked_pool_columns(
+                model, context, candidates, pools, sizes, cfg, None, levels
+            )
+            cache[cfg] = [
+                (_local(d.pool, ids[c]), _local(d.pool, ids[explorable[row]]))
+                for row, (d, c) in enumerate(zip(group, cols, strict=True))
+            ]
         out[key] = cache[cfg]
     return out
 
 
 def _marginals(
-    ranked: list[NDArray[np.intp]], i: int, digest: LoggedDigest, length: int, cfg: RankerConfig
+    ranked: list[tuple[NDArray[np.intp], NDArray[np.intp]]],
+    i: int,
+    digest: LoggedDigest,
+    length: int,
+    cfg: RankerConfig,
 ) -> NDArray[np.float64]:
-    return ranked_marginals(ranked[i], len(digest.pool), digest.digest_size, cfg, length)
+    cols, explorable = ranked[i]
+    return ranked_marginals(cols, len(digest.pool), digest.digest_size, cfg, length, explorable)
 
 
 def _local(pool: NDArray[np.int64], papers: NDArray[np.int64]) -> NDArray[np.intp]:
@@ -649,9 +709,16 @@ def _local(pool: NDArray[np.int64], papers: NDArray[np.int64]) -> NDArray[np.int
     return at.astype(np.intp)
 
 
-def _rest(n_pool: int, head: NDArray[np.intp]) -> NDArray[np.intp]:
-    """Pool-local items not in ``head``, ascending (``np.setdiff1d`` sorts: 10x slower here)."""
-    keep = np.ones(n_pool, dtype=bool)
+def _rest(
+    n_pool: int, head: NDArray[np.intp], within: NDArray[np.integer] | None = None
+) -> NDArray[np.intp]:
+    """Pool-local items of ``within`` (default all) not in ``head``, ascending
+    (``np.setdiff1d`` sorts: 10x slower here)."""
+    if within is None:
+        keep = np.ones(n_pool, dtype=bool)
+    else:
+        keep = np.zeros(n_pool, dtype=bool)
+        keep[within] = True
     keep[head] = False
     return np.flatnonzero(keep)
 

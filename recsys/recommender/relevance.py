@@ -55,8 +55,9 @@ MAX_CALIBRATION_PAPERS: Final[int] = 5_000
 # A disliked paper's penalty on a paper identical to it: half this for one fresh "less",
 # three quarters for two, never more than this however many (cosine units).
 PENALTY_CAP: Final[float] = 0.5
-# Cosine two papers must exceed for a dislike of one to touch the other: unrelated texts
-# sit within a few hundredths of 0 after the SVD, and that noise must not move them.
+# Cosine two texts must exceed to count as related: for a dislike of one paper to touch
+# another, for a paper to count toward an interest's quota. Unrelated texts sit within a
+# few hundredths of 0 after the SVD, and that noise must not move them.
 SIMILAR: Final[float] = 0.1
 # Share of its margin above the bar that a paper matching an explicit interest keeps however
 # many dislikes: the full margin made one "less" powerless against any interest, none let
@@ -208,17 +209,23 @@ def user_bars(base: float, strictness: list[str]) -> NDArray[np.float32]:
 def nearest_interest(
     users: UserBlock, similarity: NDArray[np.float32], cols: NDArray[np.int32]
 ) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
-    """For each ranked column of each row, the user's interest closest to it (-1: padding).
+    """For each ranked column of each row, the user's interest closest to it (-1: padding,
+    or no interest within ``SIMILAR`` of it).
 
     Returns ``(nearest, n_interests)``: ``nearest`` has the shape of ``cols`` and numbers
-    each user's interests 0, 1, ... in block order.
+    each user's interests 0, 1, ... in block order. A paper unrelated to every interest
+    belongs to none: its cosines are all SVD noise near 0, whose argmax changed with the
+    batch the interests were embedded in, so one reader's digest depended on who else was
+    ranked in the same chunk (93 of 1,500 digests on the off-policy test's world).
     """
     nearest = np.full(cols.shape, -1, dtype=np.int32)
     counts = np.bincount(users.interest_user, minlength=users.n_users).astype(np.int32)
     for row in np.flatnonzero(counts >= 2):
         own = np.flatnonzero(users.interest_user == row)
         valid = cols[row] >= 0
-        nearest[row, valid] = np.argmax(similarity[own][:, cols[row, valid]], axis=0)
+        close = similarity[own][:, cols[row, valid]]
+        best = np.argmax(close, axis=0).astype(np.int32)
+        nearest[row, valid] = np.where(close.max(axis=0, initial=-np.inf) >= SIMILAR, best, -1)
     return nearest, counts
 
 

@@ -35,7 +35,7 @@ from recsys.catalog.papers import ids_by_external_id
 from recsys.db.models import Base, DigestItemRow, DigestRow, EventRow, UserRow
 from recsys.db.session import Database
 from recsys.digests.outbox import plan_due
-from recsys.digests.scoring import rank_digests, rank_users
+from recsys.digests.scoring import RankedDigest, rank_digests, rank_users
 from recsys.online.assignment import RankerConfig
 from recsys.online.experiments import Arm, RankingDefaults
 from recsys.settings import Settings
@@ -47,6 +47,7 @@ from tests.conftest import NOW
 SIZE, SLOTS, HOLDOUT = 5, 2, 0.3
 DAY2 = NOW + timedelta(days=1)
 LOOKBACK = timedelta(days=7)
+AS_OF = DAY2 + timedelta(days=30)  # every logged click window is closed
 VARIANTS = {
     "topk": RankerConfig(),
     "shipped": RankerConfig(explore_slots=SLOTS),
@@ -132,11 +133,20 @@ def _truths(
         paper_ids = ranking.candidates.block.paper_ids
         values = [
             _expected_clicks(world, rows, user.id, paper_ids[d.slate.cols], d.slate.explored,
-                             paper_ids[d.pool])
+                             paper_ids[_drawn_from(d)])
             for user, d in zip(users, ranking.digests, strict=True)
         ]  # fmt: skip
         truth[name] = float(np.mean(values))
     return truth
+
+
+def _drawn_from(digest: RankedDigest) -> NDArray[np.bool_]:
+    """The candidates a random position draws from: the uniform holdout samples the whole
+    pool; an exploration slot only the pool's papers above the arm's bar (a paper below the
+    bar is never shown, issue 14), which ``rank_users`` reports as ``explorable``."""
+    if digest.arm.config.uniform or digest.explorable is None:
+        return digest.pool
+    return digest.explorable
 
 
 def _expected_clicks(
@@ -145,13 +155,13 @@ def _expected_clicks(
     user_id: int,
     shown: NDArray[np.int64],
     explored: NDArray[np.bool_],
-    pool: NDArray[np.int64],
+    drawn_from: NDArray[np.int64],
 ) -> float:
     """A ranked position counts its paper; a random one the mean over the papers it is drawn
-    from (the pool minus the ranked head: ``recsys.digests.exploration``)."""
+    from (those minus the ranked head: ``recsys.digests.exploration``)."""
     user = np.array([rows.user[user_id]])
     head = shown[~explored]
-    rest = np.setdiff1d(pool, head)
+    rest = np.setdiff1d(drawn_from, head)
     exam = sim.examination(len(shown))
     attraction = click_probability(
         world, user, np.array([rows.paper[int(p)] for p in head], dtype=np.int64)
@@ -195,9 +205,13 @@ def _send_and_click(
     return float(clicked.sum() / len(digest_ids))
 
 
-def _offpolicy(logged: Logged, *args: str) -> tuple[int, dict[str, object], str]:
+def _offpolicy(
+    logged: Logged, *args: str, at: datetime = AS_OF
+) -> tuple[int, dict[str, object], str]:
     env = {"PAPERBOY_DATABASE_URL": logged.db.url, "PAPERBOY_DATA_DIR": str(logged.data_dir)}
-    result = runner.invoke(app, ["experiment", "offpolicy", *args, "--json"], env=env)
+    # A fixed instant, not today's date (the default closes both days' click windows).
+    as_of = ["--as-of", at.strftime("%Y-%m-%dT%H:%M:%S")]
+    result = runner.invoke(app, ["experiment", "offpolicy", *args, *as_of, "--json"], env=env)
     out = result.stdout
     return result.exit_code, json.loads(out) if out.strip() else {}, result.stderr or ""
 
@@ -283,6 +297,19 @@ def test_bad_variants_and_an_empty_period_exit_2_saying_why(logged: Logged) -> N
     assert code == 2 and "no sent digest" in err
 
 
+def test_as_of_reads_only_the_digests_whose_click_window_had_closed_then(
+    logged: Logged,
+) -> None:
+    variant = ("--variant", 'shipped={"explore_slots": 2}')
+    # Day 1 was sent at NOW + 10 min and day 2 a day later; clicks count for 7 days.
+    code, report, err = _offpolicy(logged, *variant, at=NOW + timedelta(days=7, hours=1))
+    assert code == 0, err
+    assert report["digests"] == pytest.approx(1500, abs=100)  # day 1 only
+    assert 'holdout {"uniform": true}' in report["logging"]["arms"]  # type: ignore[operator]
+    code, _, err = _offpolicy(logged, *variant, at=NOW + timedelta(days=7))
+    assert code == 2 and "no sent digest" in err  # no click window had closed yet
+
+
 def test_the_stream_reads_the_same_digests_whatever_the_chunk_size(logged: Logged) -> None:
     with logged.db.session() as s:
         now, window = DAY2 + timedelta(days=30), timedelta(days=7)
@@ -302,7 +329,8 @@ def test_the_stream_reads_the_same_digests_whatever_the_chunk_size(logged: Logge
     for d in small[:200]:
         own = opl.logged_marginals(d, SIZE)
         at = np.searchsorted(d.pool, d.shown)
-        np.testing.assert_allclose(own[np.arange(SIZE), at], d.propensity)
+        # (a thin day's digest is shorter: exploration stays above the bar too)
+        np.testing.assert_allclose(own[np.arange(len(at)), at], d.propensity)
 
 
 def test_export_logs_writes_one_json_line_per_digest(logged: Logged, tmp_path: Path) -> None:
@@ -374,6 +402,16 @@ def test_position_marginals_of_each_kind_of_arm_by_hand() -> None:
     # Nothing cleared the bar: the digest is empty even with exploration (a thin day).
     e = opl.ranked_marginals(np.array([], int), 5, 3, RankerConfig(explore_slots=1), length=3)
     assert e[:, -1].tolist() == [1, 1, 1]
+
+
+def test_exploration_marginals_stay_above_the_bar_by_hand() -> None:
+    ranked, config = np.array([3, 1, 4]), RankerConfig(explore_slots=1)
+    # Papers 0 and 2 are below the bar: the explored slot draws from {1, 3, 4} minus the head.
+    m = opl.ranked_marginals(ranked, 5, 3, config, length=3, explorable=np.array([1, 3, 4]))
+    assert m[2].tolist() == [0, 0, 0, 0, 1, 0]
+    # Only the head clears it: the slot stays empty, as a top-k digest's would.
+    e = opl.ranked_marginals(ranked, 5, 3, config, length=3, explorable=np.array([1, 3]))
+    assert e[2].tolist() == [0, 0, 0, 0, 0, 1]
 
 
 def test_support_problems_name_the_logging_that_would_answer() -> None:

@@ -2,8 +2,9 @@
 experiment file's arms, clicks drawn from the world's known click model.
 
 The truth is known without the code under test: the ``explore`` arm fills its last two
-positions with uniformly drawn papers, which the click model rarely likes, so its CTR must
-come out below the control's at those positions and overall, and nowhere else.
+positions with papers drawn uniformly from those above the reader's bar, which the click
+model likes less than the ranked ones, so its CTR must come out below the control's at
+those positions and overall, and nowhere else.
 """
 
 from __future__ import annotations
@@ -114,5 +115,8 @@ def test_the_report_finds_the_known_loss_of_the_explored_slots(
     assert final["differences"]["explore"]["verdict"] == "worse"
     control, explore = (final["arms"][n]["positions"] for n in ("control", "explore"))
     ctr = {n: [p["ctr"] for p in rows] for n, rows in (("c", control), ("e", explore))}
-    assert max(ctr["e"][3:]) < 0.5 * min(ctr["c"][3:])  # the uniformly drawn slots
+    # The uniformly drawn slots: drawn from the papers above the reader's bar (never below
+    # it), which the click model likes less than the ranked 4th and 5th (0.09 vs 0.17+ here;
+    # the factor 0.5 this once asserted held while the draw took below-bar papers too).
+    assert max(ctr["e"][3:]) < min(ctr["c"][3:])
     assert all(abs(e - c) < 0.05 for e, c in zip(ctr["e"][:3], ctr["c"][:3], strict=True))

@@ -150,10 +150,11 @@ def test_an_experiment_arm_explores_with_exact_propensities(
 
     assert (ada.experiment_id, ada.variant) == (experiment_id, "explore")
     assert ada.ranker_config == {"explore_slots": 2}
-    # Top 2 by rank are Ada's vision papers; 2 of the 6 others are drawn uniformly.
-    assert {i.paper_id for i in items[:2]} <= {ids[t] for t in world.VISION[2:]}
+    # Top 2 by rank are Ada's vision papers; the 2 explored slots draw from the papers left
+    # above her bar (the other 2 vision papers), never from the 4 audio ones below it.
+    assert {i.paper_id for i in items} == {ids[t] for t in world.VISION[2:]}
     assert [(i.propensity, i.explored) for i in items] == [
-        (1.0, False), (1.0, False), (1 / 6, True), (1 / 6, True),
+        (1.0, False), (1.0, False), (1 / 2, True), (1 / 2, True),
     ]  # fmt: skip
 
 

@@ -36,40 +36,54 @@ VARIANTS = {
 }
 
 
-def _digest(rng: np.random.Generator, i: int) -> LoggedDigest:
-    """A logged digest of a random arm, its shown papers drawn as that arm draws them."""
+Ranked = tuple[NDArray[np.intp], NDArray[np.intp]]  # pool-local ranking, explorable items
+
+
+def _digest(rng: np.random.Generator, i: int) -> tuple[LoggedDigest, NDArray[np.intp]]:
+    """A logged digest of a random arm, its shown papers drawn as that arm draws them, and
+    the pool-local items its exploration drew from (those above its bar)."""
     pool = np.sort(rng.choice(40, size=int(rng.integers(3, 14)), replace=False)).astype(np.int64)
     size = int(rng.integers(2, 6))
     holdout = rng.random() < 0.3
-    order = rng.permutation(pool)
+    order = rng.permutation(len(pool))
+    n = min(size, len(pool))
+    explorable = np.sort(order[n - 1 :]) if rng.random() < 0.5 else np.arange(len(pool))
     if holdout:
-        shown, explored = order[: min(size, len(pool))], np.zeros(min(size, len(pool)), bool)
+        shown, explored = pool[order[:n]], np.zeros(n, bool)
+        propensity = np.full(n, 1.0 / len(pool))
     else:
-        n = min(size, len(pool))
-        shown = order[:n]
-        explored = np.arange(n) >= size - 1  # the last slot is drawn from the rest
+        shown = pool[order[:n]]
+        explored = np.arange(n) >= size - 1  # the last slot is drawn from the explorable rest
+        rest = np.setdiff1d(explorable, order[: n - 1]) if explored.any() else explorable
+        propensity = np.where(explored, 1.0 / max(len(rest), 1), 1.0)
     config: dict[str, Any] = UNIFORM.as_dict() if holdout else SHIPPED.as_dict()
-    return LoggedDigest(
+    digest = LoggedDigest(
         digest_id=i, user_id=100 + i // 2, digest_size=size, ranked_at=AT, sent_at=AT,
         model_version="m", experiment_id=None, variant="holdout" if holdout else None,
         ranker_config=config, pool_id=1, pool=pool, shown=shown,
-        propensity=np.ones(len(shown)), explored=explored,
+        propensity=propensity, explored=explored,
         clicked=rng.random(len(shown)) < 0.3,
     )  # fmt: skip
+    return digest, explorable.astype(np.intp)
 
 
-def _ranking(rng: np.random.Generator, d: LoggedDigest, key: str) -> NDArray[np.intp]:
-    """Pool-local indices best first: for the digest's own arm, often the logged head."""
+def _ranking(
+    rng: np.random.Generator, d: LoggedDigest, explorable: NDArray[np.intp], key: str
+) -> Ranked:
+    """Pool-local indices best first and the explorable items: for the digest's own arm,
+    often the logged head and the set it drew from."""
     local = np.searchsorted(d.pool, d.shown)
     if key == d.arm and not d.ranker_config.get("uniform") and rng.random() < 0.6:
         head = local[~d.explored]
         others = rng.permutation(np.setdiff1d(np.arange(len(d.pool)), head))
-        return np.concatenate([head, others]).astype(np.intp)
-    return rng.permutation(len(d.pool))[: int(rng.integers(0, len(d.pool) + 1))].astype(np.intp)
+        return np.concatenate([head, others]).astype(np.intp), explorable
+    cols = rng.permutation(len(d.pool))[: int(rng.integers(0, len(d.pool) + 1))]
+    drawn = np.sort(rng.permutation(len(d.pool))[: int(rng.integers(0, len(d.pool) + 1))])
+    return cols.astype(np.intp), drawn.astype(np.intp)
 
 
 def _reference(
-    group: list[LoggedDigest], ranked: dict[str, list[NDArray[np.intp]]]
+    group: list[LoggedDigest], ranked: dict[str, list[Ranked]]
 ) -> tuple[dict[str, opl.TermsBlock], int]:
     """The one-digest-at-a-time path, as ``chunk_terms`` ran it before batching."""
     out: dict[str, list[tuple[opl.DigestTerms, int]]] = {name: [] for name in VARIANTS}
@@ -77,27 +91,33 @@ def _reference(
     for i, d in enumerate(group):
         length = max(d.digest_size, len(d.shown))
         arm = {
-            key: opl.ranked_marginals(ranked[key][i], len(d.pool), d.digest_size, cfg, length)
+            key: opl.ranked_marginals(
+                ranked[key][i][0], len(d.pool), d.digest_size, cfg, length, ranked[key][i][1]
+            )
             for key, (cfg, _) in SHARES.items()
         }
-        own = opl.logged_marginals(d, length)
+        own = opl.logged_marginals(d, length, ranked[d.arm][i][1])
         reproduced += bool(np.abs(arm[d.arm] - own).max(initial=0.0) <= 1e-9)
         arm[d.arm] = own
         mix = np.asarray(sum(share * arm[key] for key, (_, share) in SHARES.items()))
         for name, cfg in VARIANTS.items():
-            target = opl.ranked_marginals(
-                ranked[f"variant {name}"][i], len(d.pool), d.digest_size, cfg, length
-            )
+            cols, drawn = ranked[f"variant {name}"][i]
+            target = opl.ranked_marginals(cols, len(d.pool), d.digest_size, cfg, length, drawn)
             out[name].append((opl.digest_terms(d, target, mix), d.user_id))
     return {name: opl.TermsBlock.of(terms) for name, terms in out.items()}, reproduced
 
 
+def _logs(rng: np.random.Generator, n: int) -> tuple[list[LoggedDigest], dict[str, list[Ranked]]]:
+    made = [_digest(rng, i) for i in range(n)]
+    group = [d for d, _ in made]
+    keys = [*SHARES, *(f"variant {name}" for name in VARIANTS)]
+    ranked = {key: [_ranking(rng, d, e, key) for d, e in made] for key in keys}
+    return group, ranked
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_batched_terms_are_each_digests_own_terms(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    group = [_digest(rng, i) for i in range(60)]
-    keys = [*SHARES, *(f"variant {name}" for name in VARIANTS)]
-    ranked = {key: [_ranking(rng, d, key) for d in group] for key in keys}
+    group, ranked = _logs(np.random.default_rng(seed), 60)
     expected, expected_reproduced = _reference(group, ranked)
 
     parts = [opl._batch_terms(group, part, ranked, SHARES, VARIANTS) for part in (range(60),)]
@@ -117,10 +137,7 @@ def test_batched_terms_are_each_digests_own_terms(seed: int) -> None:
 
 
 def test_small_batches_give_the_terms_of_one_large_batch() -> None:
-    rng = np.random.default_rng(9)
-    group = [_digest(rng, i) for i in range(25)]
-    keys = [*SHARES, *(f"variant {name}" for name in VARIANTS)]
-    ranked = {key: [_ranking(rng, d, key) for d in group] for key in keys}
+    group, ranked = _logs(np.random.default_rng(9), 25)
 
     whole, matched = opl._batch_terms(group, range(25), ranked, SHARES, VARIANTS)
     pieces = [opl._batch_terms(group, range(i, min(i + 4, 25)), ranked, SHARES, VARIANTS)

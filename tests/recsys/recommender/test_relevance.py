@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -18,6 +20,7 @@ from recsys.recommender.relevance import (
     heldout_pairs,
     interest_floor,
     interest_quota,
+    nearest_interest,
     split_dislikes,
     user_bars,
 )
@@ -174,3 +177,16 @@ def test_held_out_pairs_label_each_users_newest_click_and_skip_what_they_read() 
     # Only user 0 has two clicks: profile = paper 0; pairs with papers 1, 2, 3 (0 was read).
     assert cosine.tolist() == pytest.approx([0.0, 0.0, 0.0])
     assert clicked.tolist() == [True, False, False]
+
+
+def test_a_paper_unrelated_to_every_interest_counts_toward_no_quota() -> None:
+    # Two interests; paper 0 is close to the first, paper 1 near 0 for both (SVD noise).
+    users = UserBlock.cold(np.array([7]), 2)
+    users = replace(
+        users,
+        interest_embeddings=np.eye(2, dtype=np.float32),
+        interest_user=np.zeros(2, dtype=np.int32),
+    )
+    similarity = np.array([[0.8, -2e-8], [0.1, 1e-8]], dtype=np.float32)
+    nearest, counts = nearest_interest(users, similarity, np.array([[0, 1, -1]], np.int32))
+    assert nearest.tolist() == [[0, -1, -1]] and counts.tolist() == [2]

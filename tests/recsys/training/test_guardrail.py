@@ -232,8 +232,9 @@ def _offpolicy_value(logged: Logged, verdict: dict[str, Any]) -> float:
     """What `paperboy experiment offpolicy` says of the verdict's variant, window and metric."""
     since, until = (verdict[k][:19] for k in ("since", "until"))  # naive UTC, as typer parses
     variant = f"shipped={json.dumps(verdict['variant'])}"
+    # --as-of the instant the guard-rail judged at: the same digests, whatever today's date.
     result = _cli(logged, "experiment", "offpolicy", "--variant", variant, "--since", since,
-                  "--until", until, "--json")  # fmt: skip
+                  "--until", until, "--as-of", f"{LATER:%Y-%m-%dT%H:%M:%S}", "--json")  # fmt: skip
     assert result.exit_code == 0, result.stderr
     value: float = json.loads(result.stdout)["variants"]["shipped"]["estimates"][verdict["metric"]][
         "value"
