@@ -11,7 +11,7 @@ print. Registered on ``experiment_app`` in ``experiments/cli.py``.
     paperboy experiment online-stop --name explore2
     paperboy experiment offpolicy --variant topk='{}' --variant 'bar={"min_score": 0.2}'
         [--as-of 2026-12-01T00:00] [--json]
-    paperboy experiment export-logs --out logs/ [--since 2026-11-01]
+    paperboy experiment export-logs --out logs/ [--since 2026-11-01] [--as-of 2026-12-01T00:00]
 """
 
 from __future__ import annotations
@@ -294,6 +294,14 @@ def export_logs(
     since: Since = None,
     until: Until = None,
     window_days: WindowDays = None,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            help="Export the log as it stood at this instant (UTC): only digests whose click "
+            "window had closed by then, so a rerun writes the same files. Default: now.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Write the logged digests (pools, positions, propensities, clicks) as JSONL."""
@@ -302,7 +310,7 @@ def export_logs(
     days = window_days if window_days is not None else _settings().click_attribution_days
     with _session() as session:
         manifest = export(
-            session, out_dir, now=_now(), window=timedelta(days=days),
+            session, out_dir, now=_utc(as_of) or _now(), window=timedelta(days=days),
             since=_utc(since), until=_utc(until),
         )  # fmt: skip
     _emit({**manifest, "out": str(out_dir)}, as_json)

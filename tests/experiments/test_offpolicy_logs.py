@@ -338,7 +338,7 @@ def test_export_logs_writes_one_json_line_per_digest(logged: Logged, tmp_path: P
     out = tmp_path / "logs"
     result = runner.invoke(
         app, ["experiment", "export-logs", "--out", str(out), "--since", DAY2.date().isoformat(),
-              "--json"], env=env,
+              "--as-of", AS_OF.strftime("%Y-%m-%dT%H:%M:%S"), "--json"], env=env,
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     manifest = json.loads(result.stdout)
@@ -365,8 +365,10 @@ def test_export_logs_writes_one_json_line_per_digest(logged: Logged, tmp_path: P
 
 def test_the_offline_engine_runs_on_an_exported_folder(logged: Logged, tmp_path: Path) -> None:
     env = {"PAPERBOY_DATABASE_URL": logged.db.url, "PAPERBOY_DATA_DIR": str(logged.data_dir)}
-    result = runner.invoke(app, ["experiment", "export-logs", "--out", str(tmp_path / "logs")],
-                           env=env)  # fmt: skip
+    at = AS_OF.strftime("%Y-%m-%dT%H:%M:%S")
+    result = runner.invoke(
+        app, ["experiment", "export-logs", "--out", str(tmp_path / "logs"), "--as-of", at], env=env
+    )
     assert result.exit_code == 0, result.stderr
     config = tmp_path / "logs.toml"
     config.write_text(

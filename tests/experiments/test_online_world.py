@@ -110,7 +110,8 @@ def test_the_report_finds_the_known_loss_of_the_explored_slots(
     assert interim["final"]["status"].startswith("horizon reached; click windows close")
     assert interim["interim"]["decision"].startswith("can stop now: explore is worse")
 
-    final = _report(migrated_db, world)["final"]
+    closed = (NOW + timedelta(days=40)).strftime("%Y-%m-%dT%H:%M")  # every window closed
+    final = _report(migrated_db, world, "--as-of", closed)["final"]
     assert final["status"].startswith("final")
     assert final["differences"]["explore"]["verdict"] == "worse"
     control, explore = (final["arms"][n]["positions"] for n in ("control", "explore"))
