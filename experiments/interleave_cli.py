@@ -11,20 +11,15 @@ Thin: parse options, call ``recsys.online.interleaved``, print. Registered on
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session
 
-from recsys.db.session import Database
+from experiments.online_cli import _now, _session, _settings
 from recsys.online.assignment import ExperimentError, RankerConfig
-from recsys.settings import Settings
 
 out, err = Console(), Console(stderr=True)
 
@@ -128,28 +123,6 @@ def _table(result: dict[str, Any]) -> Table:
     table.add_row("95% Wilson interval", f"[{100 * low:.1f}%, {100 * high:.1f}%]")
     table.add_row("sign test p (two-sided)", f"{result['sign_test_p']:.3g}")
     return table
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-
-
-@contextmanager
-def _session() -> Iterator[Session]:
-    database = Database(_settings().sqlalchemy_url)
-    try:
-        with database.session() as session:
-            yield session
-    finally:
-        database.dispose()
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _fail(exc: Exception) -> typer.Exit:
