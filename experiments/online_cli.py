@@ -92,7 +92,9 @@ def online_create(
     try:
         plan = _plan_of(file, name, variant, salt)
         with _session() as session:
-            row = create_experiment(session, plan.name, plan.variants, _now(), salt=plan.salt)
+            row = create_experiment(
+                session, plan.name, plan.variants, _now(), salt=plan.salt, plan=plan
+            )
             shown = _describe(row.name, row.status, row.salt, plan.variants)
     except ExperimentError as exc:
         raise _fail(exc) from exc
@@ -138,7 +140,8 @@ def online_report(
         typer.Option(
             "--file",
             dir_okay=False,
-            help="The experiment's TOML file: its alpha, control and horizon (default: "
+            help="The experiment's TOML file: its alpha, control and horizon (default: the "
+            "plan stored when the experiment was created; for one created without a file, "
             "alpha 0.05, the first variant as control, no horizon).",
         ),
     ] = None,

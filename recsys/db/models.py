@@ -268,6 +268,9 @@ class ExperimentRow(Base):
     # "split": users divided between arms; "interleave": exactly two variants, every
     # eligible digest a team-draft interleaving of both (recsys.online.interleaving).
     kind: Mapped[str] = mapped_column(String(16), default="split", server_default="split")
+    # What its TOML file said besides the arms (control, alpha, horizon, description), so
+    # the report reads it without the file; None for experiments made before it was kept.
+    plan: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="running")  # running | stopped
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -237,7 +237,7 @@ def online_report(
             **_rates(sent, shown, clicked, rng),
         }
     variants = experiment_variants(experiment)
-    plan = plan or ExperimentPlan.default(experiment.name, variants)
+    plan = plan or ExperimentPlan.of_row(experiment, variants)
     if [v.name for v in plan.variants] != [v.name for v in variants]:
         raise ExperimentError(
             f"the plan's variants {[v.name for v in plan.variants]} are not the experiment's "

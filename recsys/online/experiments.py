@@ -72,11 +72,13 @@ def create_experiment(
     *,
     salt: str | None = None,
     kind: str = SPLIT,
+    plan: ExperimentPlan | None = None,
 ) -> ExperimentRow:
     """Store a running experiment; its arms apply from the next ranking on.
 
     ``kind`` is ``SPLIT`` (users divided between the variants) or ``INTERLEAVE``
-    (``recsys.online.interleaved`` checks its variants and ranks its digests).
+    (``recsys.online.interleaved`` checks its variants and ranks its digests). ``plan``
+    (from the experiment's file) is kept for the report: control, alpha and horizon.
 
     Raises
     ------
@@ -99,6 +101,7 @@ def create_experiment(
         variants=[v.as_dict() for v in checked],
         status=RUNNING,
         kind=kind,
+        plan=None if plan is None else plan.stored(),
         created_at=now,
     )
     session.add(row)
@@ -204,6 +207,34 @@ class ExperimentPlan:
     def default(cls, name: str, variants: Sequence[Variant]) -> ExperimentPlan:
         """The plan of an experiment created without a file: alpha 0.05, no horizon."""
         return cls(name, tuple(variants), variants[0].name)
+
+    def stored(self) -> dict[str, Any]:
+        """What the experiments row keeps of the plan besides the arms (``ExperimentRow.plan``)."""
+        return {
+            "control": self.control,
+            "alpha": self.alpha,
+            "horizon_digests": self.horizon_digests,
+            "ends_at": None if self.ends_at is None else self.ends_at.isoformat(),
+            "description": self.description,
+        }
+
+    @classmethod
+    def of_row(cls, row: ExperimentRow, variants: Sequence[Variant]) -> ExperimentPlan:
+        """The plan an experiment was started with; the defaults when none was stored."""
+        stored = row.plan
+        if not stored:
+            return cls.default(row.name, variants)
+        ends_at = stored.get("ends_at")
+        return cls(
+            row.name,
+            tuple(variants),
+            str(stored.get("control") or variants[0].name),
+            salt=row.salt,
+            alpha=float(stored.get("alpha", DEFAULT_ALPHA)),
+            horizon_digests=stored.get("horizon_digests"),
+            ends_at=None if ends_at is None else datetime.fromisoformat(ends_at),
+            description=str(stored.get("description", "")),
+        )
 
     def horizon_dict(self) -> dict[str, Any] | None:
         if self.horizon_digests is not None:

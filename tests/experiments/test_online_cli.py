@@ -116,6 +116,12 @@ def test_an_experiment_file_creates_and_reports_with_its_plan(db: Database, tmp_
     assert code == 0 and "alpha 0.1, control control, horizon digests_per_arm 200" in out
     assert "always-valid confidence sequences" in out
 
+    # The plan was stored at creation: the report needs no file to read it.
+    spec.unlink()
+    code, out = _run(db, tmp_path, "online-report", "--name", "explore2", "--json")
+    assert code == 0, out
+    assert json.loads(out)["plan"] == report["plan"]
+
 
 def test_a_bad_experiment_file_exits_2_naming_the_file_and_line(
     db: Database, tmp_path: Path
