@@ -156,13 +156,19 @@ def _group_size(backend: Backend, settings: Settings) -> int:
 
 def _claim_lease(backend: Backend, settings: Settings, n: int) -> timedelta:
     """How long a group's claimed rows are held: the usual lease, and for a concurrent
-    group also the time its requests could take if each one ran into the timeout, so the
-    sweep never takes over rows that are still being sent."""
+    group one request timeout more.
+
+    A group stops starting requests at its first unknown outcome, so at most one round of
+    its requests runs into the timeout. Holding the rows for every round's timeout (13 x
+    10 s for 100 digests on 8 connections) kept a killed worker's group from the sweep for
+    over three minutes, past the two minutes recovery is allowed to take. The price: a
+    provider answering every request just under the timeout could outlast the lease; the
+    sweep then treats those rows as unknown and waits for the event grace before resending.
+    """
     lease = timedelta(seconds=settings.digest_lease_s)
-    if not isinstance(backend, ConcurrentEmailBackend):
+    if not isinstance(backend, ConcurrentEmailBackend) or n <= 0:
         return lease
-    rounds = -(-n // backend.concurrency)  # requests one after another on each connection
-    return lease + timedelta(seconds=rounds * backend.timeout_s)
+    return lease + timedelta(seconds=backend.timeout_s)
 
 
 @dataclass
