@@ -11,9 +11,15 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from recsys.catalog.papers import ids_by_title, upsert_papers
+from recsys.db.session import Database
+from recsys.digests.outbox import plan_due
+from recsys.digests.scoring import rank_digests
 from recsys.domain import Paper
+from recsys.settings import Settings
 from recsys.subscribers.accounts import Interest, create_user
 from recsys.subscribers.events import record_event
+from recsys.training.model import load_active_model
+from recsys.training.nightly import train
 from tests.conftest import NOW
 
 VISION = [
@@ -55,3 +61,15 @@ def load(session: Session) -> dict[str, int]:
     for title in AUDIO[:2]:
         record_event(session, ben, ids[title], "click", NOW - timedelta(days=2))
     return {"ada": ada, "ben": ben, "cy": cy, **ids}
+
+
+def ranked_digests(db: Database, settings: Settings) -> list[int]:
+    """Store the world, train on it, and rank Ada's, Ben's and Cy's digests; their ids."""
+    with db.session() as s:
+        load(s)
+        train(s, settings, NOW)
+    with db.session() as s:
+        model = load_active_model(s, settings.models_dir, settings.data_dir)
+    assert model is not None
+    with db.session() as s:
+        return rank_digests(s, plan_due(s, NOW), model, NOW, lookback=timedelta(days=7))

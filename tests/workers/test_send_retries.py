@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,13 +12,8 @@ from sqlalchemy import select
 
 from recsys.db.models import DigestRow
 from recsys.db.session import Database
-from recsys.digests.outbox import plan_due
-from recsys.digests.scoring import rank_digests
 from recsys.settings import Settings
 from recsys.testing.sendgrid import SendGridStandIn
-from recsys.training.model import load_active_model
-from recsys.training.nightly import train
-from tests.conftest import NOW
 from tests.recsys import world
 from workers.embedded import Embedded
 from workers.tasks import HAND_BACK_PAUSE_S
@@ -30,17 +25,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 def always_503() -> Iterator[SendGridStandIn]:
     with SendGridStandIn(failure_rate=1.0, failure_statuses=(503,)) as standin:
         yield standin
-
-
-def _ranked(db: Database, settings: Settings) -> list[int]:
-    with db.session() as s:
-        world.load(s)
-        train(s, settings, NOW)
-    with db.session() as s:
-        model = load_active_model(s, settings.models_dir, settings.data_dir)
-    assert model is not None
-    with db.session() as s:
-        return rank_digests(s, plan_due(s, NOW), model, NOW, lookback=timedelta(days=7))
 
 
 def _wait_for(path: Path, text: str, timeout_s: float) -> str:
@@ -63,7 +47,7 @@ def test_the_last_retry_hands_the_digests_to_the_sweep_without_an_error(
             "sendgrid_api_host": always_503.url,
         }
     )
-    digest_ids = _ranked(db, configured)
+    digest_ids = world.ranked_digests(db, configured)
     before = datetime.now(UTC)
     with Embedded(configured, concurrency=1) as runtime:
         assert runtime.celery is not None

@@ -227,7 +227,7 @@ def test_an_unknown_attempt_is_recorded_as_unknown(
 def test_rendered_mode_one_at_a_time_reuses_one_connection(
     db: Database, settings: Settings, sendgrid: SendGridStandIn
 ) -> None:
-    digest_ids = _ranked_world(db, settings)
+    digest_ids = world.ranked_digests(db, settings)
     backend = _sendgrid_backend(sendgrid, concurrency=1)
     report = send_digests(db, backend, settings, digest_ids, lambda: NOW)
 
@@ -239,7 +239,7 @@ def test_rendered_mode_one_at_a_time_reuses_one_connection(
 def test_concurrent_rendered_mode_keeps_its_connections_between_calls(
     db: Database, settings: Settings, sendgrid: SendGridStandIn
 ) -> None:
-    digest_ids = _ranked_world(db, settings)
+    digest_ids = world.ranked_digests(db, settings)
     backend = _sendgrid_backend(sendgrid, concurrency=2)
     send_digests(db, backend, settings, digest_ids[:2], lambda: NOW)
     opened = sendgrid.connections
@@ -257,18 +257,6 @@ def test_concurrent_rendered_mode_keeps_its_connections_between_calls(
 TEMPLATE_ID = "d-0123456789abcdef"
 
 
-def _ranked_world(db: Database, settings: Settings) -> list[int]:
-    """Ada's, Ben's and Cy's ranked digests."""
-    with db.session() as s:
-        world.load(s)
-        train(s, settings, NOW)
-    with db.session() as s:
-        model = load_active_model(s, settings.models_dir, settings.data_dir)
-    assert model is not None
-    with db.session() as s:
-        return rank_digests(s, plan_due(s, NOW), model, NOW, lookback=timedelta(days=7))
-
-
 def _template_backend(standin: SendGridStandIn, batch_size: int = 1000) -> SendGridTemplateBackend:
     return SendGridTemplateBackend(
         standin.api_key, standin.url, 2.0,
@@ -279,7 +267,7 @@ def _template_backend(standin: SendGridStandIn, batch_size: int = 1000) -> SendG
 def test_template_mode_sends_many_digests_in_one_request(
     db: Database, settings: Settings, sendgrid: SendGridStandIn
 ) -> None:
-    digest_ids = _ranked_world(db, settings)
+    digest_ids = world.ranked_digests(db, settings)
     report = send_digests(db, _template_backend(sendgrid), settings, digest_ids, lambda: NOW)
 
     assert report.ids(Outcome.SENT) == digest_ids
@@ -298,7 +286,7 @@ def test_template_mode_sends_many_digests_in_one_request(
 def test_template_mode_splits_into_batches_of_batch_size(
     db: Database, settings: Settings, sendgrid: SendGridStandIn
 ) -> None:
-    digest_ids = _ranked_world(db, settings)
+    digest_ids = world.ranked_digests(db, settings)
     send_digests(db, _template_backend(sendgrid, batch_size=2), settings, digest_ids, lambda: NOW)
     assert [len(b["personalizations"]) for b in sendgrid.bodies] == [2, 1]
 
@@ -306,7 +294,7 @@ def test_template_mode_splits_into_batches_of_batch_size(
 def test_a_transient_failure_puts_the_whole_batch_back(
     db: Database, settings: Settings, sendgrid: SendGridStandIn
 ) -> None:
-    digest_ids = _ranked_world(db, settings)
+    digest_ids = world.ranked_digests(db, settings)
     sendgrid.fail_next(429, retry_after=3)
     backend = _template_backend(sendgrid)
 
@@ -320,7 +308,7 @@ def test_a_transient_failure_puts_the_whole_batch_back(
 def test_a_suppressed_address_is_left_out_of_the_batch(
     db: Database, settings: Settings, sendgrid: SendGridStandIn
 ) -> None:
-    digest_ids = _ranked_world(db, settings)
+    digest_ids = world.ranked_digests(db, settings)
     with db.session() as s:
         suppress(s, "ben@example.org", "bounce", NOW)
     report = send_digests(db, _template_backend(sendgrid), settings, digest_ids, lambda: NOW)
@@ -333,7 +321,7 @@ def test_a_suppressed_address_is_left_out_of_the_batch(
 def test_the_template_payload_passes_the_stand_in_validation(
     db: Database, settings: Settings
 ) -> None:
-    digest_ids = _ranked_world(db, settings)
+    digest_ids = world.ranked_digests(db, settings)
     with db.session() as s:
         emails, _ = load_emails(s, settings, digest_ids, NOW)
     payload = template_payload(emails, template_id=TEMPLATE_ID, from_email=FROM)
@@ -350,7 +338,7 @@ _HANDLEBARS_TAG = re.compile(r"\{\{\{?([#/]?)([\w.]+)(?:\s+([\w.]+))?")
 def test_every_variable_the_templates_use_is_in_the_template_data(
     db: Database, settings: Settings
 ) -> None:
-    digest_ids = _ranked_world(db, settings)
+    digest_ids = world.ranked_digests(db, settings)
     with db.session() as s:
         emails, _ = load_emails(s, settings, digest_ids, NOW)
     data = template_data(emails[0])
@@ -370,7 +358,7 @@ def test_every_variable_the_templates_use_is_in_the_template_data(
 def test_after_a_timeout_the_rest_of_the_chunk_waits_for_the_retry(
     db: Database, settings: Settings
 ) -> None:
-    digest_ids = _ranked_world(db, settings)
+    digest_ids = world.ranked_digests(db, settings)
     with SendGridStandIn(hang_s=1.0) as hanging:
         backend = _sendgrid_backend(hanging, timeout_s=0.2, concurrency=1)
         report = send_digests(db, backend, settings, digest_ids, lambda: NOW)
@@ -458,7 +446,7 @@ def test_load_emails_carries_everything_a_digest_shows(
 def test_load_emails_costs_the_same_queries_for_one_digest_or_many(
     db: Database, settings: Settings
 ) -> None:
-    digest_ids = _ranked_world(db, settings)
+    digest_ids = world.ranked_digests(db, settings)
     assert len(digest_ids) == 3
     assert _statements(db, settings, digest_ids[:1]) == _statements(db, settings, digest_ids) == 4
 
@@ -502,7 +490,7 @@ class _LeaseWatcher:
 def test_a_send_holds_its_digests_and_renews_the_lease_of_those_not_reached_yet(
     db: Database, settings: Settings
 ) -> None:
-    digest_ids = _ranked_world(db, settings)
+    digest_ids = world.ranked_digests(db, settings)
     lease = timedelta(seconds=settings.digest_lease_s)
     ticks = iter([NOW + timedelta(seconds=20) * i for i in range(20)])
     backend = _LeaseWatcher(db, settings.outbox_dir, digest_ids)
@@ -534,7 +522,7 @@ def test_a_send_holds_its_digests_and_renews_the_lease_of_those_not_reached_yet(
 def test_a_concurrent_timeout_puts_back_the_digests_whose_request_never_started(
     db: Database, settings: Settings
 ) -> None:
-    digest_ids = _ranked_world(db, settings)
+    digest_ids = world.ranked_digests(db, settings)
     with SendGridStandIn(hang_s=1.0) as hanging:
         backend = _sendgrid_backend(hanging, timeout_s=0.2, concurrency=2)
         report = send_digests(db, backend, settings, digest_ids, lambda: NOW)
@@ -556,7 +544,7 @@ def test_a_concurrent_timeout_puts_back_the_digests_whose_request_never_started(
 def test_concurrent_sends_record_each_digest_s_own_outcome_and_send_each_once(
     db: Database, settings: Settings, sendgrid: SendGridStandIn
 ) -> None:
-    digest_ids = _ranked_world(db, settings)
+    digest_ids = world.ranked_digests(db, settings)
     sendgrid.fail_next(429, retry_after=3)  # whichever request arrives first
     backend = _sendgrid_backend(sendgrid, concurrency=3)
     first = send_digests(db, backend, settings, digest_ids, lambda: NOW)
